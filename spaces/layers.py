@@ -1,0 +1,103 @@
+"""Plain-data view of an Ultralytics model YAML: one resolved record per layer.
+
+Ultralytics resolves channels inside ``parse_model`` while it builds the network; attention layers
+and fused blocks need those numbers in their YAML arguments (an unknown module gets its arguments
+verbatim), so this module repeats the channel arithmetic over plain data, without building a model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Modules whose first YAML argument is the output channel count, scaled by width (the
+# `base_modules` of Ultralytics' parse_model).
+CHANNEL_FIRST = frozenset(
+    "Classify Conv ConvTranspose GhostConv Bottleneck GhostBottleneck SPP SPPF C2fPSA C2PSA DWConv "
+    "Focus BottleneckCSP C1 C2 C2f C3k2 RepNCSPELAN4 ELAN1 ADown AConv SPPELAN C2fAttn C3 C3TR "
+    "C3Ghost nn.ConvTranspose2d DWConvTranspose2d C3x RepC3 PSA SCDown C2fCIB A2C2f".split()
+)
+HEADS = frozenset({"Detect", "Segment", "Pose", "OBB", "v10Detect", "YOLOEDetect", "WorldDetect"})
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One row of a model YAML with its resolved inputs and channels.
+
+    ``index`` is the absolute layer index, ``inputs`` the absolute indices it reads, ``repeats``
+    the row's ``n`` column and ``c_out`` its output channel count at the model's scale (0 for heads).
+    """
+
+    index: int
+    module: str
+    inputs: tuple[int, ...]
+    repeats: int
+    args: tuple
+    c_out: int
+    in_backbone: bool
+
+
+def load_base(model: str | Path) -> dict:
+    """Load a base model YAML by name (``yolov8n.yaml``) or path, with its scale made explicit.
+
+    Raises ``ValueError`` with a one-line message when the file cannot be found or read.
+    """
+    from ultralytics.nn.tasks import yaml_model_load
+
+    try:
+        d = yaml_model_load(str(model))
+    except (FileNotFoundError, OSError) as e:
+        raise ValueError(
+            f"base model '{model}' not found: give a YAML path or an Ultralytics name such as yolov8n.yaml"
+        ) from e
+    if not isinstance(d, dict) or "backbone" not in d or "head" not in d:
+        raise ValueError(f"base model '{model}' is not an Ultralytics model YAML: it needs 'backbone' and 'head' lists")
+    scales = d.get("scales")
+    if scales and not d.get("scale"):
+        d["scale"] = next(iter(scales))  # Ultralytics' own fallback, made explicit
+    return d
+
+
+def scale_constants(d: dict) -> tuple[float, float, float]:
+    """(depth, width, max_channels) of the model dict at its scale."""
+    scales, scale = d.get("scales"), d.get("scale")
+    if scales:
+        depth, width, max_channels = scales[scale or next(iter(scales))]
+        return depth, width, max_channels
+    return d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), math.inf
+
+
+def _make_divisible(x: float, divisor: int = 8) -> int:
+    return int(math.ceil(x / divisor) * divisor)
+
+
+def _absolute(f: Any, i: int) -> tuple[int, ...]:
+    refs = f if isinstance(f, list) else [f]
+    return tuple(r if r >= 0 else i + r for r in refs)
+
+
+def resolve_layers(d: dict, input_channels: int = 3) -> list[Layer]:
+    """Resolve every layer of model dict ``d`` the way ``ultralytics.nn.tasks.parse_model`` does."""
+    _, width, max_channels = scale_constants(d)
+    rows = list(d["backbone"]) + list(d["head"])
+    n_backbone = len(d["backbone"])
+    ch: list[int] = []
+    layers: list[Layer] = []
+    for i, (f, n, m, args) in enumerate(rows):
+        inputs = _absolute(f, i)
+        c_in = [ch[j] for j in inputs] if i else [input_channels]
+        if m in CHANNEL_FIRST:
+            c2 = args[0] if m == "Classify" else _make_divisible(min(args[0], max_channels) * width, 8)
+        elif m == "Concat":
+            c2 = sum(c_in)
+        elif m in HEADS:
+            c2 = 0
+        elif m in {"CBLinear", "TorchVision", "Index"}:
+            c2 = args[0]
+        else:
+            c2 = c_in[0]
+        layers.append(Layer(i, m, inputs, n, tuple(args), c2, i < n_backbone))
+        ch.append(c2)
+    return layers

@@ -1,0 +1,81 @@
+"""Index-aware weight transfer from a base model to a model built with a `Placement`.
+
+Ultralytics names tensors ``model.<layer>.<path>``; inserting layers shifts ``<layer>`` and its own
+name matching (``intersect_dicts``) then drops most tensors after the first insertion. Here each
+base tensor moves to its layer's new index; fused blocks keep their sub-module names, so
+``<path>`` never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spaces.build import layer_map
+from spaces.placement import Placement
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    """Counts of base tensors: ``transferred`` of ``total`` kept-layer tensors; ``removed`` were in dropped layers."""
+
+    transferred: int
+    total: int
+    removed: int
+    missing: tuple[str, ...]
+
+    def __str__(self) -> str:
+        text = f"transferred {self.transferred}/{self.total} base tensors"
+        return text + (f" ({self.removed} in removed layers)" if self.removed else "")
+
+
+def base_model(source: str | Path | nn.Module) -> nn.Module:
+    """The base `DetectionModel` from a checkpoint path, a `YOLO` object or a model."""
+    if isinstance(source, (str, Path)):
+        from ultralytics.nn.tasks import load_checkpoint
+
+        if not Path(source).is_file():
+            raise ValueError(f"base checkpoint '{source}' not found: give the path of a .pt file on this disk")
+        return load_checkpoint(source)[0]
+    return _detection_model(source)
+
+
+def _detection_model(model: nn.Module) -> nn.Module:
+    """The `DetectionModel` inside an Ultralytics `YOLO` wrapper, or the model itself."""
+    from ultralytics import YOLO
+
+    return model.model if isinstance(model, YOLO) else model
+
+
+def transfer_weights(source: str | Path | nn.Module, new_model: nn.Module, placement: Placement) -> TransferReport:
+    """Copy every tensor of the base model into ``new_model`` (built from the base with ``placement``)."""
+    base = base_model(source)
+    new_model = _detection_model(new_model)
+    mapping = layer_map(base.yaml, placement)
+    target = new_model.state_dict()
+    transferred, removed, missing = 0, 0, []
+    base_state = base.state_dict()
+    for key, tensor in base_state.items():
+        prefix, layer, rest = key.split(".", 2)
+        if int(layer) not in mapping:
+            removed += 1
+            continue
+        new_key = f"{prefix}.{mapping[int(layer)]}.{rest}"
+        if new_key in target and target[new_key].shape == tensor.shape:
+            target[new_key] = tensor.to(target[new_key].dtype)
+            transferred += 1
+        else:
+            missing.append(key)
+    new_model.load_state_dict(target)
+    return TransferReport(transferred, len(base_state) - removed, removed, tuple(missing))
+
+
+def name_matched_count(source: str | Path | nn.Module, new_model: nn.Module) -> int:
+    """How many base tensors Ultralytics' own name-and-shape matching would transfer (for comparison)."""
+    from ultralytics.utils.torch_utils import intersect_dicts
+
+    base = base_model(source)
+    return len(intersect_dicts(base.state_dict(), _detection_model(new_model).state_dict()))
