@@ -24,3 +24,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory):
+    """data.yaml of a generated 16+8 image, 2-class detection set (96 px)."""
+    from trainers.data import make_toy_dataset
+
+    return make_toy_dataset(tmp_path_factory.mktemp("toy"), n_train=16, n_val=8, imgsz=96)
+
+
+@pytest.fixture(scope="session")
+def toy_proxy(toy_data, tmp_path_factory):
+    """The toy set as proxy data at 64 px."""
+    from trainers.data import build_proxy_data, load_dataset
+
+    return build_proxy_data(load_dataset(toy_data), tmp_path_factory.mktemp("proxy"), imgsz=64)

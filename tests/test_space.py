@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import yaml
@@ -135,8 +137,10 @@ def test_space_defaults_size_and_cost():
     base = load_base("yolov8n.yaml")
     space = load_space(base)
     assert len(space.choices) == len(spaces.ATTENTION)
-    # 15 positions, one module or none each: (V + 1) ** 15 placements.
-    assert space.size() == (len(spaces.ATTENTION) + 1) ** 15
+    # 15 positions, one module or none each, at most 3 in all: sum over t of C(15, t) * V**t.
+    v = len(spaces.ATTENTION)
+    assert space.size() == sum(math.comb(15, t) * v**t for t in range(4))
+    assert load_space(base, {"max_total": None}).size() == (v + 1) ** 15
     cost = space.cost(Placement.of({"sppf.8": ["se"]}))
     # SE on 256 channels with a hidden width of 16: 256*16 + 16 + 16*256 + 256 parameters.
     assert cost.params - space.base_cost[0] == 256 * 16 + 16 + 16 * 256 + 256

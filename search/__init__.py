@@ -1,0 +1,1 @@
+"""The search: command line, Optuna study, executors, final retrain, export and report."""

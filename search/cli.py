@@ -1,0 +1,294 @@
+"""Command line: ``python -m search <command>``; ``--help`` on any command lists its options.
+
+Every expected failure (bad input, a file that is missing) ends as one line on stderr and exit
+code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _add_space_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="yolov8n.yaml", help="base model YAML: an Ultralytics name or a path (default: %(default)s)")
+    p.add_argument("--space", help="search-space YAML restricting positions, types, counts and budget (default: all)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m search",
+        description="Search where, which and how many attention modules to put into an Ultralytics YOLO model.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+
+    p = commands.add_parser("run", help="search placements on a dataset, retrain the winner, export and report")
+    p.add_argument("--data", required=True, help="Ultralytics data.yaml of your dataset")
+    _add_space_arguments(p)
+    p.add_argument("--weights", help="base checkpoint (.pt) every candidate starts from (default: from scratch)")
+    p.add_argument("--study", help="study name (default: <dataset>-<model>)")
+    p.add_argument("--out", default="results", help="output root; the study lives in <out>/<study> (default: %(default)s)")
+    p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/<study>/study.db)")
+    p.add_argument("--trials", type=int, default=100, help="trials to evaluate, baseline included (default: %(default)s)")
+    p.add_argument("--proxy-epochs", type=int, default=30, help="epochs of each proxy training (default: %(default)s)")
+    p.add_argument("--proxy-imgsz", type=int, default=320, help="image size of proxy trainings, px (default: %(default)s)")
+    p.add_argument("--proxy-fraction", type=float, default=1.0, help="share of training images proxies use (default: %(default)s)")
+    p.add_argument("--proxy-batch", type=int, default=16, help="batch size, proxy and final (default: %(default)s)")
+    p.add_argument("--final-epochs", type=int, default=100, help="epochs of the winner's full retraining (default: %(default)s)")
+    p.add_argument("--final-imgsz", type=int, default=640, help="image size of the full retraining, px (default: %(default)s)")
+    p.add_argument("--no-final", dest="final", action="store_false", help="skip the full retraining and export")
+    p.add_argument("--objective", default="map", help="map, or map+params / map+gflops for a Pareto search (default: %(default)s)")
+    p.add_argument("--sampler", default="tpe", help="tpe or random (default: %(default)s)")
+    p.add_argument("--pruner", default="sha", help="sha (successive halving), median or none (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampler, data subset and training (default: %(default)s)")
+    p.add_argument("--device", help="cpu, 0, 0,1 ... (default: the first GPU, else the CPU)")
+    p.add_argument("--workers", type=int, default=2, help="dataloader workers per training (default: %(default)s)")
+    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument(
+        "--set", dest="train_args", action="append", default=[], metavar="KEY=VALUE",
+        help="further Ultralytics training argument for proxy and final runs, e.g. lr0=0.005; repeatable",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = commands.add_parser("resume", help="continue a study where it stopped (same settings as its run.yaml)")
+    p.add_argument("study_dir", help="the study folder (holds run.yaml)")
+    p.add_argument("--trials", type=int, help="raise the trial total (default: as before)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = commands.add_parser("export", help="write the model YAML of the winner or of one trial")
+    p.add_argument("study_dir", help="the study folder")
+    p.add_argument("--trial", type=int, help="trial number (default: the winner)")
+    p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s)")
+
+    p = commands.add_parser("report", help="write report.md and plots of a study (also done after run/resume)")
+    p.add_argument("study_dir", help="the study folder")
+
+    p = commands.add_parser("dashboard", help="browse a study in optuna-dashboard (http://127.0.0.1:8080)")
+    p.add_argument("study_dir", help="the study folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+
+    p = commands.add_parser("demo", help="generate a small dataset and run a complete tiny search on it (CPU, minutes)")
+    p.add_argument("--out", default="results", help="output root (default: %(default)s)")
+    p.add_argument("--trials", type=int, default=8, help="trials (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = commands.add_parser("space", help="print the candidate positions and the size of the search space")
+    _add_space_arguments(p)
+
+    p = commands.add_parser("build", help="write the model YAML of one placement (and transferred weights)")
+    _add_space_arguments(p)
+    p.add_argument(
+        "--place", action="append", default=[], metavar="POSITION=SPEC[+SPEC]",
+        help="attention at a position, e.g. neck.15=se or backbone.4=cbam(kernel_size=3)+eca; repeatable",
+    )  # fmt: skip
+    p.add_argument("--drop", action="append", default=[], metavar="POSITION", help="remove a base attention block, e.g. drop.10")
+    p.add_argument("--placement", help="placement YAML ({modules: {position: [spec, ...]}, dropped: [...]})")
+    p.add_argument("-o", "--output", required=True, help="where to write the model YAML")
+    p.add_argument("--weights", help="base checkpoint (.pt) whose tensors are transferred into the new model")
+    p.add_argument("--save-weights", help="where to save the new model with the transferred weights (.pt)")
+    return parser
+
+
+def _placement(args: argparse.Namespace):
+    import yaml
+
+    from spaces import Placement
+
+    modules: dict[str, list[str]] = {}
+    dropped = list(args.drop)
+    if args.placement:
+        try:
+            loaded = Placement.from_dict(yaml.safe_load(Path(args.placement).read_text()))
+        except OSError as e:
+            raise UsageError(f"cannot read placement file {args.placement}: {e.strerror}") from e
+        modules = {p: list(s) for p, s in loaded.modules}
+        dropped += list(loaded.dropped)
+    for item in args.place:
+        position, sep, specs = item.partition("=")
+        if not sep or not specs:
+            raise UsageError(f"--place {item!r}: write POSITION=SPEC, e.g. neck.15=se")
+        modules.setdefault(position.strip(), []).extend(s.strip() for s in specs.split("+"))
+    return Placement.of(modules, dropped)
+
+
+def _search(config, quiet: bool) -> int:
+    from search.final import finalize
+    from search.report import write_report
+    from search.runner import load_inputs, run_search
+
+    study = run_search(config, show_progress=not quiet)
+    if config.final:
+        base, _ = load_inputs(config)
+        summary = finalize(study, config, base)
+        print(f"winner: trial {summary['trial']} ({summary['placement_str']}); exported {config.study_dir / 'best.yaml'}")
+    print(f"report: {write_report(config.study_dir)}")
+    print(f"study folder: {config.study_dir}")
+    return 0
+
+
+def _key_values(items: list[str]) -> dict:
+    """``["lr0=0.005", "mosaic=0"]`` -> ``{"lr0": 0.005, "mosaic": 0}`` (values as Python literals)."""
+    import ast
+
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: write KEY=VALUE, e.g. lr0=0.005")
+        try:
+            values[key.strip()] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            values[key.strip()] = text.strip()
+    return values
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from search.config import RunConfig, check_writable
+
+    options = {k: v for k, v in vars(args).items() if k not in {"command", "quiet"}}
+    options["train_args"] = _key_values(args.train_args)
+    config = RunConfig(**options).resolved()
+    config.validate()
+    check_writable(config.study_dir)
+    _prepare(config.study_dir / "config", quiet=True)
+    return _search(config, args.quiet)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from search.config import load_study_config
+
+    config = load_study_config(args.study_dir)
+    if args.trials is not None:
+        config = replace(config, trials=args.trials)
+    _prepare(config.study_dir / "config", quiet=True)
+    return _search(config, args.quiet)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from search.config import load_study_config
+    from search.final import export_trial
+    from search.runner import load_inputs
+    from search.study import open_study
+
+    config = load_study_config(args.study_dir)
+    _prepare(config.study_dir / "config")
+    base, _ = load_inputs(config)
+    path = export_trial(open_study(config), config, base, args.output, args.trial)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.report import write_report
+
+    print(f"wrote {write_report(args.study_dir)}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from search.config import storage_url_of
+    from search.dashboard import serve_dashboard
+
+    serve_dashboard(storage_url_of(args.study_dir), host=args.host, port=args.port)
+    return 0
+
+
+# The demo's budget: a toy set that a from-scratch yolov8n learns in a few CPU epochs at 64 px.
+DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_epochs": 10, "final_imgsz": 64,
+                "device": "cpu", "workers": 0, "pruner": "median",
+                "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0}}  # fmt: skip
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from search.config import RunConfig, check_writable
+    from trainers.data import make_toy_dataset
+
+    out = Path(args.out)
+    check_writable(out)
+    _prepare(out / "demo" / "config", quiet=True)
+    data = make_toy_dataset(out / "demo-data", n_train=32, n_val=8, imgsz=64)
+    print(f"generated a toy dataset (rectangles and ellipses): {data}")
+    config = RunConfig(data=str(data), out=str(out), study="demo", trials=args.trials, **DEMO_OPTIONS).resolved()
+    config.validate()
+    return _search(config, args.quiet)
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    from spaces import load_base, load_space
+
+    space = load_space(load_base(args.model), args.space)
+    params, gflops = space.base_cost
+    print(f"base model: {args.model} (scale {space.base.get('scale') or '-'}, {params:,} parameters, {gflops:.1f} GFLOPs)")
+    print(f"{'position':<14}{'kind':<10}{'layer':>6}  {'module':<10}{'channels':>9}")
+    for p in space.positions:
+        print(f"{p.name:<14}{p.kind:<10}{p.layer:>6}  {p.module:<10}{p.channels:>9}")
+    print(f"attention choices per module ({len(space.choices)}): {', '.join(space.choices)}")
+    total = "no limit" if space.max_total is None else space.max_total
+    print(f"up to {space.max_per_position} per position, {total} in all; budget: {space.budget or 'none'}")
+    print(f"search space size: {space.size():,} placements (baseline included, before the budget)")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from spaces import build_yaml, load_base, load_space, write_yaml
+
+    base = load_base(args.model)
+    space = load_space(base, args.space)
+    placement = _placement(args)
+    space.check(placement)
+    model_dict = build_yaml(base, placement)
+    comment = f"built by `python -m search build` from {args.model}\nplacement: {placement}"
+    path = write_yaml(model_dict, args.output, comment)
+    cost = space.cost(placement)
+    print(f"wrote {path}: {placement}; {cost.params:,} parameters ({cost.params_pct:+.2f}%), {cost.gflops:.2f} GFLOPs ({cost.gflops_pct:+.2f}%)")
+    if args.weights or args.save_weights:
+        if not (args.weights and args.save_weights):
+            raise UsageError("--weights and --save-weights go together: the base checkpoint and where to save the new one")
+        import torch
+        from ultralytics.nn.tasks import DetectionModel
+
+        from spaces import transfer_weights
+
+        model = DetectionModel(model_dict, verbose=False)
+        report = transfer_weights(args.weights, model, placement)
+        torch.save({"model": model, "transfer": str(report)}, args.save_weights)
+        print(f"{report}; saved {args.save_weights}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "report": cmd_report,
+            "dashboard": cmd_dashboard, "demo": cmd_demo, "space": cmd_space, "build": cmd_build}  # fmt: skip
+
+
+def _prepare(config_dir: Path | None = None, quiet: bool = False) -> None:
+    """Offline-safe Ultralytics with its files in ``config_dir`` (a temp folder if None)."""
+    import os
+    import tempfile
+
+    if quiet:
+        os.environ["YOLO_VERBOSE"] = "False"  # Ultralytics' own bars and logs off: ours show progress
+    from trainers.offline import prepare_ultralytics
+
+    prepare_ultralytics(config_dir or Path(tempfile.gettempdir()) / "yolo-attention-search")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command in {"space", "build"}:
+        _prepare()
+    try:
+        return COMMANDS[args.command](args)
+    except ValueError as e:  # UsageError, PlacementError and the packages' validation errors
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,149 @@
+"""`RunConfig`: the full, resolved configuration of a search, saved as ``run.yaml`` in the study folder.
+
+It holds enough to resume or repeat a run: rerunning ``python -m search run`` with the same study
+folder, or ``python -m search resume <dir>``, rebuilds everything from it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+OBJECTIVES = ("map", "map+params", "map+gflops")
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("sha", "median", "none")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Options of ``python -m search run``; paths are absolute once `resolved`."""
+
+    data: str
+    model: str = "yolov8n.yaml"
+    space: str | None = None
+    weights: str | None = None
+    study: str | None = None
+    out: str = "results"
+    storage: str | None = None
+    trials: int = 100
+    proxy_epochs: int = 30
+    proxy_imgsz: int = 320
+    proxy_fraction: float = 1.0
+    proxy_batch: int = 16
+    final_epochs: int = 100
+    final_imgsz: int = 640
+    final: bool = True
+    objective: str = "map"
+    sampler: str = "tpe"
+    pruner: str = "sha"
+    seed: int = 0
+    device: str | None = None
+    workers: int = 2
+    timeout: float | None = None
+    train_args: dict = field(default_factory=dict)  # further Ultralytics training arguments (--set)
+
+    @property
+    def study_dir(self) -> Path:
+        """The study's folder, ``<out>/<study>``."""
+        return Path(self.out) / str(self.study)
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL: ``--storage`` or the study folder's SQLite file."""
+        return self.storage or f"sqlite:///{(self.study_dir / 'study.db').resolve()}"
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions: mAP50-95 up, then parameters or GFLOPs down for Pareto searches."""
+        return ["maximize"] if self.objective == "map" else ["maximize", "minimize"]
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a one-line message for options that cannot work."""
+        if self.trials < 1:
+            raise ValueError(f"--trials must be at least 1, got {self.trials}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"--objective '{self.objective}' is not known; choose one of {', '.join(OBJECTIVES)}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"--sampler '{self.sampler}' is not known; choose one of {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
+        for name in ("proxy_epochs", "proxy_imgsz", "proxy_batch", "final_epochs", "final_imgsz"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.proxy_fraction <= 1:
+            raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
+        from trainers.train import RESERVED
+
+        reserved = sorted(set(self.train_args) & RESERVED)
+        if reserved:
+            raise ValueError(f"--set {', '.join(reserved)}: set by the search itself; use its own option instead")
+        if self.weights and not Path(self.weights).is_file():
+            raise ValueError(f"--weights {self.weights}: no such checkpoint file; give a .pt on this disk")
+
+    def resolved(self) -> RunConfig:
+        """A copy with absolute paths and the study name filled in."""
+        data = str(Path(self.data).resolve())
+        study = self.study or default_study_name(self.data, self.model)
+        absolute = lambda p: str(Path(p).resolve()) if p else p  # noqa: E731
+        model = self.model if not Path(self.model).is_file() else absolute(self.model)
+        return RunConfig(**{**asdict(self), "data": data, "study": study, "model": model,
+                            "space": absolute(self.space), "weights": absolute(self.weights),
+                            "out": absolute(self.out)})  # fmt: skip
+
+    def save(self, path: str | Path) -> None:
+        """Write as YAML (``run.yaml``)."""
+        Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read ``run.yaml``; unknown keys are an error (a file from another version)."""
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; was it written by another version?")
+        return cls(**values)
+
+
+def default_study_name(data: str, model: str) -> str:
+    """``<dataset>-<model>``; the dataset is the data.yaml's stem, or its folder for ``data.yaml``."""
+    data_path = Path(data)
+    dataset = data_path.parent.name if data_path.stem == "data" else data_path.stem
+    return f"{dataset or 'data'}-{Path(model).stem}"
+
+
+def check_writable(folder: Path) -> None:
+    """Raise ``ValueError`` if ``folder`` cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"output folder {folder} cannot be created ({e.strerror}); choose another --out") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"output folder {folder} is not writable; choose another --out")
+
+
+def load_study_config(study_dir: str | Path) -> RunConfig:
+    """The ``run.yaml`` of a study folder (one-line ValueError if there is none)."""
+    path = Path(study_dir) / "run.yaml"
+    if not path.is_file():
+        raise ValueError(f"{study_dir} holds no study (no run.yaml); give the folder `run` created")
+    return RunConfig.load(path)
+
+
+def storage_url_of(study_dir: str | Path) -> str:
+    """The storage URL of the study in ``study_dir``: its ``--storage``, else its study.db.
+
+    The SQLite file is looked for in ``study_dir`` itself, so a moved or copied folder still works.
+    """
+    config = load_study_config(study_dir)
+    if config.storage:
+        return config.storage
+    db = Path(study_dir) / "study.db"
+    if not db.is_file():
+        raise ValueError(f"{study_dir} has no study.db; was the search started in this folder?")
+    return f"sqlite:///{db.resolve()}"

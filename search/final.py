@@ -1,0 +1,95 @@
+"""After the search: retrain the winner (and the baseline beside it) in full, export ``best.yaml``.
+
+Layout (DESIGN.md): ``final/`` holds the winner's model.yaml, weights/best.pt, results.csv and
+log; ``final-baseline/`` the same for the un-modified base model, so the report compares two full
+trainings, not a full training with a proxy. A finished final training is not repeated on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from search.config import RunConfig
+from search.study import placement_of, scored_trials
+from spaces import Placement, build_yaml, write_yaml
+from trainers.train import Budget, TrialRecord, class_count, full_train
+
+
+def final_budget(config: RunConfig) -> Budget:
+    """The full training budget: ``--final-epochs`` at ``--final-imgsz``, weights kept."""
+    return Budget(
+        epochs=config.final_epochs, imgsz=config.final_imgsz, batch=config.proxy_batch,
+        workers=config.workers, seed=config.seed, device=config.device, keep_weights=True,
+        overrides=dict(config.train_args),
+    )  # fmt: skip
+
+
+def choose_winner(study: optuna.Study) -> FrozenTrial:
+    """The best COMPLETE trial by the first objective (fewer parameters break ties)."""
+    ranked = scored_trials(study)
+    if not ranked:
+        raise ValueError(f"study '{study.study_name}' has no completed trial yet; run or resume it first")
+    return ranked[0]
+
+
+def _train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> dict:
+    """Full training of ``placement`` into ``folder``, or the saved record of an identical one."""
+    saved = folder / "record.json"
+    budget = final_budget(config)
+    key = {"placement": placement.key, "budget": budget.train_args()}
+    if saved.is_file():
+        record = json.loads(saved.read_text())
+        if record.get("key") == key and record["status"] == "complete":
+            return record
+    shutil.rmtree(folder, ignore_errors=True)
+    result: TrialRecord = full_train(placement, base, config.data, budget, folder, config.weights)
+    record = {**result.to_dict(), "key": key}
+    saved.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def finalize(study: optuna.Study, config: RunConfig, base: dict) -> dict:
+    """Retrain winner and baseline in full, write ``best.yaml``; returns the summary kept in the study."""
+    winner = choose_winner(study)
+    placement = placement_of(winner)
+    summary = {"trial": winner.number, "placement": placement.to_dict(), "placement_str": str(placement)}
+    record = _train_once(placement, base, config, config.study_dir / "final")
+    summary["final"] = _summary(record)
+    if placement.is_baseline:
+        summary["baseline"] = summary["final"]
+    else:
+        summary["baseline"] = _summary(_train_once(Placement(), base, config, config.study_dir / "final-baseline"))
+    if record["status"] != "complete":
+        raise ValueError(f"the final training of trial {winner.number} failed: {record['reason']} (see final/log)")
+    shutil.copyfile(record["paths"]["model_yaml"], config.study_dir / "best.yaml")
+    study.set_user_attr("final", summary)
+    return summary
+
+
+def _summary(record: dict) -> dict:
+    metrics = record.get("final") or max(record["epochs"], key=lambda e: e["fitness"], default={})
+    keep = ("precision", "recall", "map50", "map50_95")
+    return {**{k: metrics.get(k) for k in keep}, "status": record["status"], "reason": record["reason"],
+            "params": record["params"], "gflops": record["gflops"], "wall_time_s": record["wall_time_s"],
+            "weights": record["paths"].get("weights"), "epochs": len(record["epochs"])}  # fmt: skip
+
+
+def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> Path:
+    """Write the model YAML of trial ``trial`` (default: the winner) to ``output``."""
+    chosen = choose_winner(study) if trial is None else _trial(study, trial)
+    placement = placement_of(chosen)
+    model = {**build_yaml(base, placement), "nc": class_count(config.data)}
+    return write_yaml(model, output, comment=f"trial {chosen.number} of study {study.study_name}\nplacement: {placement}")
+
+
+def _trial(study: optuna.Study, number: int) -> FrozenTrial:
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials) or "placement" not in trials[number].user_attrs:
+        raise ValueError(f"study '{study.study_name}' has no evaluated trial {number}; see `report` for the list")
+    return trials[number]
+

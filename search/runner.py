@@ -1,0 +1,157 @@
+"""Run a search in this process: ask Optuna for a placement, train it, tell Optuna, repeat.
+
+Resumable at any moment: the study in storage holds every finished trial, a trial a killed run
+left RUNNING is queued again (`search.study.open_study`), and the loop goes on until ``--trials``
+trials count. The proxy data and the run configuration live in the study folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.trial import Trial, TrialState
+
+from search.config import RunConfig, check_writable
+from search.progress import Progress
+from search.study import (
+    count_trials,
+    finished_by_key,
+    open_study,
+    placement_params,
+    suggest_placement,
+)
+from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
+from trainers.data import build_proxy_data, load_dataset
+from trainers.train import Budget, TrialRecord, train_candidate
+
+# Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
+IDENTITY = ("data", "model", "space", "weights", "objective", "proxy_epochs", "proxy_imgsz",
+            "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
+
+
+def proxy_budget(config: RunConfig) -> Budget:
+    """The proxy training budget every trial of the study gets."""
+    return Budget(
+        epochs=config.proxy_epochs, imgsz=config.proxy_imgsz, batch=config.proxy_batch,
+        workers=config.workers, seed=config.seed, device=config.device, overrides=dict(config.train_args),
+    )  # fmt: skip
+
+
+def check_study_dir(config: RunConfig) -> None:
+    """Create the study folder, or check that an existing one was made with the same settings."""
+    check_writable(config.study_dir)
+    saved_path = config.study_dir / "run.yaml"
+    if saved_path.is_file():
+        saved = RunConfig.load(saved_path)
+        changed = [k for k in IDENTITY if getattr(saved, k) != getattr(config, k)]
+        if changed:
+            raise ValueError(
+                f"study {config.study_dir} was run with other {', '.join(changed)}; "
+                "use the same options, `resume` it, or give a new --study name"
+            )
+
+
+def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
+    """Base model dict and validated search space of a run (errors are one-line ValueErrors)."""
+    base = load_base(config.model)
+    return base, load_space(base, config.space)
+
+
+def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
+    """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes)."""
+    config.validate()
+    base, space = load_inputs(config)
+    dataset = load_dataset(config.data)
+    check_study_dir(config)
+    study = open_study(config)
+    config.save(config.study_dir / "run.yaml")
+    (config.study_dir / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
+    proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
+    study.set_user_attr("config", asdict(config))
+    if not study.trials:
+        study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
+    start = time.monotonic()
+    with Progress(study, config.trials, enabled=show_progress) as progress:
+        while count_trials(study) < config.trials:
+            if config.timeout is not None and time.monotonic() - start > config.timeout:
+                break
+            trial = study.ask()
+            evaluate(trial, study, space, base, proxy, config, progress)
+            progress.update()
+    return study
+
+
+def evaluate(
+    trial: Trial, study: optuna.Study, space: SearchSpace, base: dict, proxy: Path, config: RunConfig, progress: Progress
+) -> None:
+    """Train one asked trial (or reuse an identical finished one) and tell Optuna the outcome."""
+    placement = suggest_placement(trial, space)
+    trial.set_user_attr("placement", placement.to_dict())
+    trial.set_user_attr("placement_key", placement.key)
+    trial.set_user_attr("placement_str", str(placement))
+    trial.set_user_attr("baseline", placement.is_baseline)
+    try:
+        space.check(placement)
+    except PlacementError as e:  # known before training: not trained, not counted
+        trial.set_user_attr("infeasible", str(e))
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    twin = finished_by_key(study).get(placement.key)
+    if twin is not None:
+        for key, value in twin.user_attrs.items():
+            if key not in {"retry_of", "duplicate_of"}:
+                trial.set_user_attr(key, value)
+        trial.set_user_attr("duplicate_of", twin.number)
+        for step, value in twin.intermediate_values.items():
+            trial.report(value, step)
+        study.tell(trial, twin.values if twin.state == TrialState.COMPLETE else None, state=twin.state)
+        return
+    progress.start_trial(trial.number, placement)
+    multi = len(config.directions) > 1
+
+    def report(epoch: int, metrics: dict) -> bool:
+        progress.epoch(epoch, config.proxy_epochs, metrics)
+        if multi:  # Optuna cannot prune multi-objective trials; keep the curve as an attribute
+            return False
+        trial.report(metrics["fitness"], epoch)
+        return trial.should_prune()
+
+    workdir = config.study_dir / "trials" / str(trial.number)
+    shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
+    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights)
+    record_trial(trial, record)
+    study.tell(trial, *outcome(record, config))
+
+
+def record_trial(trial: Trial, record: TrialRecord) -> None:
+    """Copy a record's metrics, sizes, time and folder into the trial's user attributes."""
+    scored = score_metrics(record)
+    for key in ("precision", "recall", "map50", "map50_95"):
+        trial.set_user_attr(key, scored.get(key))
+    attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
+             "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
+             "dir": record.paths.get("dir"), "transfer": record.transfer, "epochs": record.epochs}  # fmt: skip
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def score_metrics(record: TrialRecord) -> dict:
+    """Metrics a trial is scored on: the re-validation of its best weights, else its best epoch."""
+    return record.final or record.best
+
+
+def outcome(record: TrialRecord, config: RunConfig) -> tuple:
+    """(values, state) for `Study.tell`."""
+    if record.status == "pruned":
+        return None, TrialState.PRUNED
+    if record.status == "failed":
+        return None, TrialState.FAIL
+    score = score_metrics(record)["map50_95"]
+    if config.objective == "map":
+        return score, TrialState.COMPLETE
+    return [score, record.params if config.objective == "map+params" else record.gflops], TrialState.COMPLETE

@@ -1,0 +1,178 @@
+"""`search.report.write_report` on a hand-made study, and `search.dashboard.serve_dashboard`
+serving that study over HTTP on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from search.config import RunConfig
+from search.report import write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
+DISTRIBUTIONS = {"modules": IntDistribution(0, 2), "m1.position": CategoricalDistribution(["neck.15", "backbone.4"])}
+
+# trial number -> (state, value, placement_str, params, precision, recall, map50, extra attrs)
+TRIALS = {
+    0: (TrialState.COMPLETE, 0.30, "baseline (no attention)", 3_000_000, 0.60, 0.50, 0.45, {"baseline": True}),
+    1: (TrialState.COMPLETE, 0.28, "neck.15: se", 3_010_000, 0.58, 0.49, 0.44, {}),
+    2: (TrialState.COMPLETE, 0.33, "backbone.4: cbam", 3_030_000, 0.64, 0.52, 0.48, {}),
+    3: (TrialState.PRUNED, None, "neck.15: eca", 3_001_000, None, None, None, {"pruned_at": 2}),
+    4: (TrialState.FAIL, None, "backbone.4: sk", 3_200_000, None, None, None, {"reason": "CUDA out of memory"}),
+    5: (TrialState.PRUNED, None, "neck.15: sk+sk", None, None, None, None, {"infeasible": "over the params budget"}),
+}
+FINAL = {
+    "trial": 2,
+    "placement": {"modules": {"backbone.4": ["cbam"]}, "dropped": []},
+    "placement_str": "backbone.4: cbam",
+    "final": {"precision": 0.61, "recall": 0.50, "map50": 0.47, "map50_95": 0.2900, "status": "complete", "reason": "",
+              "params": 3_030_000, "gflops": 8.3, "wall_time_s": 100.0, "weights": "w.pt", "epochs": 10},
+    "baseline": {"precision": 0.62, "recall": 0.51, "map50": 0.49, "map50_95": 0.3100, "status": "complete", "reason": "",
+                 "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10},
+}  # fmt: skip
+
+
+def make_trial(number: int) -> optuna.trial.FrozenTrial:
+    state, value, text, params, p, r, m50, extra = TRIALS[number]
+    modules = 0 if extra.get("baseline") else 1
+    placement = {"modules": {} if not modules else {text.split(":")[0]: text.split(": ")[1].split("+")}, "dropped": []}
+    attrs = {
+        "placement": placement, "placement_str": text, "placement_key": f"k{number}", "baseline": bool(extra.get("baseline")),
+        "precision": p, "recall": r, "map50": m50, "map50_95": value, "params": params, "gflops": 8.2 if params else None,
+        "wall_time_s": 60.0 + number, "dir": f"trials/{number}", "status": state.name.lower(), "reason": "", "pruned_at": None,
+        "epochs": [], **extra,
+    }  # fmt: skip
+    params_ = {"modules": modules} if not modules else {"modules": modules, "m1.position": text.split(":")[0]}
+    steps = {1: 0.10, 2: 0.12} if number == 3 else ({1: value / 2, 2: value} if value is not None else {})
+    return create_trial(
+        state=state, value=value, params=params_, distributions={k: DISTRIBUTIONS[k] for k in params_},
+        user_attrs=attrs, intermediate_values=steps,
+    )  # fmt: skip
+
+
+def make_study(tmp_path: Path, numbers=tuple(TRIALS), final: dict | None = FINAL) -> Path:
+    """A study folder ``tmp_path/s`` as `python -m search run` leaves it (no trainings)."""
+    config = RunConfig(data=str(tmp_path / "data.yaml"), study="s", out=str(tmp_path))
+    config.study_dir.mkdir(parents=True)
+    config.save(config.study_dir / "run.yaml")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="s", storage=config.storage_url, directions=config.directions)
+    for number in numbers:
+        study.add_trial(make_trial(number))
+    if final:
+        study.set_user_attr("final", final)
+    return config.study_dir
+
+
+def leaderboard_rows(text: str) -> list[list[str]]:
+    """The body rows of the leaderboard table, as lists of cells."""
+    section = text.split("## Leaderboard")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+
+
+@pytest.fixture
+def study_dir(tmp_path: Path) -> Path:
+    return make_study(tmp_path)
+
+
+def test_report_leaderboard_and_verdict(study_dir: Path):
+    path = write_report(study_dir)
+    assert path == study_dir / "report.md" and path.is_file()
+    text = path.read_text()
+    assert "# Attention placement search: s" in text
+    assert "3 complete, 1 pruned, 1 failed, 1 infeasible (not trained), 0 interrupted" in text
+
+    rows = leaderboard_rows(text)
+    assert [row[0] for row in rows] == ["baseline", "1", "2"]
+    assert [int(row[1]) for row in rows] == [0, 2, 1]  # baseline first, then by mAP50-95
+    scores = [float(row[6]) for row in rows[1:]]
+    assert scores == sorted(scores, reverse=True)
+    assert rows[1][6] == "0.3300" and rows[1][7] == "+0.0300"  # Δ of trial 2 against the baseline's 0.3000
+    assert rows[2][7] == "-0.0200"
+    assert "(+1.00%)" in rows[1][8]  # 3,030,000 params against 3,000,000
+
+    assert re.search(r"#3 neck\.15: eca: pruned at epoch 2", text)
+    assert "#4 backbone.4: sk: CUDA out of memory" in text
+    assert "#5 neck.15: sk+sk: over the params budget" in text
+
+    final = text.split("## Full retraining")[1].split("\n## ")[0]
+    assert "| mAP50-95 | 0.3100 | 0.2900 | -0.0200 |" in final
+    assert "Attention lost" in final and "keep the baseline" in final and "Attention won" not in final
+
+    for name in ("map_by_trial.png", "precision_recall.png", "importance.png"):
+        assert (study_dir / name).read_bytes()[:8] == PNG, name
+        assert f"]({name})" in text
+
+
+def test_report_when_attention_wins(tmp_path: Path):
+    won = {**FINAL, "final": {**FINAL["final"], "map50_95": 0.3500}}
+    text = write_report(make_study(tmp_path, final=won)).read_text()
+    assert "Attention won" in text and "(+0.0400)" in text
+
+
+def test_report_of_a_study_just_started(tmp_path: Path):
+    study_dir = make_study(tmp_path, numbers=(0,), final=None)
+    text = write_report(study_dir).read_text()
+    assert [row[0] for row in leaderboard_rows(text)] == ["baseline"]
+    assert "No final retraining yet" in text
+    assert "need at least 2 complete trials" in text
+    assert not (study_dir / "importance.png").exists()
+    assert (study_dir / "map_by_trial.png").read_bytes()[:8] == PNG
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    with opener.open(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_dashboard_serves_the_study(study_dir: Path):
+    from search.config import storage_url_of
+
+    port = free_port()
+    code = f"from search.dashboard import serve_dashboard; serve_dashboard({storage_url_of(study_dir)!r}, port={port})"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                studies = get_json(f"{base}/api/studies")["study_summaries"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not answer within 30 s"
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies] == ["s"]
+        detail = get_json(f"{base}/api/studies/{studies[0]['study_id']}")
+        assert detail["name"] == "s"
+        assert len(detail["trials"]) == len(TRIALS)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()

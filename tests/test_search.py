@@ -1,0 +1,172 @@
+"""The search end to end: `python -m search run` as a user types it, resume after kill -9, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.cli import main
+from search.config import RunConfig
+from trainers.data import make_toy_dataset
+
+# A budget at which the toy set learns in a few CPU epochs (AdamW, no mosaic, no warm-up).
+TINY = ["--proxy-epochs", "6", "--proxy-imgsz", "64", "--proxy-batch", "4", "--final-epochs", "3",
+        "--final-imgsz", "64", "--device", "cpu", "--workers", "0", "--quiet",
+        "--set", "optimizer=AdamW", "--set", "lr0=0.005", "--set", "mosaic=0", "--set", "warmup_epochs=0"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def learnable_data(tmp_path_factory):
+    return make_toy_dataset(tmp_path_factory.mktemp("data"), n_train=32, n_val=8, imgsz=64)
+
+
+def _search(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _study(study_dir: Path) -> optuna.Study:
+    config = RunConfig.load(study_dir / "run.yaml")
+    return optuna.load_study(study_name=config.study, storage=config.storage_url)
+
+
+@pytest.fixture(scope="module")
+def finished_search(learnable_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    done = _search("run", "--data", str(learnable_data), "--out", str(out), "--study", "e2e", "--trials", "6",
+                   "--pruner", "median", *TINY)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / "e2e", done
+
+
+def test_search_end_to_end(finished_search):
+    study_dir, done = finished_search
+    study = _study(study_dir)
+    trials = study.get_trials()
+    first = trials[0]
+    assert first.user_attrs["baseline"] and first.params["modules"] == 0 and first.state == TrialState.COMPLETE
+    counted = [t for t in trials if not t.user_attrs.get("infeasible")]
+    assert len(counted) == 6 and all(t.state.is_finished() for t in trials)
+    for trial in counted:
+        if trial.state == TrialState.COMPLETE:
+            assert trial.value == trial.user_attrs["map50_95"] and trial.intermediate_values
+        assert {"placement", "precision", "recall", "map50", "params", "gflops", "wall_time_s", "dir"} <= set(trial.user_attrs)
+    assert any(t.state == TrialState.COMPLETE and t.value > 0 for t in counted), "the toy budget should learn"
+    assert (study_dir / "best.yaml").is_file() and (study_dir / "final" / "weights" / "best.pt").is_file()
+    assert "final" in study.user_attrs and "winner: trial" in done.stdout
+    for name in ("run.yaml", "space.yaml", "study.db", "trials/0/model.yaml", "trials/0/results.csv", "trials/0/log"):
+        assert (study_dir / name).exists(), name
+
+
+def test_best_yaml_and_weights_load_in_ultralytics(finished_search):
+    study_dir, _ = finished_search
+    code = (
+        "import spaces, torch; from ultralytics import YOLO; "
+        f"m = YOLO(r'{study_dir / 'best.yaml'}', task='detect'); "
+        f"w = YOLO(r'{study_dir / 'final' / 'weights' / 'best.pt'}'); "
+        "x = torch.zeros(1, 3, 64, 64); m.model.eval()(x); w.model.float().eval()(x); print('ok')"
+    )
+    env = {**os.environ, "YOLO_OFFLINE": "True", "YOLO_AUTOINSTALL": "False"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_median_pruner_prunes_losing_trials(learnable_data, tmp_path):
+    """Pruning forced: 8 trials under the median pruner; some must stop early as PRUNED."""
+    assert main(["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "p", "--trials", "8",
+                 "--pruner", "median", "--no-final", "--seed", "1", *TINY]) == 0  # fmt: skip
+    trials = _study(tmp_path / "p").get_trials()
+    pruned = [t for t in trials if t.state == TrialState.PRUNED and not t.user_attrs.get("infeasible")]
+    assert pruned and all(len(t.user_attrs["epochs"]) < 6 for t in pruned if "duplicate_of" not in t.user_attrs)
+
+
+def test_export_writes_a_trial_yaml(finished_search, tmp_path):
+    study_dir, _ = finished_search
+    assert main(["export", str(study_dir), "--trial", "0", "-o", str(tmp_path / "t0.yaml")]) == 0
+    assert "placement: baseline" in (tmp_path / "t0.yaml").read_text()
+
+
+def test_kill_nine_then_rerun_resumes_without_loss(learnable_data, tmp_path):
+    args = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "r", "--trials", "5",
+            "--no-final", "--pruner", "none", *TINY]  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = tmp_path / "r" / "study.db"
+    deadline = time.monotonic() + 300
+    finished_before = []
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(1)
+        if db.is_file():
+            trials = _study(tmp_path / "r").get_trials()
+            finished_before = [t for t in trials if t.state.is_finished()]
+            if len(finished_before) >= 2 and any(t.state == TrialState.RUNNING for t in trials):
+                break
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    done = _search(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = _study(tmp_path / "r").get_trials()
+    by_number = {t.number: t for t in trials}
+    for before in finished_before:  # kept as they were
+        assert by_number[before.number].state == before.state and by_number[before.number].values == before.values
+    interrupted = [t for t in trials if t.user_attrs.get("interrupted")]
+    assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == interrupted[0].number]
+    assert len(retry) == 1 and retry[0].params == interrupted[0].params and retry[0].state.is_finished()
+    counted = [t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted") and not t.user_attrs.get("infeasible")]
+    assert len(counted) == 5
+    trained = [t.user_attrs["placement_key"] for t in counted if "duplicate_of" not in t.user_attrs]
+    assert len(trained) == len(set(trained))  # no placement trained twice
+
+
+def _bad(argv: list[str], capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_bad_input_is_one_line_exit_2(learnable_data, tmp_path, capsys):
+    data = str(learnable_data)
+    base = ["--out", str(tmp_path), "--no-final", "--quiet"]
+    (tmp_path / "bad_data.yaml").write_text("train: [oops\n")
+    (tmp_path / "space_type.yaml").write_text("types: [se, wonder]\n")
+    (tmp_path / "space_pos.yaml").write_text("positions: ['middle.*']\n")
+    (tmp_path / "a_file").write_text("")
+    cases = {
+        "data file not found": ["run", "--data", str(tmp_path / "missing.yaml"), *base],
+        "not valid YAML": ["run", "--data", str(tmp_path / "bad_data.yaml"), *base],
+        "base model 'yolov99q.yaml' not found": ["run", "--data", data, "--model", "yolov99q.yaml", *base],
+        "unknown attention type 'wonder'": ["run", "--data", data, "--space", str(tmp_path / "space_type.yaml"), *base],
+        "matches nothing": ["run", "--data", data, "--space", str(tmp_path / "space_pos.yaml"), *base],
+        "--trials must be at least 1, got 0": ["run", "--data", data, "--trials", "0", *base],
+        "--trials must be at least 1, got -3": ["run", "--data", data, "--trials", "-3", *base],
+        "cannot be created": ["run", "--data", data, "--no-final", "--out", str(tmp_path / "a_file" / "sub")],
+        "cannot be opened": ["run", "--data", data, "--storage", "sqlite:////no/such/dir/x.db", *base],
+        "holds no study": ["resume", str(tmp_path)],
+        "--objective 'accuracy' is not known": ["run", "--data", data, "--objective", "accuracy", *base],
+    }
+    for message, argv in cases.items():
+        assert message in _bad(argv, capsys), message
+    assert not list(tmp_path.glob("*/study.db"))  # nothing started
+
+
+def test_bad_input_exit_code_in_a_real_process(tmp_path):
+    done = _search("run", "--data", str(tmp_path / "missing.yaml"), "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.yaml'}: data file not found; give the path of an Ultralytics data.yaml"]
+
+
+def test_help_lists_commands():
+    done = _search("--help", timeout=120)
+    assert done.returncode == 0
+    for command in ("run", "resume", "export", "space", "build"):
+        assert command in done.stdout

@@ -1,0 +1,6 @@
+"""Training one candidate: offline-safe Ultralytics (`trainers.offline`), datasets and proxy data
+(`trainers.data`), proxy and full training (`trainers.train`).
+
+Kept empty of imports on purpose: `trainers.offline.prepare_ultralytics` must run before
+Ultralytics is first imported, and the other modules import it.
+"""

@@ -1,0 +1,187 @@
+"""Detection datasets: validation of a user's data.yaml, the cached proxy subset, a generated toy set.
+
+`load_dataset` checks a data.yaml before any training starts and fails with one line naming the
+file and the fix. `build_proxy_data` writes, once per study, a seeded subset of the training
+images pre-resized to the proxy size (validation images resized too), so proxy trials do not
+decode full-size images again and again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+class DataError(ValueError):
+    """The dataset cannot be used; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A resolved detection dataset: class names and the image files of each split."""
+
+    yaml_path: Path
+    names: dict[int, str]
+    train: tuple[Path, ...]
+    val: tuple[Path, ...]
+
+    @property
+    def nc(self) -> int:
+        """Number of classes."""
+        return len(self.names)
+
+
+def label_path(image: Path) -> Path:
+    """Label file of an image, by Ultralytics' rule: last ``/images/`` becomes ``/labels/``, suffix ``.txt``."""
+    text = str(image)
+    head, sep, tail = text.rpartition("/images/")
+    return Path((head + "/labels/" + tail) if sep else text).with_suffix(".txt")
+
+
+def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
+    images: list[Path] = []
+    for entry in spec if isinstance(spec, list) else [spec]:
+        path = Path(entry) if Path(entry).is_absolute() else root / entry
+        if path.is_dir():
+            images += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file() and path.suffix == ".txt":
+            for line in path.read_text().split():
+                image = Path(line) if Path(line).is_absolute() else root / line
+                images.append(image)
+        else:
+            raise DataError(f"{source}: '{key}: {entry}' does not exist (looked for {path}); fix the path in the file")
+    if not images:
+        raise DataError(f"{source}: '{key}' holds no images ({', '.join(map(str, spec if isinstance(spec, list) else [spec]))}); add images or fix the path")
+    return images
+
+
+def _check_labels(images: list[Path], nc: int, source: Path) -> None:
+    for image in images:
+        labels = label_path(image)
+        if not labels.is_file():
+            continue  # an image without objects: a background image, as in Ultralytics
+        for n, line in enumerate(labels.read_text().splitlines(), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                cls = float(fields[0])
+            except ValueError:
+                raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line (class x y w h)") from None
+            if len(fields) < 5 or cls != int(cls) or not 0 <= cls < nc:
+                raise DataError(
+                    f"{labels}:{n}: class id {fields[0]} is outside 0..{nc - 1} ({source} names {nc} classes); "
+                    "fix the label or add the class to 'names'"
+                )
+
+
+def load_dataset(data: str | Path) -> Dataset:
+    """Read and validate an Ultralytics detection data.yaml; labels are checked against ``names``."""
+    source = Path(data)
+    if not source.is_file():
+        raise DataError(f"{source}: data file not found; give the path of an Ultralytics data.yaml")
+    try:
+        spec = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as e:
+        raise DataError(f"{source}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    if not isinstance(spec, dict):
+        raise DataError(f"{source}: expected a mapping with train, val and names")
+    missing = [k for k in ("train", "val", "names") if not spec.get(k)]
+    if missing:
+        raise DataError(f"{source}: missing {', '.join(missing)}; a data.yaml needs train, val and names")
+    names = spec["names"]
+    names = dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in names.items()}
+    if "nc" in spec and spec["nc"] != len(names):
+        raise DataError(f"{source}: nc is {spec['nc']} but names lists {len(names)} classes; make them agree")
+    root = Path(spec.get("path") or source.parent)
+    root = root if root.is_absolute() else (source.parent / root)
+    train = _split_images(spec["train"], root, source, "train")
+    val = _split_images(spec["val"], root, source, "val")
+    _check_labels(train + val, len(names), source)
+    return Dataset(source.resolve(), names, tuple(train), tuple(val))
+
+
+def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction: float = 1.0, seed: int = 0) -> Path:
+    """Write (once) a resized, seeded subset of ``dataset`` under ``out_dir``; returns its data.yaml.
+
+    ``imgsz`` is the longest image side in pixels; ``fraction`` the share of training images kept
+    (validation is kept whole, so scores stay comparable). A second call with the same settings
+    reuses the files.
+    """
+    import cv2
+
+    if not 0 < fraction <= 1:
+        raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
+    out = Path(out_dir)
+    settings = {"source": str(dataset.yaml_path), "imgsz": imgsz, "fraction": fraction, "seed": seed}
+    manifest = out / "manifest.json"
+    data_yaml = out / "data.yaml"
+    if manifest.is_file() and data_yaml.is_file() and json.loads(manifest.read_text()) == settings:
+        return data_yaml
+    train = list(dataset.train)
+    random.Random(seed).shuffle(train)
+    train = sorted(train[: max(1, round(len(train) * fraction))])
+    for split, images in (("train", train), ("val", list(dataset.val))):
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for n, image in enumerate(images):
+            pixels = cv2.imread(str(image))
+            if pixels is None:
+                raise DataError(f"{image}: cannot be read as an image; remove it or replace it")
+            h, w = pixels.shape[:2]
+            ratio = imgsz / max(h, w)
+            if ratio < 1:
+                pixels = cv2.resize(pixels, (max(1, round(w * ratio)), max(1, round(h * ratio))), interpolation=cv2.INTER_AREA)
+            stem = f"{n:06d}_{image.stem}"
+            cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            labels = label_path(image)
+            (out / "labels" / split / f"{stem}.txt").write_text(labels.read_text() if labels.is_file() else "")
+    data_yaml.write_text(
+        yaml.safe_dump({"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": dataset.names})
+    )
+    manifest.write_text(json.dumps(settings))
+    return data_yaml
+
+
+def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz: int = 96, n_classes: int = 2, seed: int = 0) -> Path:
+    """Generate a small detection set of coloured rectangles and ellipses; returns its data.yaml.
+
+    Class 0 is a filled rectangle, class 1 a filled ellipse, further classes other colours of
+    rectangle. Images are ``imgsz`` pixels square with 1-3 objects each, so a detector learns
+    the task in a few epochs on the CPU.
+    """
+    import cv2
+    import numpy as np
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    colours = [(40, 40, 220), (40, 200, 40), (220, 60, 40), (200, 200, 40), (200, 40, 200)]
+    for split, count in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for n in range(count):
+            image = np.full((imgsz, imgsz, 3), rng.integers(90, 160), dtype=np.uint8)
+            image += rng.integers(0, 25, image.shape, dtype=np.uint8)
+            lines = []
+            for _ in range(int(rng.integers(1, 4))):
+                cls = int(rng.integers(0, n_classes))
+                w, h = (int(v) for v in rng.integers(imgsz // 6, imgsz // 2, 2))
+                x0, y0 = int(rng.integers(0, imgsz - w)), int(rng.integers(0, imgsz - h))
+                colour = colours[cls % len(colours)]
+                if cls == 1:
+                    cv2.ellipse(image, (x0 + w // 2, y0 + h // 2), (w // 2, h // 2), 0, 0, 360, colour, -1)
+                else:
+                    cv2.rectangle(image, (x0, y0), (x0 + w, y0 + h), colour, -1)
+                lines.append(f"{cls} {(x0 + w / 2) / imgsz:.6f} {(y0 + h / 2) / imgsz:.6f} {w / imgsz:.6f} {h / imgsz:.6f}")
+            cv2.imwrite(str(root / "images" / split / f"{n:04d}.png"), image)
+            (root / "labels" / split / f"{n:04d}.txt").write_text("\n".join(lines) + "\n")
+    data_yaml = root / "data.yaml"
+    names = {i: ["rectangle", "ellipse"][i] if i < 2 else f"rectangle{i}" for i in range(n_classes)}
+    data_yaml.write_text(yaml.safe_dump({"path": str(root.resolve()), "train": "images/train", "val": "images/val", "names": names}))
+    return data_yaml

@@ -1,0 +1,239 @@
+"""Train one candidate placement with Ultralytics and return a plain `TrialRecord`.
+
+`train_candidate` never raises for a failing candidate: an exception, a NaN loss or an
+out-of-memory error becomes a record with status ``failed`` and its reason. ``report(epoch,
+metrics)`` is called once per real epoch (Ultralytics' final re-validation of best.pt is recorded
+apart, as ``final``) and may answer True to stop: training ends at once and the record says
+``pruned`` at that epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from spaces import Placement, build_yaml, write_yaml
+
+Report = Callable[[int, dict], bool]
+METRIC_KEYS = {
+    "metrics/precision(B)": "precision",
+    "metrics/recall(B)": "recall",
+    "metrics/mAP50(B)": "map50",
+    "metrics/mAP50-95(B)": "map50_95",
+}
+
+RESERVED = frozenset({"data", "model", "project", "name", "resume", "epochs", "imgsz", "batch", "device", "seed"})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training settings of one run. ``imgsz`` in pixels; ``nbs`` (nominal batch) defaults to
+    ``batch`` so that from-scratch proxies take one optimizer step per batch (DESIGN.md)."""
+
+    epochs: int = 30
+    imgsz: int = 320
+    batch: int = 16
+    nbs: int | None = None
+    workers: int = 2
+    seed: int = 0
+    device: str | None = None
+    amp: bool = True
+    keep_weights: bool = False
+    overrides: dict = field(default_factory=dict)  # further `YOLO.train` arguments (lr0, mosaic, ...)
+
+    def train_args(self) -> dict:
+        """Keyword arguments for `ultralytics.YOLO.train` (``overrides`` win)."""
+        reserved = set(self.overrides) & RESERVED
+        if reserved:
+            raise ValueError(f"training argument(s) {sorted(reserved)} are set by the search itself; remove them")
+        return {
+            "epochs": self.epochs,
+            "imgsz": self.imgsz,
+            "batch": self.batch,
+            "nbs": self.nbs or self.batch,
+            "workers": self.workers,
+            "seed": self.seed,
+            "deterministic": True,
+            "device": self.device,
+            "amp": self.amp,
+            "patience": self.epochs,  # Ultralytics' own early stop off: our pruner decides
+            "plots": False,
+            "val": True,
+            "exist_ok": True,
+            "verbose": False,
+            **self.overrides,
+        }
+
+
+@dataclass
+class TrialRecord:
+    """Everything one training produced. Metrics are fractions in [0, 1], times in seconds."""
+
+    status: str  # "complete", "pruned" or "failed"
+    placement: dict
+    epochs: list[dict] = field(default_factory=list)
+    final: dict = field(default_factory=dict)  # validation of best.pt after training (complete runs)
+    reason: str = ""
+    pruned_at: int | None = None
+    wall_time_s: float = 0.0
+    params: int = 0
+    gflops: float = 0.0
+    transfer: str = ""
+    paths: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> dict:
+        """Metrics of the epoch with the highest fitness (empty if no epoch finished)."""
+        return max(self.epochs, key=lambda e: e["fitness"], default={})
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON-safe)."""
+        return asdict(self)
+
+
+class _Stop(Exception):
+    """Raised from a callback to end training at once; carries the record's status and reason."""
+
+    def __init__(self, status: str, reason: str, epoch: int):
+        super().__init__(reason)
+        self.status, self.reason, self.epoch = status, reason, epoch
+
+
+def _epoch_metrics(trainer) -> dict:
+    metrics = {short: float(trainer.metrics.get(key, 0.0)) for key, short in METRIC_KEYS.items()}
+    metrics["fitness"] = float(trainer.fitness or 0.0)
+    metrics.update({k: float(v) for k, v in trainer.label_loss_items(trainer.tloss, prefix="train").items()})
+    metrics.update({k: float(v) for k, v in trainer.metrics.items() if k.startswith("val/")})
+    return metrics
+
+
+@contextmanager
+def _log_to(path: Path):
+    """Send Ultralytics' log lines to ``path`` (and not the console) while the block runs."""
+    logger = logging.getLogger("ultralytics")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    consoles = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    levels = [h.level for h in consoles]
+    for h in consoles:
+        h.setLevel(logging.CRITICAL + 1)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        for h, level in zip(consoles, levels):
+            h.setLevel(level)
+
+
+def class_count(data: str | Path) -> int:
+    """Number of classes a data.yaml names (the detection head is built for it)."""
+    import yaml
+
+    names = yaml.safe_load(Path(data).read_text())["names"]
+    return len(names)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def train_candidate(
+    placement: Placement,
+    base: dict,
+    data: str | Path,
+    budget: Budget,
+    workdir: str | Path,
+    report: Report | None = None,
+    weights: str | Path | None = None,
+) -> TrialRecord:
+    """Train ``placement`` on ``base`` (a model dict) with ``budget``; files go to ``workdir``.
+
+    ``data`` is a data.yaml (for proxies, the one `build_proxy_data` wrote); ``weights`` an
+    optional base checkpoint whose tensors are transferred first.
+    """
+    from ultralytics import YOLO
+    from ultralytics.utils.torch_utils import get_flops
+
+    from spaces import transfer_weights
+    from spaces.space import GFLOPS_IMGSZ
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "log"
+    record = TrialRecord("complete", placement.to_dict(), paths={"dir": str(workdir), "log": str(log)})
+    start = time.perf_counter()
+    with _log_to(log):
+        try:
+            model_dict = {**build_yaml(base, placement), "nc": class_count(data)}
+            model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
+            record.paths["model_yaml"] = str(model_yaml)
+            model = YOLO(str(model_yaml), task="detect")
+            record.params = sum(p.numel() for p in model.model.parameters())
+            record.gflops = get_flops(model.model, GFLOPS_IMGSZ)
+            if weights:
+                record.transfer = str(transfer_weights(weights, model.model, placement))
+                logging.getLogger("ultralytics").info(record.transfer)
+                model.load(model.model)  # train() then starts from these weights, not a fresh init
+            real_epoch = {"pending": False}
+
+            def on_train_epoch_end(trainer) -> None:
+                real_epoch["pending"] = True
+
+            def on_fit_epoch_end(trainer) -> None:
+                metrics = _epoch_metrics(trainer)
+                if not real_epoch["pending"]:  # Ultralytics' final_eval re-validates best.pt
+                    record.final = {k: metrics[k] for k in METRIC_KEYS.values()}
+                    return
+                real_epoch["pending"] = False
+                epoch = trainer.epoch + 1
+                metrics = {"epoch": epoch, **metrics, "time_s": time.perf_counter() - start}
+                record.epochs.append(metrics)
+                losses = [v for k, v in metrics.items() if k.startswith("train/")]
+                if not all(math.isfinite(v) for v in losses):
+                    raise _Stop("failed", f"loss is not finite at epoch {epoch}", epoch)
+                if report is not None and report(epoch, metrics):
+                    raise _Stop("pruned", f"stopped by the pruner after epoch {epoch}", epoch)
+
+            model.add_callback("on_train_epoch_end", on_train_epoch_end)
+            model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+            model.train(data=str(data), project=str(workdir.parent), name=workdir.name, **budget.train_args())
+        except _Stop as stop:
+            record.status, record.reason = stop.status, stop.reason
+            record.pruned_at = stop.epoch if stop.status == "pruned" else None
+        except Exception as error:  # a failing candidate is a result, not a crash of the search
+            record.status, record.reason = "failed", _one_line(error)
+            logging.getLogger("ultralytics").exception("training failed")
+    record.wall_time_s = time.perf_counter() - start
+    results = workdir / "results.csv"
+    if results.is_file():
+        record.paths["results_csv"] = str(results)
+    best = workdir / "weights" / "best.pt"
+    if budget.keep_weights and best.is_file():
+        record.paths["weights"] = str(best)
+    elif not budget.keep_weights:
+        shutil.rmtree(workdir / "weights", ignore_errors=True)
+    return record
+
+
+def full_train(
+    placement: Placement,
+    base: dict,
+    data: str | Path,
+    budget: Budget,
+    out_dir: str | Path,
+    weights: str | Path | None = None,
+) -> TrialRecord:
+    """Retrain ``placement`` with the user's full settings into ``out_dir`` (the study's ``final/``):
+    model.yaml, weights/best.pt, results.csv and log."""
+    from dataclasses import replace
+
+    return train_candidate(placement, base, data, replace(budget, keep_weights=True), out_dir, weights=weights)
