@@ -5,13 +5,14 @@ A space file (YAML) restricts what the search may try; every key is optional::
     positions: ["backbone.*", "sppf.*", "neck.*", "fused.*", "drop.*"]   # fnmatch patterns
     types: [se, eca, cbam, coord, simam]      # default: every registered type
     max_per_position: 1                       # modules in a row at one position (0..k)
-    max_total: 4                              # modules in the whole model (default: no limit)
+    max_total: 3                              # modules in the whole model (default: 3)
     settings:                                 # open up a type's settings (default: its default only)
       se: {reduction: [16, 8]}
       cbam: {kernel_size: [7, 3]}
     budget: {params_pct: 10, gflops_pct: 10}  # max added parameters / GFLOPs, % of the base
 
-The baseline (no attention) is always in the space.
+The baseline (no attention) is always in the space. The default of at most 3 modules keeps
+candidates close to what people place by hand; raise ``max_total`` to search denser placements.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class SearchSpace:
     positions: tuple[Position, ...]
     types: tuple[str, ...]
     max_per_position: int = 1
-    max_total: int | None = None
+    max_total: int | None = 3
     settings: dict = field(default_factory=dict)
     budget: dict = field(default_factory=dict)
 
@@ -78,10 +79,16 @@ class SearchSpace:
         """The base's own attention blocks that a placement may remove."""
         return tuple(p for p in self.positions if p.kind == "drop")
 
+    @property
+    def max_modules(self) -> int:
+        """Most modules one placement may add: ``max_total``, or every slot when unlimited."""
+        limit = self.max_per_position * len(self.insert_positions)
+        return limit if self.max_total is None else min(self.max_total, limit)
+
     def size(self) -> int:
         """Number of distinct placements, baseline included, before the budget is applied."""
         v, k = len(self.choices), self.max_per_position
-        limit = self.max_total if self.max_total is not None else k * len(self.insert_positions)
+        limit = self.max_modules
         ways = [1] + [0] * limit  # ways[t]: placements with t modules so far
         for _ in self.insert_positions:
             ways = [sum(ways[t - c] * v**c for c in range(min(k, t) + 1)) for t in range(limit + 1)]
@@ -190,7 +197,7 @@ def load_space(base: dict, spec: str | Path | dict | None = None) -> SearchSpace
         _fail(source, "'types' is empty; name at least one attention type")
 
     counts = {}
-    for key, default in (("max_per_position", 1), ("max_total", None)):
+    for key, default in (("max_per_position", 1), ("max_total", 3)):
         value = spec.get(key, default)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             _fail(source, f"'{key}' must be a whole number >= 0, got {value!r}")
