@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pruner", default="sha", help="sha (successive halving), median or none (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampler, data subset and training (default: %(default)s)")
     p.add_argument("--device", help="cpu, 0, 0,1 ... (default: the first GPU, else the CPU)")
-    p.add_argument("--workers", type=int, default=2, help="dataloader workers per training (default: %(default)s)")
+    p.add_argument("--loader-workers", type=int, default=2, help="dataloader workers per training (default: %(default)s)")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     p.add_argument(
         "--set", dest="train_args", action="append", default=[], metavar="KEY=VALUE",
@@ -205,7 +205,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 # The demo's budget: a toy set that a from-scratch yolov8n learns in a few CPU epochs at 64 px.
 DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_epochs": 10, "final_imgsz": 64,
-                "device": "cpu", "workers": 0, "pruner": "median",
+                "device": "cpu", "loader_workers": 0, "pruner": "median",
                 "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0}}  # fmt: skip
 
 

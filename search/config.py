@@ -41,7 +41,7 @@ class RunConfig:
     pruner: str = "sha"
     seed: int = 0
     device: str | None = None
-    workers: int = 2
+    loader_workers: int = 2
     timeout: float | None = None
     train_args: dict = field(default_factory=dict)  # further Ultralytics training arguments (--set)
 

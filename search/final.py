@@ -24,7 +24,7 @@ def final_budget(config: RunConfig) -> Budget:
     """The full training budget: ``--final-epochs`` at ``--final-imgsz``, weights kept."""
     return Budget(
         epochs=config.final_epochs, imgsz=config.final_imgsz, batch=config.proxy_batch,
-        workers=config.workers, seed=config.seed, device=config.device, keep_weights=True,
+        workers=config.loader_workers, seed=config.seed, device=config.device, keep_weights=True,
         overrides=dict(config.train_args),
     )  # fmt: skip
 

@@ -38,7 +38,7 @@ def proxy_budget(config: RunConfig) -> Budget:
     """The proxy training budget every trial of the study gets."""
     return Budget(
         epochs=config.proxy_epochs, imgsz=config.proxy_imgsz, batch=config.proxy_batch,
-        workers=config.workers, seed=config.seed, device=config.device, overrides=dict(config.train_args),
+        workers=config.loader_workers, seed=config.seed, device=config.device, overrides=dict(config.train_args),
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from trainers.data import make_toy_dataset
 
 # A budget at which the toy set learns in a few CPU epochs (AdamW, no mosaic, no warm-up).
 TINY = ["--proxy-epochs", "6", "--proxy-imgsz", "64", "--proxy-batch", "4", "--final-epochs", "3",
-        "--final-imgsz", "64", "--device", "cpu", "--workers", "0", "--quiet",
+        "--final-imgsz", "64", "--device", "cpu", "--loader-workers", "0", "--quiet",
         "--set", "optimizer=AdamW", "--set", "lr0=0.005", "--set", "mosaic=0", "--set", "warmup_epochs=0"]  # fmt: skip
 
 
