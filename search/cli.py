@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-batch", type=int, default=16, help="batch size, proxy and final (default: %(default)s)")
     p.add_argument("--final-epochs", type=int, default=100, help="epochs of the winner's full retraining (default: %(default)s)")
     p.add_argument("--final-imgsz", type=int, default=640, help="image size of the full retraining, px (default: %(default)s)")
-    p.add_argument("--no-final", dest="final", action="store_false", help="skip the full retraining and export")
+    p.add_argument("--no-final", dest="final", action="store_false", help="skip confirmation, full retraining and export")
+    p.add_argument("--confirm-top", type=int, default=3, help="best candidates re-trained with several seeds; 0: none (default: %(default)s)")
+    p.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed candidate and the baseline (default: %(default)s)")
     p.add_argument("--objective", default="map", help="map, or map+params / map+gflops for a Pareto search (default: %(default)s)")
     p.add_argument("--sampler", default="tpe", help="tpe or random (default: %(default)s)")
     p.add_argument("--pruner", default="sha", help="sha (successive halving), median or none (default: %(default)s)")
@@ -66,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--trial", type=int, help="trial number (default: the winner)")
     p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s)")
+
+    p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
+    p.add_argument("study_dir", help="the study folder")
+    p.add_argument("--k", type=int, default=3, help="top candidates, and as many random others (default: %(default)s)")
 
     p = commands.add_parser("report", help="write report.md and plots of a study (also done after run/resume)")
     p.add_argument("study_dir", help="the study folder")
@@ -128,7 +134,8 @@ def _search(config, quiet: bool) -> int:
     if config.final:
         base, _ = load_inputs(config)
         summary = finalize(study, config, base)
-        print(f"winner: trial {summary['trial']} ({summary['placement_str']}); exported {config.study_dir / 'best.yaml'}")
+        print(f"verdict: {summary['verdict']}")
+        print(f"exported {config.study_dir / 'best.yaml'}: trial {summary['trial']} ({summary['placement_str']})")
     print(f"report: {write_report(config.study_dir)}")
     print(f"study folder: {config.study_dir}")
     return 0
@@ -185,6 +192,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     base, _ = load_inputs(config)
     path = export_trial(open_study(config), config, base, args.output, args.trial)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate_proxy(args: argparse.Namespace) -> int:
+    from search.config import load_study_config
+    from search.report import write_report
+    from search.runner import load_inputs
+    from search.study import open_study
+    from search.validate import validate_proxy
+
+    if args.k < 1:
+        raise UsageError(f"--k must be at least 1, got {args.k}")
+    config = load_study_config(args.study_dir)
+    _prepare(config.study_dir / "config", quiet=True)
+    base, _ = load_inputs(config)
+    result = validate_proxy(open_study(config), config, base, args.k)
+    rho = "undefined (fewer than 3 full runs)" if result["spearman"] is None else f"{result['spearman']:+.3f}"
+    print(f"Spearman proxy vs full over {result['n']} candidates: {rho}; report: {write_report(config.study_dir)}")
     return 0
 
 
@@ -266,7 +291,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "report": cmd_report,
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate-proxy": cmd_validate_proxy, "report": cmd_report,
             "dashboard": cmd_dashboard, "demo": cmd_demo, "space": cmd_space, "build": cmd_build}  # fmt: skip
 
 

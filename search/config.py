@@ -36,6 +36,8 @@ class RunConfig:
     final_epochs: int = 100
     final_imgsz: int = 640
     final: bool = True
+    confirm_top: int = 3
+    confirm_seeds: int = 3
     objective: str = "map"
     sampler: str = "tpe"
     pruner: str = "sha"
@@ -73,6 +75,8 @@ class RunConfig:
         for name in ("proxy_epochs", "proxy_imgsz", "proxy_batch", "final_epochs", "final_imgsz"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.confirm_top < 0 or self.confirm_seeds < 1:
+            raise ValueError(f"--confirm-top must be >= 0 and --confirm-seeds >= 1, got {self.confirm_top} and {self.confirm_seeds}")
         if not 0 < self.proxy_fraction <= 1:
             raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
         if self.timeout is not None and self.timeout <= 0:

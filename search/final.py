@@ -1,4 +1,5 @@
-"""After the search: retrain the winner (and the baseline beside it) in full, export ``best.yaml``.
+"""After the search: confirm the best candidates with seeds (`search.confirm`), retrain the winner
+(and the baseline beside it) in full, export ``best.yaml``.
 
 Layout (DESIGN.md): ``final/`` holds the winner's model.yaml, weights/best.pt, results.csv and
 log; ``final-baseline/`` the same for the un-modified base model, so the report compares two full
@@ -15,8 +16,10 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
+from search.confirm import confirm
 from search.study import placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
+from trainers.data import build_proxy_data, load_dataset
 from trainers.train import Budget, TrialRecord, class_count, full_train
 
 
@@ -37,7 +40,7 @@ def choose_winner(study: optuna.Study) -> FrozenTrial:
     return ranked[0]
 
 
-def _train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> dict:
+def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> dict:
     """Full training of ``placement`` into ``folder``, or the saved record of an identical one."""
     saved = folder / "record.json"
     budget = final_budget(config)
@@ -54,20 +57,36 @@ def _train_once(placement: Placement, base: dict, config: RunConfig, folder: Pat
 
 
 def finalize(study: optuna.Study, config: RunConfig, base: dict) -> dict:
-    """Retrain winner and baseline in full, write ``best.yaml``; returns the summary kept in the study."""
-    winner = choose_winner(study)
-    placement = placement_of(winner)
-    summary = {"trial": winner.number, "placement": placement.to_dict(), "placement_str": str(placement)}
-    record = _train_once(placement, base, config, config.study_dir / "final")
+    """Confirm the top candidates with seeds, retrain winner and baseline in full, write ``best.yaml``.
+
+    The winner is the baseline itself when no candidate beats it beyond seed noise. Returns the
+    summary kept in the study's user attribute ``final``.
+    """
+    if config.confirm_top > 0:
+        proxy = build_proxy_data(load_dataset(config.data), config.study_dir / "proxy", config.proxy_imgsz,
+                                 config.proxy_fraction, config.seed)  # fmt: skip
+        confirmation = confirm(study, config, base, proxy)
+        chosen = confirmation["winner"]
+        winner = confirmation["candidates"][chosen] if chosen is not None else confirmation["baseline"]
+        number, placement = winner["trial"], Placement.from_dict(winner["placement"])
+        verdict = confirmation["verdict"]
+    else:
+        trial = choose_winner(study)
+        number, placement, confirmation = trial.number, placement_of(trial), None
+        verdict = (f"trial {number} ({placement}) had the best single proxy run; not confirmed with more seeds "
+                   "(--confirm-top 0), so a difference to the baseline may be seed noise")  # fmt: skip
+    summary = {"trial": number, "placement": placement.to_dict(), "placement_str": str(placement),
+               "verdict": verdict, "confirmation": confirmation}  # fmt: skip
+    record = train_once(placement, base, config, config.study_dir / "final")
     summary["final"] = _summary(record)
     if placement.is_baseline:
         summary["baseline"] = summary["final"]
     else:
-        summary["baseline"] = _summary(_train_once(Placement(), base, config, config.study_dir / "final-baseline"))
-    if record["status"] != "complete":
-        raise ValueError(f"the final training of trial {winner.number} failed: {record['reason']} (see final/log)")
-    shutil.copyfile(record["paths"]["model_yaml"], config.study_dir / "best.yaml")
+        summary["baseline"] = _summary(train_once(Placement(), base, config, config.study_dir / "final-baseline"))
     study.set_user_attr("final", summary)
+    if record["status"] != "complete":
+        raise ValueError(f"the final training of {placement} failed: {record['reason']} (see final/log)")
+    shutil.copyfile(record["paths"]["model_yaml"], config.study_dir / "best.yaml")
     return summary
 
 

@@ -6,8 +6,6 @@ and a leaderboard of completed trials; the pruned, failed and infeasible ones; t
 of the winner against the baseline with a plain verdict; parameter importances; the Pareto front
 of multi-objective studies. Plots are PNGs beside the report (matplotlib, no display, no network).
 
-This module does not import `search.study` (that loads Ultralytics and torch); the few rules it
-shares with it (which trials count, how completed trials rank) are restated here.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import RunConfig, load_study_config, storage_url_of
+from search.study import first_baseline, rank_key
 
 METRICS = (("precision", "P"), ("recall", "R"), ("map50", "mAP50"), ("map50_95", "mAP50-95"))
 TIE = 5e-5  # mAP50-95 differences below this print as +0.0000: a tie, not a win or a loss
@@ -67,10 +66,8 @@ def sort_trials(trials: list[FrozenTrial]) -> Trials:
             groups.failed.append(t)
         else:
             groups.unfinished.append(t)
-    counted = sorted(groups.complete + groups.pruned + groups.failed, key=lambda t: t.number)
-    groups.baseline = next((t for t in counted if t.user_attrs.get("baseline")), None)  # as search.study
-    rank = lambda t: (-t.values[0], t.user_attrs.get("params") or 0, t.number)  # noqa: E731 (as search.study)
-    groups.ranked = sorted((t for t in groups.complete if t is not groups.baseline), key=rank)
+    groups.baseline = first_baseline(trials)
+    groups.ranked = sorted((t for t in groups.complete if t is not groups.baseline), key=rank_key)
     return groups
 
 

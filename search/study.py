@@ -8,11 +8,16 @@ truncated score.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config import RunConfig
-from spaces import Placement, SearchSpace
+
+if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
+    from spaces import Placement, SearchSpace
 
 KEEP, DROP = "keep", "drop"
 COUNT = "modules"  # Optuna parameter: how many attention modules the placement adds
@@ -26,6 +31,8 @@ def suggest_placement(trial: Trial, space: SearchSpace) -> Placement:
     Modules at the same position stack in slot order; more than ``max_per_position`` there makes
     the placement infeasible (`SearchSpace.check`). Each removable base block is kept or dropped.
     """
+    from spaces import Placement
+
     positions = [p.name for p in space.insert_positions]
     count = trial.suggest_int(COUNT, 0, space.max_modules if positions else 0)
     modules: dict[str, list[str]] = {}
@@ -100,6 +107,8 @@ def count_trials(study: optuna.Study) -> int:
 
 def placement_of(trial: FrozenTrial) -> Placement:
     """The placement a finished trial evaluated."""
+    from spaces import Placement
+
     return Placement.from_dict(trial.user_attrs.get("placement"))
 
 
@@ -113,15 +122,21 @@ def finished_by_key(study: optuna.Study) -> dict[str, FrozenTrial]:
     return found
 
 
+def rank_key(trial: FrozenTrial) -> tuple:
+    """Sort key of COMPLETE trials, best first: first objective, then fewer parameters."""
+    return -trial.values[0], trial.user_attrs.get("params") or 0, trial.number
+
+
 def scored_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """COMPLETE trials, best first (by the first objective, ties broken by fewer parameters)."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return sorted(done, key=lambda t: (-t.values[0], t.user_attrs.get("params", 0), t.number))
+    """COMPLETE trials, best first (`rank_key`)."""
+    return sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=rank_key)
+
+
+def first_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The first counted trial of the un-modified base model (later ones are duplicates of it)."""
+    return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("baseline") and counted(t)), None)
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The first finished trial of the un-modified base model."""
-    for trial in study.get_trials(deepcopy=False):
-        if trial.state.is_finished() and trial.user_attrs.get("baseline") and counted(trial):
-            return trial
-    return None
+    """The study's baseline trial (`first_baseline`)."""
+    return first_baseline(study.get_trials(deepcopy=False))

@@ -41,7 +41,7 @@ def _study(study_dir: Path) -> optuna.Study:
 def finished_search(learnable_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     done = _search("run", "--data", str(learnable_data), "--out", str(out), "--study", "e2e", "--trials", "6",
-                   "--pruner", "median", *TINY)  # fmt: skip
+                   "--pruner", "median", "--confirm-top", "1", "--confirm-seeds", "2", *TINY)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return out / "e2e", done
 
@@ -60,7 +60,13 @@ def test_search_end_to_end(finished_search):
         assert {"placement", "precision", "recall", "map50", "params", "gflops", "wall_time_s", "dir"} <= set(trial.user_attrs)
     assert any(t.state == TrialState.COMPLETE and t.value > 0 for t in counted), "the toy budget should learn"
     assert (study_dir / "best.yaml").is_file() and (study_dir / "final" / "weights" / "best.pt").is_file()
-    assert "final" in study.user_attrs and "winner: trial" in done.stdout
+    final = study.user_attrs["final"]
+    assert "verdict: " in done.stdout and final["verdict"] in done.stdout
+    confirmation = final["confirmation"]
+    assert len(confirmation["baseline"]["map50_95"]) == 2 and len(confirmation["candidates"]) == 1
+    assert len(list((study_dir / "confirm").glob("*/seed1/metrics.json"))) == 2  # baseline and candidate
+    kept_baseline = confirmation["winner"] is None
+    assert final["placement_str"] == ("baseline (no attention)" if kept_baseline else confirmation["candidates"][0]["placement_str"])
     for name in ("run.yaml", "space.yaml", "study.db", "trials/0/model.yaml", "trials/0/results.csv", "trials/0/log"):
         assert (study_dir / name).exists(), name
 
@@ -170,3 +176,21 @@ def test_help_lists_commands():
     assert done.returncode == 0
     for command in ("run", "resume", "export", "space", "build"):
         assert command in done.stdout
+
+
+def test_validate_proxy_trains_candidates_in_full(finished_search):
+    study_dir, _ = finished_search
+    assert main(["validate-proxy", str(study_dir), "--k", "1"]) == 0
+    result = _study(study_dir).user_attrs["proxy_validation"]
+    assert result["k"] == 1 and 1 <= len(result["rows"]) <= 2
+    assert all(row["status"] == "complete" for row in result["rows"])
+    assert len(list((study_dir / "validate").glob("*/weights/best.pt"))) == len(result["rows"])
+
+
+def test_spearman_interval_and_candidates():
+    from search.validate import spearman_interval
+
+    low, high = spearman_interval(0.8, 12)
+    assert low < 0.8 < high < 1 and -1 < low  # Fisher z: about [0.41, 0.94] for n = 12
+    assert abs(low - 0.41) < 0.03 and abs(high - 0.94) < 0.02
+    assert spearman_interval(0.5, 3) is None

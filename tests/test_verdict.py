@@ -1,0 +1,109 @@
+"""`search.verdict`: Welch's t comparison, Student-t helpers, verdict and trade-off lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search.verdict import Comparison, beats_baseline, compare, tradeoff_line, verdict_line
+
+
+def test_welch_interval_matches_a_hand_computation():
+    """Welch by hand: 4 against 5 seeds; Welch-Satterthwaite gives df 4.98, t(0.975, 5) = 2.571."""
+    candidate, baseline = [0.61, 0.62, 0.63, 0.62], [0.58, 0.62, 0.60, 0.57, 0.63]
+    vc, vb = np.var(candidate, ddof=1) / 4, np.var(baseline, ddof=1) / 5
+    assert (vc + vb) ** 2 / (vc**2 / 3 + vb**2 / 4) == pytest.approx(4.98, abs=0.01)
+    c = compare(candidate, baseline)
+    assert c.difference == pytest.approx(0.02)
+    assert c.high - c.difference == pytest.approx(2.571 * np.sqrt(vc + vb), rel=0.005)
+    assert c.high - c.difference == pytest.approx(c.difference - c.low)
+    assert c.p_value == pytest.approx(0.160, abs=0.001)  # two-sided, t = 1.65 on 4.98 df (scipy ttest_ind)
+
+
+def test_clear_win():
+    rng = np.random.default_rng(1)
+    c = compare(rng.normal(0.60, 0.01, 5), rng.normal(0.55, 0.01, 5))
+    assert beats_baseline(c)
+    assert c.method == "Welch's t" and c.n_candidate == c.n_baseline == 5
+    assert 0 < c.low < c.difference < c.high and c.p_value < 0.01
+    assert verdict_line(c).startswith("improves mAP50-95 by +0.0")
+    assert "95% interval [+" in verdict_line(c) and "Welch's t" in verdict_line(c)
+
+
+def test_clear_loss():
+    rng = np.random.default_rng(2)
+    c = compare(rng.normal(0.53, 0.01, 4), rng.normal(0.57, 0.014, 4))
+    assert not beats_baseline(c)
+    assert c.high < 0
+    assert verdict_line(c, "mAP50").startswith("lowers mAP50 by -0.0")
+
+
+def test_pure_noise_interval_covers_zero():
+    rng = np.random.default_rng(3)
+    covered = 0
+    for _ in range(200):
+        c = compare(rng.normal(0.569, 0.014, 5), rng.normal(0.569, 0.014, 5))
+        covered += c.low <= 0 <= c.high
+        assert beats_baseline(c) == (c.low > 0)
+        assert verdict_line(c).startswith("no difference beyond seed noise") == (c.low <= 0 <= c.high)
+    assert covered >= 180  # nominal 95%: 190 expected
+
+
+def test_one_score_each_has_no_interval():
+    c = compare([0.6], [0.5])
+    assert c.low is None and c.high is None and c.p_value is None and c.candidate_sd is None
+    assert c.difference == pytest.approx(0.1)
+    assert not beats_baseline(c)
+    line = verdict_line(c)
+    assert line.startswith("cannot be told from seed noise: mAP50-95 +0.1000") and "1 vs 1" in line
+
+
+def test_identical_scores_have_no_interval():
+    c = compare([0.6, 0.6, 0.6], [0.5, 0.5, 0.5])
+    assert c.low is None and not beats_baseline(c)
+    assert c.candidate_sd == 0.0
+    assert "identical" in verdict_line(c)
+
+
+def test_one_side_constant_still_compares():
+    c = compare([0.6, 0.6, 0.6], [0.50, 0.51, 0.49])
+    assert c.method == "Welch's t" and beats_baseline(c)
+
+
+@pytest.mark.parametrize("candidate, baseline", [([], [0.5]), ([0.5, float("nan")], [0.5, 0.4])])
+def test_bad_scores_raise(candidate, baseline):
+    with pytest.raises(ValueError):
+        compare(candidate, baseline)
+
+
+def test_bad_confidence_raises():
+    with pytest.raises(ValueError, match="confidence"):
+        compare([0.5, 0.6], [0.5, 0.6], confidence=95)
+
+
+def test_confidence_widens_interval():
+    a, b = [0.60, 0.62, 0.59, 0.61], [0.57, 0.58, 0.56, 0.59]
+    narrow, wide = compare(a, b, 0.8), compare(a, b, 0.99)
+    assert wide.low < narrow.low and wide.high > narrow.high
+    assert verdict_line(wide).count("99% interval") == 1
+
+
+def test_verdict_line_format():
+    c = Comparison(0.6, 0.01, 0.5877, 0.01, 0.0123, 0.0041, 0.0205, 0.012, "Welch's t", 5, 5, 0.95)
+    expected = "improves mAP50-95 by +0.0123 (95% interval [+0.0041, +0.0205], Welch's t, p=0.012, 5 vs 5 seeds)"
+    assert verdict_line(c) == expected
+
+
+@pytest.mark.parametrize(
+    "candidate, expected",
+    [
+        ({"precision": 0.741, "recall": 0.537}, "precision +0.041, recall -0.063: trades recall for precision"),
+        ({"precision": 0.650, "recall": 0.650}, "precision -0.050, recall +0.050: trades precision for recall"),
+        ({"precision": 0.720, "recall": 0.620}, "raises both precision (+0.020) and recall (+0.020)"),
+        ({"precision": 0.680, "recall": 0.580}, "lowers both precision (-0.020) and recall (-0.020)"),
+        ({"precision": 0.702, "recall": 0.510}, "lowers recall (-0.090), precision flat (+0.002)"),
+        ({"precision": 0.703, "recall": 0.596}, None),
+    ],
+)
+def test_tradeoff_line(candidate, expected):
+    assert tradeoff_line(candidate, {"precision": 0.700, "recall": 0.600}) == expected
