@@ -69,10 +69,11 @@ def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path) -> 
             top.append(trial)
     baseline = _candidate(base_trial, base, proxy, config)
     candidates = [_candidate(t, base, proxy, config) for t in top]
-    for c in candidates:
-        c["comparison"] = _comparison_dict(compare(c["map50_95"], baseline["map50_95"]))
-        c["tradeoff"] = tradeoff_line(_means(c), _means(baseline))
-    ranked = sorted(range(len(candidates)), key=lambda i: -statistics.fmean(candidates[i]["map50_95"] or [0.0]))
+    for c in candidates:  # the baseline's own run always completed (its trial is COMPLETE)
+        scored = bool(c["map50_95"])
+        c["comparison"] = _comparison_dict(compare(c["map50_95"], baseline["map50_95"])) if scored else None
+        c["tradeoff"] = tradeoff_line(_means(c), _means(baseline)) if scored else None
+    ranked = sorted((i for i, c in enumerate(candidates) if c["map50_95"]), key=lambda i: -statistics.fmean(candidates[i]["map50_95"]))
     best = ranked[0] if ranked else None
     result = {"seeds": config.confirm_seeds, "baseline": baseline, "candidates": candidates, "winner": None}
     if best is None:
@@ -89,7 +90,8 @@ def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path) -> 
 
 
 def _means(candidate: dict) -> dict:
-    return {k: statistics.fmean(candidate[k]) for k in ("precision", "recall") if candidate[k]}
+    """Mean precision and recall over a candidate's completed seed runs (at least one)."""
+    return {k: statistics.fmean(candidate[k]) for k in ("precision", "recall")}
 
 
 def _comparison_dict(c: Comparison) -> dict:
