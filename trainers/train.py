@@ -17,8 +17,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spaces import Placement, build_yaml, write_yaml
+if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics has run
+    from spaces import Placement
 
 Report = Callable[[int, dict], bool]
 METRIC_KEYS = {
@@ -163,7 +165,7 @@ def train_candidate(
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import get_flops
 
-    from spaces import transfer_weights
+    from spaces import build_yaml, transfer_weights, write_yaml
     from spaces.space import GFLOPS_IMGSZ
 
     workdir = Path(workdir)
