@@ -1,16 +1,25 @@
-"""The study report: ``report.md`` and its plots, written into the study folder.
+"""The study report: ``report.md``, its plots and ``report.html``, written into the study folder.
 
 `write_report` reads the Optuna study (the single source of truth, `search.study`) and the run's
 ``run.yaml``, and writes, in order: what was searched and how many trials ended how; the baseline
-and a leaderboard of completed trials; the pruned, failed and infeasible ones; the full retraining
-of the winner against the baseline with a plain verdict; parameter importances; the Pareto front
-of multi-objective studies. Plots are PNGs beside the report (matplotlib, no display, no network).
-
+and a leaderboard of completed trials; the pruned, failed and infeasible ones; the confirmation of
+the best candidates with several seeds; the full retraining of the exported model against the
+baseline with the verdict and a diagram of the placement; whether the proxy predicts full training;
+diagnostics (fitting, object sizes against receptive fields, where the placement sits); parameter
+importances; the Pareto front of multi-objective studies. Plots are PNGs beside the report
+(matplotlib, no display, no network); ``report.html`` is the same report in one self-contained file
+(PNGs inlined), which opens from disk. Diagnostics that need the base model import `spaces` (torch
+and Ultralytics) inside the functions that use it, so importing this module stays light.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import math
+import os
+import re
+import statistics
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +28,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import RunConfig, load_study_config, storage_url_of
+from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.study import first_baseline, rank_key
 
 METRICS = (("precision", "P"), ("recall", "R"), ("map50", "mAP50"), ("map50_95", "mAP50-95"))
@@ -229,8 +239,8 @@ def pruned_text(trial: FrozenTrial) -> str:
     return text + (f" (fitness {metric(steps[max(steps)])})" if steps else "")
 
 
-def final_section(study: optuna.Study) -> list[str]:
-    """The full retraining of the winner next to the baseline's, and the verdict."""
+def final_section(study: optuna.Study, placement_plot: bool = False) -> list[str]:
+    """The full retraining of the exported model next to the baseline's, its placement and the verdict."""
     lines = ["## Full retraining", ""]
     summary = study.user_attrs.get("final")
     if not summary:
@@ -243,8 +253,44 @@ def final_section(study: optuna.Study) -> list[str]:
         ["epochs", base.get("epochs", "–"), win.get("epochs", "–"), ""],
         ["wall time", duration(base.get("wall_time_s")), duration(win.get("wall_time_s")), ""],
     ]  # fmt: skip
-    title = f"winner: trial {summary.get('trial')} ({summary.get('placement_str')})"
-    return lines + [title, ""] + table(["", "baseline", "winner", "difference"], rows) + ["", verdict(summary), ""]
+    title = f"exported model: trial {summary.get('trial')} ({summary.get('placement_str')})"
+    picture = ["![placement of the exported model](placement.png)", ""] if placement_plot else []
+    body = table(["", "baseline", "exported", "difference"], rows)
+    return lines + [title, ""] + picture + body + ["", final_verdict(summary), ""]
+
+
+def is_baseline_placement(placement: dict | None) -> bool:
+    """True for a placement dict that adds no attention and removes nothing."""
+    return not (placement or {}).get("modules") and not (placement or {}).get("dropped")
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence: capital first letter, one closing full stop."""
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def final_verdict(summary: dict) -> str:
+    """The decided verdict (``summary["verdict"]``, from the seed confirmation), with what the full
+    retraining adds; summaries written before there was one get the full-retraining `verdict`."""
+    if not summary.get("verdict"):
+        return verdict(summary)
+    return f"**Verdict: {sentence(summary['verdict'])}** {full_retraining_note(summary)}".rstrip()
+
+
+def full_retraining_note(summary: dict) -> str:
+    """What one full retraining of each side says beside the verdict (one run each: no seed noise measured)."""
+    win, base = summary.get("final") or {}, summary.get("baseline") or {}
+    for name, record in (("exported model", win), ("baseline", base)):
+        if record.get("status") != "complete":
+            return f"The {name}'s full retraining did not complete ({record.get('reason') or 'no reason recorded'})."
+    if is_baseline_placement(summary.get("placement")):
+        return f"The baseline retrained in full reached {metric(base.get('map50_95'))} mAP50-95."
+    diff = difference(win.get("map50_95"), base.get("map50_95"))
+    if diff is None:
+        return "mAP50-95 is missing from a full retraining."
+    return (f"After one full retraining each: {metric(win['map50_95'])} mAP50-95 against the baseline's "
+            f"{metric(base['map50_95'])} ({signed(diff)}); one run per side, so this difference carries seed noise.")  # fmt: skip
 
 
 def verdict(summary: dict) -> str:
@@ -254,7 +300,7 @@ def verdict(summary: dict) -> str:
     for name, record in (("winner", win), ("baseline", base)):
         if record.get("status") != "complete":
             return f"No verdict: the {name}'s full retraining did not complete ({record.get('reason') or 'no reason recorded'})."
-    if not (summary.get("placement") or {}).get("modules") and not (summary.get("placement") or {}).get("dropped"):
+    if is_baseline_placement(summary.get("placement")):
         return "Attention lost: no placement beat the un-modified base model in the search, so the baseline is kept."
     diff = difference(win.get("map50_95"), base.get("map50_95"))
     if diff is None:
@@ -265,6 +311,264 @@ def verdict(summary: dict) -> str:
     if diff <= -TIE:
         return f"Attention lost: {who} reached {scores} after full retraining ({signed(diff)}); keep the baseline."
     return f"Attention made no difference: {who} reached {scores} after full retraining, a tie; the baseline is as good."
+
+
+# --- confirmation with seeds ---------------------------------------------------------------------
+
+
+def mean_sd(values: list[float]) -> str:
+    """``0.3133 ± 0.0153`` (sample sd), ``0.3000 (1 run)``, or a dash without values."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{metric(values[0])} (1 run)"
+    return f"{metric(statistics.fmean(values))} ± {metric(statistics.stdev(values))}"
+
+
+def mean_of(values: list[float]) -> str:
+    return metric(statistics.fmean(values)) if values else "–"
+
+
+def seed_row(entry: dict, label: str) -> list[object]:
+    """One confirmation row: mean ± sd of mAP50-95, mean P and R, the comparison and the trade-off."""
+    runs = str(len(entry.get("map50_95") or [])) + (f" ({entry['failed_runs']} failed)" if entry.get("failed_runs") else "")
+    comparison = entry.get("comparison") or {}
+    against = comparison.get("line") or ("–" if label == "baseline" else "not compared: no seed run completed")
+    return [label, entry.get("trial"), entry.get("placement_str"), runs, mean_sd(entry.get("map50_95") or []),
+            mean_of(entry.get("precision") or []), mean_of(entry.get("recall") or []), against,
+            entry.get("tradeoff") or "–"]  # fmt: skip
+
+
+def confirmation_section(study: optuna.Study) -> list[str]:
+    """The top candidates and the baseline re-trained with several seeds, and what was exported."""
+    summary = study.user_attrs.get("final")
+    if not summary:
+        return []
+    found = summary.get("confirmation")
+    if not found:
+        return ["## Confirmation with more seeds", "", not_confirmed_text(summary), ""]
+    winner = found.get("winner")
+    rows = [seed_row(found["baseline"], "baseline")]
+    rows += [seed_row(c, f"candidate {i}" + (" (winner)" if i - 1 == winner else ""))
+             for i, c in enumerate(found.get("candidates") or [], 1)]  # fmt: skip
+    head = ["", "trial", "placement", "runs", "mAP50-95 mean ± sd", "P (mean)", "R (mean)", "against the baseline", "trade-off"]
+    lines = [f"## Confirmation with {found.get('seeds')} seeds", "",
+             "Each placement's proxy training repeated with different seeds (the search's run is the first); "
+             "a candidate wins only if the interval of its mAP50-95 difference to the baseline lies above 0.", ""]  # fmt: skip
+    lines += table(head, rows) + [""]
+    if summary.get("verdict"):
+        lines += [f"**{sentence(summary['verdict'])}**", ""]
+    return lines + [exported_text(found, summary), ""]
+
+
+def exported_text(found: dict, summary: dict) -> str:
+    """Which model was exported after the confirmation, said plainly."""
+    if found.get("winner") is None:
+        trial = found["baseline"].get("trial")
+        return f"No candidate beat the baseline beyond seed noise: the exported model is the baseline (trial {trial}, no attention)."
+    return f"The exported model is trial {summary.get('trial')} ({summary.get('placement_str')})."
+
+
+def not_confirmed_text(summary: dict) -> str:
+    why = "--confirm-top 0" if "confirmation" in summary else "the run predates seed confirmation"
+    return (f"The exported model (trial {summary.get('trial')}, {summary.get('placement_str')}) was not confirmed with "
+            f"more seeds ({why}): it is the best single proxy run. One run's seed noise is about as large as "
+            "the effect of attention, so its lead over the baseline may be noise; rerun with --confirm-top 3 to check.")  # fmt: skip
+
+
+# --- proxy fidelity ------------------------------------------------------------------------------
+
+
+def proxy_section(study: optuna.Study) -> list[str]:
+    """Proxy against full-training mAP50-95 of the validated candidates, and their rank correlation."""
+    found = study.user_attrs.get("proxy_validation")
+    if not found:
+        return []
+    rows = [[r.get("trial"), r.get("placement_str"), metric(r.get("proxy")), metric(r.get("full")), r.get("status")]
+            for r in found.get("rows") or []]  # fmt: skip
+    lines = ["## Does the proxy predict full training?", "", budgets_text(found), ""]
+    lines += table(["trial", "placement", "proxy mAP50-95", "full mAP50-95", "full training"], rows) + [""]
+    return lines + [spearman_text(found), "",
+                    "Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks "
+                    "them poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction.", ""]  # fmt: skip
+
+
+def budgets_text(found: dict) -> str:
+    proxy, full = found.get("proxy_budget") or {}, found.get("full_budget") or {}
+    fraction = proxy.get("fraction")
+    share = f", {fraction:.0%} of the training images" if isinstance(fraction, (int, float)) else ""
+    return (f"The top {found.get('k')} placements by proxy score and up to {found.get('k')} random others, trained in full "
+            f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px) against their proxy runs "
+            f"({proxy.get('epochs', '–')} epochs at {proxy.get('imgsz', '–')} px{share}).")  # fmt: skip
+
+
+def spearman_text(found: dict) -> str:
+    """``Spearman ρ = +0.80 (95% interval [-0.70, +0.99], 4 candidates)``, or why it is undefined."""
+    n, rho, interval = found.get("n", 0), found.get("spearman"), found.get("interval")
+    if rho is None:
+        return (f"Spearman ρ is undefined: {n} candidates finished full training, and it needs at least 3 "
+                "with scores that are not all tied.")  # fmt: skip
+    if not interval:
+        return f"Spearman ρ = {rho:+.2f} ({n} candidates; no interval: that needs at least 4)."
+    return f"Spearman ρ = {rho:+.2f} (95% interval [{interval[0]:+.2f}, {interval[1]:+.2f}], {n} candidates)."
+
+
+# --- diagnostics ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BaseModel:
+    """The base model's layers and receptive fields, or why they could not be read."""
+
+    layers: list = field(default_factory=list)  # spaces.layers.Layer rows
+    fields: list[dict] = field(default_factory=list)  # search.diagnostics.receptive_fields rows
+    stages: list[dict] = field(default_factory=list)  # search.diagnostics.stage_table rows
+    missing: str = ""
+
+
+def ready_ultralytics(folder: Path) -> None:
+    """Ultralytics made offline-safe before `spaces` first imports it (``report`` may run on its own)."""
+    import sys
+
+    if "ultralytics" in sys.modules:
+        return
+    from trainers.offline import prepare_ultralytics
+
+    prepare_ultralytics(os.environ.get("YOLO_CONFIG_DIR") or folder / "config")
+
+
+def read_base_model(config: RunConfig, folder: Path) -> BaseModel:
+    """Layers, receptive fields and stages of ``config.model`` (imports torch and Ultralytics)."""
+    try:
+        ready_ultralytics(folder)
+        from search.diagnostics import receptive_fields, stage_table
+        from spaces.layers import load_base, resolve_layers
+
+        model = load_base(config.model)
+        return BaseModel(resolve_layers(model), receptive_fields(model), stage_table(model))
+    except Exception as e:  # noqa: BLE001 (a missing or odd model becomes one line of the report)
+        return BaseModel(missing=f"the base model {config.model} could not be read ({one_line(e)})")
+
+
+def one_line(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def training_object_sizes(config: RunConfig):
+    """Object sizes (px at ``final_imgsz``) of the training labels, or None and why they are missing."""
+    from trainers.data import label_path, load_dataset
+
+    try:
+        labels = [label_path(image) for image in load_dataset(config.data).train]
+        return object_sizes([p for p in labels if p.is_file()], config.final_imgsz), ""
+    except (ValueError, OSError) as e:  # DataError is a ValueError: moved or broken dataset
+        return None, f"the training labels could not be read ({one_line(e)})"
+
+
+def baseline_epochs(folder: Path, groups: Trials, summary: dict | None) -> tuple[list[dict], str]:
+    """Per-epoch records of the baseline and whose they are: its full retraining if there is one, else its proxy trial."""
+    if summary:
+        record = folder / ("final" if is_baseline_placement(summary.get("placement")) else "final-baseline") / "record.json"
+        try:
+            epochs = json.loads(record.read_text()).get("epochs") or []
+        except (OSError, ValueError, AttributeError):
+            epochs = []
+        if epochs:
+            return epochs, "The baseline's full retraining"
+    if groups.baseline is not None and groups.baseline.user_attrs.get("epochs"):
+        return groups.baseline.user_attrs["epochs"], f"The baseline's proxy run (trial {groups.baseline.number})"
+    return [], ""
+
+
+def fit_text(folder: Path, groups: Trials, summary: dict | None) -> str:
+    epochs, name = baseline_epochs(folder, groups, summary)
+    if not epochs:
+        return ("Fitting cannot be judged: no per-epoch losses of the baseline are recorded "
+                "(no full retraining record, no completed baseline trial with epochs).")
+    return sentence(fit_gap_line(epochs, name))
+
+
+def sizes_text(sizes, why: str, base: BaseModel, imgsz: int) -> list[str]:
+    """The stage table with the object sizes beside it, or why it is missing."""
+    if base.missing:
+        return [f"The size table is missing: {base.missing}."]
+    if sizes is None:
+        return [f"The size table is missing: {why}; has the dataset moved? The receptive fields alone:", ""] + stage_rows(base)
+    return [f"Objects at the training size ({imgsz} px) against the theoretical receptive field (RF) of each stage:", "",
+            size_table_markdown(sizes, base.stages)]  # fmt: skip
+
+
+def stage_rows(base: BaseModel) -> list[str]:
+    rows = [[s["stage"] + (" Detect input" if s["detect"] else " backbone"), s["layer"], s["module"], s["stride"], s["rf"]]
+            for s in base.stages]  # fmt: skip
+    return table(["stage", "layer", "module", "stride (px)", "theoretical RF (px)"], rows)
+
+
+def position_layer(name: str) -> tuple[str, int]:
+    """``"neck.15"`` -> ``("neck", 15)``: position names carry the base layer index (`spaces.positions`)."""
+    kind, _, index = name.rpartition(".")
+    return kind, int(index)
+
+
+def stride_share(stride: int, sizes, stages: list[dict]) -> str:
+    """The share of objects the Detect level at ``stride`` is assigned (as `size_table_markdown` shares them out)."""
+    import numpy as np
+
+    if sizes.size == 0:
+        return "no objects in the training labels"
+    strides = sorted(s["stride"] for s in stages if s["detect"])
+    if stride not in strides:
+        inside = int(np.count_nonzero(sizes <= stride * OBJECTS_PER_STRIDE))
+        return (f"no Detect level reads stride {stride}; {inside / sizes.size:.0%} of the objects ({inside}) "
+                f"are at most {stride * OBJECTS_PER_STRIDE} px (stride × {OBJECTS_PER_STRIDE})")  # fmt: skip
+    at = strides.index(stride)
+    low = 0.0 if at == 0 else strides[at - 1] * OBJECTS_PER_STRIDE
+    high = math.inf if at == len(strides) - 1 else stride * OBJECTS_PER_STRIDE
+    inside = int(np.count_nonzero((sizes > low) & (sizes <= high)))
+    span = f"over {low:g} px" if math.isinf(high) else f"{low:g}-{high:g} px" if low else f"up to {high:g} px"
+    return f"{inside / sizes.size:.0%} of the objects ({inside}, {span}) go to the stride-{stride} Detect level"
+
+
+def position_line(name: str, what: str, base: BaseModel, sizes, why: str) -> str:
+    """Where one position of the placement sits: its layer's stride and RF, and the objects at that stride."""
+    kind, index = position_layer(name)
+    row = base.fields[index]
+    where = {"fused": f"inside the bottlenecks of layer {index}", "drop": f"layer {index} removed"}.get(kind, f"after layer {index}")
+    rf = "sees the whole map (global RF)" if row["rf"] == "global" else f"theoretical RF {row['rf']} px"
+    share = stride_share(row["stride"], sizes, base.stages) if sizes is not None else f"object shares unknown: {why}"
+    return f"- `{name}` ({what}): {where} ({row['module']}), stride {row['stride']}, {rf}; {share}."
+
+
+def placement_lines(summary: dict | None, base: BaseModel, sizes, why: str) -> list[str]:
+    """One line per position of the exported placement, or why there are none."""
+    if not summary:
+        return ["No model has been exported yet, so there is no placement to place."]
+    placement = summary.get("placement") or {}
+    if is_baseline_placement(placement):
+        return ["The exported model is the baseline: no attention to place."]
+    if base.missing:
+        return [f"The placement cannot be set against the receptive fields: {base.missing}."]
+    items = [(name, "+".join(specs)) for name, specs in (placement.get("modules") or {}).items()]
+    items += [(name, "removed") for name in placement.get("dropped") or []]
+    lines = []
+    for name, what in items:
+        try:
+            lines.append(position_line(name, what, base, sizes, why))
+        except (ValueError, IndexError):
+            lines.append(f"- `{name}` ({what}): its layer is not among the base model's layers.")
+    return lines
+
+
+def diagnostics_section(folder: Path, config: RunConfig, groups: Trials, summary: dict | None, base: BaseModel) -> list[str]:
+    """Fitting of the baseline, object sizes against receptive fields, and where the placement sits."""
+    sizes, why = training_object_sizes(config)
+    lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, summary), ""]
+    lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
+    lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
+              "objects are large against the RF of the level that detects them.", ""]  # fmt: skip
+    lines += ["### Where the exported placement sits", ""] + placement_lines(summary, base, sizes, why) + [""]
+    return lines
 
 
 def importances(study: optuna.Study, groups: Trials) -> tuple[dict[str, float], str]:
@@ -373,28 +677,132 @@ def plot_importances(found: dict[str, float], path: Path) -> bool:
     return True
 
 
+def placement_marks(placement: dict) -> dict[int, list[tuple[str, str]]]:
+    """Base layer index -> [(kind, label)] for the positions of a placement dict."""
+    marks: dict[int, list[tuple[str, str]]] = {}
+    for name, specs in (placement.get("modules") or {}).items():
+        kind, index = position_layer(name)
+        marks.setdefault(index, []).append(("fused" if kind == "fused" else "after", "+".join(specs)))
+    for name in placement.get("dropped") or []:
+        marks.setdefault(position_layer(name)[1], []).append(("drop", "removed"))
+    return marks
+
+
+MARK_STYLE = {  # kind -> (marker, colour, where on the row, legend label)
+    "after": (">", "tab:green", 0.5, "attention inserted after the layer"),
+    "fused": ("o", "tab:blue", 0.0, "attention fused inside the block"),
+    "drop": ("X", "tab:red", 0.0, "block removed"),
+}
+
+
+def plot_placement(summary: dict | None, base: BaseModel, path: Path) -> bool:
+    """The exported model's placement on the base model's layer list, one row per base layer."""
+    if not summary or base.missing or not base.layers:
+        return False
+    placement = summary.get("placement") or {}
+    try:
+        marks = placement_marks(placement)
+    except ValueError:
+        return False
+    n = len(base.layers)
+    fig, ax = _figure(6.4, 1.2 + 0.26 * n)
+    backbone = sum(layer.in_backbone for layer in base.layers)
+    ax.axhspan(-0.5, backbone - 0.5, color="tab:blue", alpha=0.10, label="backbone")
+    ax.axhspan(backbone - 0.5, n - 0.5, color="tab:orange", alpha=0.10, label="head")
+    for layer in base.layers:
+        ax.text(0.02, layer.index, f"{layer.index:>2}  {layer.module}", va="center", family="monospace", fontsize=8)
+    used = set()
+    for index, entries in marks.items():
+        for slot, (kind, label) in enumerate(entries):
+            marker, colour, offset, legend = MARK_STYLE[kind]
+            y = index + offset
+            x = 0.36 + 0.25 * slot
+            ax.plot([x], [y], marker=marker, color=colour, linestyle="", markersize=8, label=None if kind in used else legend)
+            ax.text(x + 0.03, y, label, va="center", fontsize=8, color=colour, weight="bold")
+            used.add(kind)
+    title = (f"Exported model: the baseline (trial {summary.get('trial')}), no attention" if is_baseline_placement(placement)
+             else f"Exported model: trial {summary.get('trial')}, {summary.get('placement_str')}")  # fmt: skip
+    ax.set(xlim=(0, 1), ylim=(n - 0.5, -0.5), title=title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="lower right", fontsize="x-small")
+    fig.savefig(path)
+    return True
+
+
 # --- the report ----------------------------------------------------------------------------------
 
 
-def write_report(study_dir: str | Path) -> Path:
-    """Write ``report.md`` and its PNG plots into ``study_dir``; returns the report's path."""
-    folder = Path(study_dir)
-    config, study = load_study(folder)
-    groups = sort_trials(study.get_trials(deepcopy=False))
-    found, why = importances(study, groups)
+HTML_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+IMAGE_SOURCE = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
+
+
+def inline_images(html: str, folder: Path) -> str:
+    """Every ``<img src="x.png">`` of a file in ``folder`` becomes a base64 data URI."""
+
+    def data_uri(match: re.Match) -> str:
+        image = folder / match.group(2)
+        if match.group(2).startswith("data:") or not image.is_file():
+            return match.group(0)
+        encoded = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"{match.group(1)}data:image/png;base64,{encoded}{match.group(3)}"
+
+    return IMAGE_SOURCE.sub(data_uri, html)
+
+
+def write_html(markdown_text: str, folder: Path, title: str) -> Path:
+    """``report.html``: the Markdown report as one self-contained page (tables, inlined PNGs, inline CSS)."""
+    import html
+
+    import markdown
+
+    body = inline_images(markdown.markdown(markdown_text, extensions=["tables"], output_format="html"), folder)
+    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")  # fmt: skip
+    path = folder / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_plots(folder: Path, groups: Trials, found: dict[str, float], summary: dict | None, base: BaseModel) -> dict[str, bool]:
+    """Draw every plot; a plot from an earlier report whose data is gone is removed."""
     plots = {
         "map_by_trial.png": plot_map_by_trial(groups, folder / "map_by_trial.png"),
         "precision_recall.png": plot_precision_recall(groups, folder / "precision_recall.png"),
         "importance.png": plot_importances(found, folder / "importance.png"),
+        "placement.png": plot_placement(summary, base, folder / "placement.png"),
     }
-    for name, made in plots.items():  # a plot from an earlier report must not outlive its data
+    for name, made in plots.items():
         if not made:
             (folder / name).unlink(missing_ok=True)
+    return plots
+
+
+def write_report(study_dir: str | Path) -> Path:
+    """Write ``report.md``, ``report.html`` and the PNG plots into ``study_dir``; returns the .md path."""
+    folder = Path(study_dir)
+    config, study = load_study(folder)
+    groups = sort_trials(study.get_trials(deepcopy=False))
+    found, why = importances(study, groups)
+    summary = study.user_attrs.get("final")
+    base = read_base_model(config, folder)
+    plots = write_plots(folder, groups, found, summary, base)
     lines = header(config, study, groups) + leaderboard(groups)
     lines += [f"![{name[:-4]}]({name})\n" for name in ("map_by_trial.png", "precision_recall.png") if plots[name]]
-    lines += other_trials(groups) + final_section(study)
+    lines += other_trials(groups) + confirmation_section(study) + final_section(study, plots["placement.png"])
+    lines += proxy_section(study) + diagnostics_section(folder, config, groups, summary, base)
     lines += importance_section(found, why, "importance.png" if plots["importance.png"] else None)
     lines += pareto_section(study, config)
+    text = "\n".join(lines).rstrip() + "\n"
     path = folder / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    path.write_text(text, encoding="utf-8")
+    write_html(text, folder, f"Attention placement search: {study.study_name}")
     return path

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +45,42 @@ FINAL = {
     "baseline": {"precision": 0.62, "recall": 0.51, "map50": 0.49, "map50_95": 0.3100, "status": "complete", "reason": "",
                  "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10},
 }  # fmt: skip
+BASELINE_RUN = {"precision": 0.62, "recall": 0.51, "map50": 0.49, "map50_95": 0.3100, "status": "complete", "reason": "",
+                "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10}  # fmt: skip
+SEEDS = {"baseline": [0.30, 0.31, 0.29], "candidate": [0.33, 0.30, 0.31]}  # mAP50-95 per seed
+PROXY_VALIDATION = {
+    "k": 2,
+    "rows": [{"trial": 2, "placement_str": "backbone.4: cbam", "proxy": 0.33, "full": 0.40, "status": "complete"},
+             {"trial": 0, "placement_str": "baseline (no attention)", "proxy": 0.30, "full": 0.41, "status": "complete"},
+             {"trial": 1, "placement_str": "neck.15: se", "proxy": 0.28, "full": 0.36, "status": "complete"},
+             {"trial": 3, "placement_str": "neck.15: eca", "proxy": 0.25, "full": 0.30, "status": "complete"}],
+    "spearman": 0.8, "interval": [-0.70, 0.99], "n": 4,
+    "full_budget": {"epochs": 100, "imgsz": 640}, "proxy_budget": {"epochs": 30, "imgsz": 320, "fraction": 1.0},
+}  # fmt: skip
+
+
+def confirmed_final() -> dict:
+    """A `finalize` summary after a seed confirmation that kept the baseline (winner None)."""
+    from search.verdict import compare, tradeoff_line, verdict_line
+
+    comparison = compare(SEEDS["candidate"], SEEDS["baseline"])
+    baseline = {"trial": 0, "placement_str": "baseline (no attention)", "failed_runs": 0, "map50_95": SEEDS["baseline"],
+                "precision": [0.60, 0.61, 0.59], "recall": [0.50, 0.50, 0.50], "map50": [0.45, 0.46, 0.44]}
+    candidate = {"trial": 2, "placement_str": "backbone.4: cbam", "failed_runs": 0, "map50_95": SEEDS["candidate"],
+                 "precision": [0.64, 0.63, 0.65], "recall": [0.48, 0.47, 0.49], "map50": [0.48, 0.47, 0.49],
+                 "comparison": {"difference": comparison.difference, "low": comparison.low, "high": comparison.high,
+                                "p_value": comparison.p_value, "method": comparison.method, "line": verdict_line(comparison)},
+                 "tradeoff": tradeoff_line({"precision": 0.64, "recall": 0.48}, {"precision": 0.60, "recall": 0.50})}
+    verdict = f"no placement beat the baseline beyond noise: keep the base model (best candidate, trial 2: {verdict_line(comparison)})"
+    return {"trial": 0, "placement": {"modules": {}, "dropped": []}, "placement_str": "baseline (no attention)",
+            "verdict": verdict, "confirmation": {"seeds": 3, "baseline": baseline, "candidates": [candidate], "winner": None},
+            "final": BASELINE_RUN, "baseline": BASELINE_RUN}  # fmt: skip
+
+
+def loss_epochs(n: int = 9) -> list[dict]:
+    """Per-epoch records whose val loss still falls at the end (an under-fitted run)."""
+    return [{"epoch": e, "train/box_loss": 1.0, "train/cls_loss": 1.0, "train/dfl_loss": 1.0,
+             "val/box_loss": 2.0 - 0.1 * e, "val/cls_loss": 1.0, "val/dfl_loss": 1.0} for e in range(n)]  # fmt: skip
 
 
 def make_trial(number: int) -> optuna.trial.FrozenTrial:
@@ -63,9 +101,10 @@ def make_trial(number: int) -> optuna.trial.FrozenTrial:
     )  # fmt: skip
 
 
-def make_study(tmp_path: Path, numbers=tuple(TRIALS), final: dict | None = FINAL) -> Path:
+def make_study(tmp_path: Path, numbers=tuple(TRIALS), final: dict | None = FINAL, data: Path | None = None,
+               proxy_validation: dict | None = None) -> Path:
     """A study folder ``tmp_path/s`` as `python -m search run` leaves it (no trainings)."""
-    config = RunConfig(data=str(tmp_path / "data.yaml"), study="s", out=str(tmp_path))
+    config = RunConfig(data=str(data or tmp_path / "data.yaml"), model="yolov8n.yaml", study="s", out=str(tmp_path))
     config.study_dir.mkdir(parents=True)
     config.save(config.study_dir / "run.yaml")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -74,19 +113,46 @@ def make_study(tmp_path: Path, numbers=tuple(TRIALS), final: dict | None = FINAL
         study.add_trial(make_trial(number))
     if final:
         study.set_user_attr("final", final)
+    if proxy_validation:
+        study.set_user_attr("proxy_validation", proxy_validation)
     return config.study_dir
+
+
+def make_confirmed_study(tmp_path: Path, data: Path) -> Path:
+    """A finished study: seed confirmation kept the baseline, proxy validated, full retraining recorded."""
+    study_dir = make_study(tmp_path, final=confirmed_final(), data=data, proxy_validation=PROXY_VALIDATION)
+    (study_dir / "final").mkdir()
+    (study_dir / "final" / "record.json").write_text(json.dumps({"status": "complete", "epochs": loss_epochs()}))
+    return study_dir
+
+
+def section(text: str, title: str) -> str:
+    """The body of the ``## title`` section of a report."""
+    return text.split(f"## {title}")[1].split("\n## ")[0]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """Body rows of the first Markdown table in ``text``, as lists of cells."""
+    rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    return [[c.strip() for c in row.strip().strip("|").split(" | ")] for row in rows]
 
 
 def leaderboard_rows(text: str) -> list[list[str]]:
     """The body rows of the leaderboard table, as lists of cells."""
-    section = text.split("## Leaderboard")[1].split("\n## ")[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
-    return [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+    return table_rows(section(text, "Leaderboard"))
 
 
 @pytest.fixture
 def study_dir(tmp_path: Path) -> Path:
     return make_study(tmp_path)
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> Path:
+    """data.yaml of a 4+2 image toy set, for the object-size diagnostics."""
+    from trainers.data import make_toy_dataset
+
+    return make_toy_dataset(tmp_path / "toy", n_train=4, n_val=2)
 
 
 def test_report_leaderboard_and_verdict(study_dir: Path):
@@ -113,15 +179,67 @@ def test_report_leaderboard_and_verdict(study_dir: Path):
     assert "| mAP50-95 | 0.3100 | 0.2900 | -0.0200 |" in final
     assert "Attention lost" in final and "keep the baseline" in final and "Attention won" not in final
 
-    for name in ("map_by_trial.png", "precision_recall.png", "importance.png"):
+    for name in ("map_by_trial.png", "precision_recall.png", "importance.png", "placement.png"):
         assert (study_dir / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in text
 
+    # a summary from before the seed confirmation: said plainly, and the placement set against the model
+    assert "was not confirmed with more seeds" in section(text, "Confirmation with more seeds")
+    assert "- `backbone.4` (cbam): after layer 4 (C2f), stride 8, theoretical RF 95 px; object shares unknown" in text
+    assert "Fitting cannot be judged: no per-epoch losses" in text  # no full-retraining record, no epochs
 
-def test_report_when_attention_wins(tmp_path: Path):
+
+def test_report_when_attention_wins(tmp_path: Path, toy: Path):
     won = {**FINAL, "final": {**FINAL["final"], "map50_95": 0.3500}}
-    text = write_report(make_study(tmp_path, final=won)).read_text()
+    text = write_report(make_study(tmp_path, final=won, data=toy)).read_text()
     assert "Attention won" in text and "(+0.0400)" in text
+    share = r"\d+% of the objects \(\d+, up to 64 px\) go to the stride-8 Detect level"
+    assert re.search(r"`backbone\.4` \(cbam\): after layer 4 \(C2f\), stride 8, theoretical RF 95 px; " + share, text)
+
+
+def test_report_of_a_confirmed_study(tmp_path: Path, toy: Path):
+    study_dir = make_confirmed_study(tmp_path, toy)
+    text = write_report(study_dir).read_text()
+
+    confirmation = section(text, "Confirmation with 3 seeds")
+    baseline, candidate = table_rows(confirmation)
+    assert baseline[:7] == ["baseline", "0", "baseline (no attention)", "3", "0.3000 ± 0.0100", "0.6000", "0.5000"]
+    mean, sd = statistics.fmean(SEEDS["candidate"]), statistics.stdev(SEEDS["candidate"])
+    assert candidate[:5] == ["candidate 1", "2", "backbone.4: cbam", "3", f"{mean:.4f} ± {sd:.4f}"]
+    assert "no difference beyond seed noise" in candidate[7] and "trades recall for precision" in candidate[8]
+    assert "**No placement beat the baseline beyond noise: keep the base model" in confirmation
+    assert "the exported model is the baseline" in confirmation
+    assert "**Verdict: No placement beat the baseline" in section(text, "Full retraining")
+
+    proxy = section(text, "Does the proxy predict full training?")
+    assert "Spearman ρ = +0.80 (95% interval [-0.70, +0.99], 4 candidates)" in proxy
+    assert ["2", "backbone.4: cbam", "0.3300", "0.4000", "complete"] in table_rows(proxy)
+
+    diagnostics = section(text, "Diagnostics")
+    for row in ("| P3/8 Detect input | 15 | C2f | 8 |", "| P4/16 Detect input | 18 | C2f | 16 |", "| P5/32 Detect input | 21 | C2f | 32 |"):
+        assert row in diagnostics
+    assert "Objects at the training size (640 px)" in diagnostics and "(7 objects)." in diagnostics
+    assert "The baseline's full retraining ends with val loss" in diagnostics and "under-fitted" in diagnostics
+    assert "The exported model is the baseline: no attention to place." in diagnostics
+
+    assert (study_dir / "placement.png").read_bytes()[:8] == PNG
+    page = (study_dir / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from the network
+    sources = re.findall(r'<img[^>]*\bsrc="([^"]*)"', page)
+    assert len(sources) == text.count("![") and all(s.startswith("data:image/png;base64,") for s in sources)
+    board = page.split("Leaderboard (proxy trainings)</h2>")[1].split("<h2")[0]
+    assert "<table>" in board and "<th>rank</th>" in board and "<td>baseline</td>" in board
+
+
+def test_report_when_the_dataset_moved(tmp_path: Path, toy: Path):
+    study_dir = make_confirmed_study(tmp_path, toy)
+    shutil.rmtree(toy.parent)
+    text = write_report(study_dir).read_text()
+    diagnostics = section(text, "Diagnostics")
+    assert "The size table is missing: the training labels could not be read" in diagnostics
+    assert "data file not found" in diagnostics
+    assert "| P3/8 Detect input | 15 | C2f | 8 | 879 |" in diagnostics  # the receptive fields still shown
+    assert (study_dir / "report.html").is_file()
 
 
 def test_report_of_a_study_just_started(tmp_path: Path):
