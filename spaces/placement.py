@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from spaces.attention import attention_type
+from spaces.attention import attention_type, yaml_args
 
 _SPEC = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*$")
 
@@ -38,19 +38,13 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     if not match:
         raise ValueError(f"malformed attention spec {spec!r}: write a type such as 'se' or 'se(reduction=8)'")
     name, body = match.group(1).lower(), match.group(2)
-    kind = attention_type(name)
     params: dict = {}
     for item in filter(None, (p.strip() for p in (body or "").split(","))):
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"malformed attention spec {spec!r}: settings are written key=value")
         params[key.strip()] = _literal(value.strip())
-    for key, value in params.items():
-        allowed = kind.params.get(key)
-        if allowed is None:
-            raise ValueError(f"attention '{name}' has no setting '{key}'; it has: {', '.join(kind.params) or 'none'}")
-        if value not in allowed:
-            raise ValueError(f"attention '{name}' setting {key}={value!r} is not one of {list(allowed)}")
+    yaml_args(name, 1, **params)  # validates the type and every setting
     return name, params
 
 

@@ -116,7 +116,7 @@ def test_placement_round_trip_and_hash():
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("nope", "unknown attention type 'nope'"), ("se(ratio=2)", "has no setting 'ratio'"),
+    [("nope", "unknown attention type 'nope'"), ("se(ratio=2)", "has no parameter 'ratio'"),
      ("se(reduction=5)", "reduction=5 is not one of"), ("se(reduction)", "key=value"), ("(se", "malformed")],
 )  # fmt: skip
 def test_bad_specs_are_one_line_errors(spec, message):
