@@ -48,11 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed candidate and the baseline (default: %(default)s)")
     p.add_argument("--objective", default="map", help="map, or map+params / map+gflops for a Pareto search (default: %(default)s)")
     p.add_argument("--sampler", default="tpe", help="tpe or random (default: %(default)s)")
-    p.add_argument("--pruner", default="sha", help="sha (successive halving), median or none (default: %(default)s)")
+    p.add_argument("--pruner", default="median", help="median, sha (successive halving) or none (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampler, data subset and training (default: %(default)s)")
     p.add_argument("--device", help="cpu, 0, 0,1 ... (default: the first GPU, else the CPU)")
     p.add_argument("--loader-workers", type=int, default=2, help="dataloader workers per training (default: %(default)s)")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument("--executor", default="inprocess", help="inprocess (one trial at a time) or ray (Ray Tune: trials side by side, "
+                   "on this machine or a cluster; see search/ray_executor.py) (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="trials training at the same time, with --executor ray (default: %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, help="GPU share of one trial, e.g. 0.25 (default: the GPUs split among the workers, at most 1)")
+    p.add_argument("--cpus-per-trial", type=float, help="CPUs of one trial (default: the cluster's CPUs split among the workers)")
+    p.add_argument("--ray-address", help="existing Ray cluster, e.g. 10.0.0.1:6379; the study folder must be on a filesystem "
+                   "all nodes share at the same path (default: start a local cluster)")
+    p.add_argument("--trial-retries", type=int, default=1, help="re-runs of a trial whose Ray worker died (default: %(default)s)")
     p.add_argument(
         "--set", dest="train_args", action="append", default=[], metavar="KEY=VALUE",
         help="further Ultralytics training argument for proxy and final runs, e.g. lr0=0.005; repeatable",

@@ -14,7 +14,8 @@ import yaml
 
 OBJECTIVES = ("map", "map+params", "map+gflops")
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("sha", "median", "none")
+PRUNERS = ("median", "sha", "none")
+EXECUTORS = ("inprocess", "ray")
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,19 @@ class RunConfig:
     confirm_seeds: int = 3
     objective: str = "map"
     sampler: str = "tpe"
-    pruner: str = "sha"
+    pruner: str = "median"  # chosen by results/benchmarks/pruner_choice.md
     seed: int = 0
     device: str | None = None
     loader_workers: int = 2
     timeout: float | None = None
     train_args: dict = field(default_factory=dict)  # further Ultralytics training arguments (--set)
+    # Executor (search.ray_executor): trials one at a time in this process, or side by side on Ray Tune.
+    executor: str = "inprocess"
+    workers: int = 1  # trials training at the same time (Ray)
+    gpus_per_trial: float | None = None  # share of one GPU per trial; None: the GPUs split among the workers
+    cpus_per_trial: float | None = None  # None: the cluster's CPUs split among the workers
+    ray_address: str | None = None  # an existing Ray cluster; None: start a local one
+    trial_retries: int = 1  # re-runs of a trial whose Ray worker died (Tune's FailureConfig)
 
     @property
     def study_dir(self) -> Path:
@@ -81,6 +89,7 @@ class RunConfig:
             raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
+        self._validate_executor()
         from trainers.train import RESERVED
 
         reserved = sorted(set(self.train_args) & RESERVED)
@@ -88,6 +97,24 @@ class RunConfig:
             raise ValueError(f"--set {', '.join(reserved)}: set by the search itself; use its own option instead")
         if self.weights and not Path(self.weights).is_file():
             raise ValueError(f"--weights {self.weights}: no such checkpoint file; give a .pt on this disk")
+
+    def _validate_executor(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"--executor '{self.executor}' is not known; choose one of {', '.join(EXECUTORS)}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.executor == "inprocess":
+            ray_only = {"--workers": self.workers > 1, "--gpus-per-trial": self.gpus_per_trial is not None,
+                        "--cpus-per-trial": self.cpus_per_trial is not None, "--ray-address": self.ray_address}  # fmt: skip
+            given = [name for name, value in ray_only.items() if value]
+            if given:
+                raise ValueError(f"{', '.join(given)}: Ray options; add --executor ray (in-process runs one trial at a time)")
+        if self.gpus_per_trial is not None and not 0 <= self.gpus_per_trial <= 1:
+            raise ValueError(f"--gpus-per-trial must be in [0, 1] (a trial trains on one GPU or a share of one), got {self.gpus_per_trial}")
+        if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
+            raise ValueError(f"--cpus-per-trial must be positive, got {self.cpus_per_trial}")
+        if self.trial_retries < 0:
+            raise ValueError(f"--trial-retries must be at least 0, got {self.trial_retries}")
 
     def resolved(self) -> RunConfig:
         """A copy with absolute paths and the study name filled in."""

@@ -153,7 +153,7 @@ def header(config: RunConfig, study: optuna.Study, groups: Trials) -> list[str]:
               f"{len(groups.infeasible)} infeasible (not trained), {len(groups.interrupted)} interrupted (retried)")  # fmt: skip
     reused = sum(t.user_attrs.get("duplicate_of") is not None for t in groups.complete + groups.pruned)
     if reused:
-        counts += f"; {reused} of them reused the result of an identical placement"
+        counts += f"; {reused} of those reused the result of an identical placement (not counted towards --trials)"
     if groups.unfinished:
         counts += f"; {len(groups.unfinished)} running or waiting"
     model = config.model + (f" from weights {config.weights}" if config.weights else "")

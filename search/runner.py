@@ -3,6 +3,10 @@
 Resumable at any moment: the study in storage holds every finished trial, a trial a killed run
 left RUNNING is queued again (`search.study.open_study`), and the loop goes on until ``--trials``
 trials count. The proxy data and the run configuration live in the study folder.
+
+`start_search`, `prepare_trial`, `report_epoch` and `finish_trial` are shared with the Ray Tune
+executor (`search.ray_executor`), so both treat baseline, infeasible, duplicate, pruned and failed
+trials alike.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ from pathlib import Path
 
 import optuna
 import yaml
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config import RunConfig, check_writable
 from search.progress import Progress
 from search.study import (
+    STALL_LIMIT,
     count_trials,
     finished_by_key,
     open_study,
     placement_params,
+    stalled,
     suggest_placement,
 )
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
@@ -62,9 +68,10 @@ def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
     return base, load_space(base, config.space)
 
 
-def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
-    """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes)."""
-    config.validate()
+def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Path]:
+    """Everything before the first trial, for every executor: check the inputs, open the study
+    (re-queueing interrupted trials), write run.yaml and space.yaml, cache the proxy data and queue
+    the baseline as trial 0. Returns (study, space, base model dict, proxy data.yaml)."""
     base, space = load_inputs(config)
     dataset = load_dataset(config.data)
     check_study_dir(config)
@@ -75,10 +82,25 @@ def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
     study.set_user_attr("config", asdict(config))
     if not study.trials:
         study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
+    return study, space, base, proxy
+
+
+def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
+    """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes),
+    one at a time in this process, or side by side on Ray Tune with ``executor: ray``."""
+    config.validate()
+    if config.executor == "ray":
+        from search.ray_executor import run_ray
+
+        return run_ray(config, show_progress)
+    study, space, base, proxy = start_search(config)
     start = time.monotonic()
     with Progress(study, config.trials, enabled=show_progress) as progress:
         while count_trials(study) < config.trials:
             if config.timeout is not None and time.monotonic() - start > config.timeout:
+                break
+            if stalled(study):
+                print(f"stopping early: the last {STALL_LIMIT} proposals were all evaluated already or outside the space")
                 break
             trial = study.ask()
             evaluate(trial, study, space, base, proxy, config, progress)
@@ -90,6 +112,24 @@ def evaluate(
     trial: Trial, study: optuna.Study, space: SearchSpace, base: dict, proxy: Path, config: RunConfig, progress: Progress
 ) -> None:
     """Train one asked trial (or reuse an identical finished one) and tell Optuna the outcome."""
+    placement = prepare_trial(trial, study, space)
+    if placement is None:
+        return
+    progress.start_trial(trial.number, placement)
+
+    def report(epoch: int, metrics: dict) -> bool:
+        progress.epoch(epoch, config.proxy_epochs, metrics)
+        return report_epoch(trial, epoch, metrics, config)
+
+    workdir = trial_dir(config, trial.number)
+    shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
+    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights)
+    finish_trial(trial, study, record, config)
+
+
+def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Placement | None:
+    """The placement an asked trial must train, or None when it was told without training:
+    infeasible (PRUNED, not counted) or identical to a finished trial (`tell_duplicate`)."""
     placement = suggest_placement(trial, space)
     trial.set_user_attr("placement", placement.to_dict())
     trial.set_user_attr("placement_key", placement.key)
@@ -100,32 +140,43 @@ def evaluate(
     except PlacementError as e:  # known before training: not trained, not counted
         trial.set_user_attr("infeasible", str(e))
         study.tell(trial, state=TrialState.PRUNED)
-        return
+        return None
     twin = finished_by_key(study).get(placement.key)
     if twin is not None:
-        for key, value in twin.user_attrs.items():
-            if key not in {"retry_of", "duplicate_of"}:
-                trial.set_user_attr(key, value)
-        trial.set_user_attr("duplicate_of", twin.number)
-        for step, value in twin.intermediate_values.items():
-            trial.report(value, step)
-        study.tell(trial, twin.values if twin.state == TrialState.COMPLETE else None, state=twin.state)
-        return
-    progress.start_trial(trial.number, placement)
-    multi = len(config.directions) > 1
+        tell_duplicate(trial, study, twin)
+        return None
+    return placement
 
-    def report(epoch: int, metrics: dict) -> bool:
-        progress.epoch(epoch, config.proxy_epochs, metrics)
-        if multi:  # Optuna cannot prune multi-objective trials; keep the curve as an attribute
-            return False
-        trial.report(metrics["fitness"], epoch)
-        return trial.should_prune()
 
-    workdir = config.study_dir / "trials" / str(trial.number)
-    shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights)
+def tell_duplicate(trial: Trial, study: optuna.Study, twin: FrozenTrial) -> None:
+    """Finish ``trial`` with the outcome of ``twin``, a finished trial of the same placement."""
+    for key, value in twin.user_attrs.items():
+        if key not in {"retry_of", "duplicate_of"}:
+            trial.set_user_attr(key, value)
+    trial.set_user_attr("duplicate_of", twin.number)
+    for step, value in twin.intermediate_values.items():
+        trial.report(value, step)
+    study.tell(trial, twin.values if twin.state == TrialState.COMPLETE else None, state=twin.state)
+
+
+def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> bool:
+    """Give Optuna one epoch's fitness; True when its pruner says stop. Multi-objective trials are
+    never pruned (Optuna cannot); their curve is kept in the ``epochs`` attribute."""
+    if len(config.directions) > 1:
+        return False
+    trial.report(metrics["fitness"], epoch)
+    return trial.should_prune()
+
+
+def finish_trial(trial: Trial, study: optuna.Study, record: TrialRecord, config: RunConfig) -> None:
+    """Record a trained trial's metrics and tell Optuna its outcome (COMPLETE, PRUNED or FAIL)."""
     record_trial(trial, record)
     study.tell(trial, *outcome(record, config))
+
+
+def trial_dir(config: RunConfig, number: int) -> Path:
+    """Folder of trial ``number``: ``<study>/trials/<number>``."""
+    return config.study_dir / "trials" / str(number)
 
 
 def record_trial(trial: Trial, record: TrialRecord) -> None:

@@ -21,8 +21,12 @@ if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placemen
 
 KEEP, DROP = "keep", "drop"
 COUNT = "modules"  # Optuna parameter: how many attention modules the placement adds
-# User attributes that mark trials which do not count towards --trials.
-NOT_COUNTED = ("interrupted", "infeasible")
+# User attributes that mark trials which do not count towards --trials: a run was killed, the
+# placement broke the space's limits, or it repeated a placement already trained.
+NOT_COUNTED = ("interrupted", "infeasible", "duplicate_of")
+# Stop asking when this many trials in a row were not trained: the sampler keeps proposing
+# placements already evaluated or outside the space (a small space, or a converged sampler).
+STALL_LIMIT = 50
 
 
 def suggest_placement(trial: Trial, space: SearchSpace) -> Placement:
@@ -73,11 +77,22 @@ def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
     )
 
 
+# Seconds a SQLite connection waits for another process's write lock before "database is locked".
+SQLITE_TIMEOUT_S = 60
+
+
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage for ``url``; SQLite connections wait up to `SQLITE_TIMEOUT_S` for a lock,
+    so several processes (a dashboard, a second search) can share one study.db."""
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else None
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
 def open_study(config: RunConfig) -> optuna.Study:
     """Create or load the study; trials a killed process left RUNNING are marked FAIL
     (``interrupted``) and queued again with the same params."""
     try:
-        storage = optuna.storages.RDBStorage(config.storage_url)
+        storage = rdb_storage(config.storage_url)
     except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
         raise ValueError(f"storage '{config.storage_url}' cannot be opened ({type(e).__name__}); check the URL") from None
     study = optuna.create_study(
@@ -97,7 +112,13 @@ def open_study(config: RunConfig) -> optuna.Study:
 
 def counted(trial: FrozenTrial) -> bool:
     """Whether a trial counts towards ``--trials``: finished, and neither interrupted nor infeasible."""
-    return trial.state.is_finished() and not any(trial.user_attrs.get(k) for k in NOT_COUNTED)
+    return trial.state.is_finished() and not any(k in trial.user_attrs for k in NOT_COUNTED)
+
+
+def stalled(study: optuna.Study) -> bool:
+    """True when the last `STALL_LIMIT` finished trials were all told without training."""
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()][-STALL_LIMIT:]
+    return len(finished) == STALL_LIMIT and not any(counted(t) for t in finished)
 
 
 def count_trials(study: optuna.Study) -> int:

@@ -52,7 +52,7 @@ def test_search_end_to_end(finished_search):
     trials = study.get_trials()
     first = trials[0]
     assert first.user_attrs["baseline"] and first.params["modules"] == 0 and first.state == TrialState.COMPLETE
-    counted = [t for t in trials if not t.user_attrs.get("infeasible")]
+    counted = [t for t in trials if not {"infeasible", "duplicate_of"} & set(t.user_attrs)]
     assert len(counted) == 6 and all(t.state.is_finished() for t in trials)
     for trial in counted:
         if trial.state == TrialState.COMPLETE:
@@ -108,7 +108,7 @@ def test_kill_nine_then_rerun_resumes_without_loss(learnable_data, tmp_path):
     finished_before = []
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(1)
-        if db.is_file():
+        if db.is_file() and (tmp_path / "r" / "run.yaml").is_file():  # run.yaml follows the study's creation
             trials = _study(tmp_path / "r").get_trials()
             finished_before = [t for t in trials if t.state.is_finished()]
             if len(finished_before) >= 2 and any(t.state == TrialState.RUNNING for t in trials):
@@ -127,9 +127,9 @@ def test_kill_nine_then_rerun_resumes_without_loss(learnable_data, tmp_path):
     assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
     retry = [t for t in trials if t.user_attrs.get("retry_of") == interrupted[0].number]
     assert len(retry) == 1 and retry[0].params == interrupted[0].params and retry[0].state.is_finished()
-    counted = [t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted") and not t.user_attrs.get("infeasible")]
+    counted = [t for t in trials if t.state.is_finished() and not {"interrupted", "infeasible", "duplicate_of"} & set(t.user_attrs)]
     assert len(counted) == 5
-    trained = [t.user_attrs["placement_key"] for t in counted if "duplicate_of" not in t.user_attrs]
+    trained = [t.user_attrs["placement_key"] for t in counted]
     assert len(trained) == len(set(trained))  # no placement trained twice
 
 
