@@ -8,6 +8,7 @@ truncated score.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -61,9 +62,11 @@ def make_sampler(config: RunConfig) -> optuna.samplers.BaseSampler:
     """TPE (multivariate, grouped for the conditional slots) or random, seeded."""
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=config.seed)
-    return optuna.samplers.TPESampler(
-        multivariate=True, group=True, seed=config.seed, n_startup_trials=min(10, max(2, config.trials // 5))
-    )
+    with warnings.catch_warnings():  # `group` is marked experimental; it is what a conditional space needs
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            multivariate=True, group=True, seed=config.seed, n_startup_trials=min(10, max(2, config.trials // 5))
+        )
 
 
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
@@ -91,6 +94,7 @@ def rdb_storage(url: str) -> optuna.storages.RDBStorage:
 def open_study(config: RunConfig) -> optuna.Study:
     """Create or load the study; trials a killed process left RUNNING are marked FAIL
     (``interrupted``) and queued again with the same params."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar and report say what happens
     try:
         storage = rdb_storage(config.storage_url)
     except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
