@@ -40,11 +40,6 @@ class Position:
     module: str
     channels: int
 
-    @property
-    def inserts_after(self) -> bool:
-        """True when attention at this position becomes new layers after ``layer``."""
-        return self.kind in {"backbone", "sppf", "neck"}
-
 
 def _fusable(layer: Layer) -> bool:
     if layer.module not in FUSABLE:
