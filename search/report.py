@@ -408,9 +408,11 @@ def spearman_text(found: dict) -> str:
     if rho is None:
         return (f"Spearman ρ is undefined: {n} candidates finished full training, and it needs at least 3 "
                 "with scores that are not all tied.")  # fmt: skip
+    p = found.get("p_value")
+    chance = f", p={p:.3f} that ranks this good come by chance" if p is not None else ""
     if not interval:
-        return f"Spearman ρ = {rho:+.2f} ({n} candidates; no interval: that needs at least 4)."
-    return f"Spearman ρ = {rho:+.2f} (95% interval [{interval[0]:+.2f}, {interval[1]:+.2f}], {n} candidates)."
+        return f"Spearman ρ = {rho:+.2f} ({n} candidates{chance}; no interval: too few candidates for one to mean much)."
+    return f"Spearman ρ = {rho:+.2f} (95% interval [{interval[0]:+.2f}, {interval[1]:+.2f}], {n} candidates{chance})."
 
 
 # --- diagnostics ---------------------------------------------------------------------------------

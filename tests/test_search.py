@@ -187,10 +187,11 @@ def test_validate_proxy_trains_candidates_in_full(finished_search):
     assert len(list((study_dir / "validate").glob("*/weights/best.pt"))) == len(result["rows"])
 
 
-def test_spearman_interval_and_candidates():
-    from search.validate import spearman_interval
+def test_spearman_interval_and_chance():
+    from search.validate import spearman_interval, spearman_p
 
     low, high = spearman_interval(0.8, 12)
-    assert low < 0.8 < high < 1 and -1 < low  # Fisher z: about [0.41, 0.94] for n = 12
-    assert abs(low - 0.41) < 0.03 and abs(high - 0.94) < 0.02
-    assert spearman_interval(0.5, 3) is None
+    assert abs(low - 0.41) < 0.03 and abs(high - 0.94) < 0.02  # Fisher z: about [0.41, 0.94] for n = 12
+    assert spearman_interval(0.5, 5) is None and spearman_interval(1.0, 20) is None
+    assert spearman_p([1, 2, 3, 4], [10, 20, 30, 40]) == 1 / 24  # one ordering of 24 ranks perfectly
+    assert spearman_p([1, 2, 3, 4], [40, 30, 20, 10]) == 1.0
