@@ -7,6 +7,7 @@ progress. It binds to 127.0.0.1 unless told otherwise: the dashboard can also ed
 
 from __future__ import annotations
 
+
 def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve optuna-dashboard for ``storage_url`` at http://host:port/ until Ctrl-C (blocking)."""
     try:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import describe_machine
+from machine import describe_machine, publish
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[2] / "shared" / "datasets" / "bccd" / "data.yaml"
@@ -49,8 +49,7 @@ def main() -> None:
         "The study's own report: [bccd_search/report.md](bccd_search/report.md).", "",
         "```", *done.stdout.strip().splitlines()[-6:], *done.stderr.strip().splitlines()[-3:], "```", "",
     ])  # fmt: skip
-    Path(__file__).with_suffix(".md").write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from machine import describe_machine
+from machine import describe_machine, publish
 
 from trainers.offline import prepare_ultralytics
 
@@ -44,8 +44,7 @@ def main() -> None:
         f"- final re-validation of best.pt: {record.final}", "",
         "| epoch | P | R | mAP50 | mAP50-95 | elapsed s |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
     ])  # fmt: skip
-    Path(__file__).with_suffix(".md").write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

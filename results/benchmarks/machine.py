@@ -28,3 +28,11 @@ def describe_machine() -> str:
             f"- python {platform.python_version()}; " + ", ".join(versions),
         ]
     )
+
+
+def publish(script: str, text: str) -> None:
+    """Write a benchmark's markdown report beside its script (``x.py`` -> ``x.md``) and print it."""
+    from pathlib import Path
+
+    Path(script).with_suffix(".md").write_text(text)
+    print(text)

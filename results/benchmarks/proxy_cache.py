@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe_machine
+from machine import describe_machine, publish
 
 from trainers.offline import prepare_ultralytics
 
@@ -70,8 +70,7 @@ def main() -> None:
         f"**{decode['proxy cache'] / decode['original JPEGs']:.3f}**. On 2 CPU cores the training step dominates "
         "an epoch, so the cache saves little here; it matters where the data pipeline is the bottleneck (a GPU).", "",
     ])  # fmt: skip
-    Path(__file__).with_suffix(".md").write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

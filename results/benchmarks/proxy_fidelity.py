@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import optuna
-from machine import describe_machine
+from machine import describe_machine, publish
 
 from search.config import load_study_config, storage_url_of
 
@@ -43,8 +43,7 @@ def main() -> None:
         "| trial | placement | proxy mAP50-95 | full mAP50-95 |", "| --- | --- | --- | --- |", *rows, "",
         f"Spearman rho = **{rho}** over {result['n']} candidates, 95% interval {interval}{chance}.", "",
     ])  # fmt: skip
-    Path(__file__).with_suffix(".md").write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

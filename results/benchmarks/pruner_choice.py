@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import optuna
-from machine import describe_machine
+from machine import describe_machine, publish
 from optuna.trial import TrialState
 
 from search.config import load_study_config, storage_url_of
@@ -86,8 +86,7 @@ def main() -> None:
         "| pruner | epochs trained | true best trained to the end | mean regret (mAP50-95) |",
         "| --- | --- | --- | --- |", *rows, "",
     ])  # fmt: skip
-    Path(__file__).with_suffix(".md").write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import optuna
-from machine import describe_machine
+from machine import describe_machine, publish
 
 from trainers.data import make_toy_dataset
 
@@ -130,9 +130,7 @@ def main() -> None:
             "",
         ]
     )
-    out = Path(__file__).with_suffix(".md")
-    out.write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe_machine
+from machine import describe_machine, publish
 
 from trainers.offline import prepare_ultralytics
 
@@ -52,8 +52,7 @@ def main() -> None:
         f"median ratio: **{statistics.median(ratios):.3f}** (target: at most 1.10)", "",
         "CPU wall times are given only to show the ratio; coco128 on a GPU was not measured (no device lent).", "",
     ])  # fmt: skip
-    Path(__file__).with_suffix(".md").write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,8 @@ Run: python results/benchmarks/transfer_counts.py  (writes transfer_counts.md be
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
-from machine import describe_machine
+from machine import describe_machine, publish
 from ultralytics.nn.tasks import DetectionModel
 
 from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights
@@ -41,9 +39,7 @@ def main() -> None:
             "",
         ]
     )
-    out = Path(__file__).with_suffix(".md")
-    out.write_text(text)
-    print(text)
+    publish(__file__, text)
 
 
 if __name__ == "__main__":
