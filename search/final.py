@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
+from search.runner import score_metrics
 from search.study import placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
 from trainers.data import build_proxy_data, load_dataset
@@ -40,19 +41,20 @@ def choose_winner(study: optuna.Study) -> FrozenTrial:
     return ranked[0]
 
 
-def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> dict:
+def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> TrialRecord:
     """Full training of ``placement`` into ``folder``, or the saved record of an identical one."""
     saved = folder / "record.json"
     budget = final_budget(config)
     key = {"placement": placement.key, "budget": budget.train_args()}
     if saved.is_file():
-        record = json.loads(saved.read_text())
-        if record.get("key") == key and record["status"] == "complete":
+        data = json.loads(saved.read_text())
+        saved_key = data.pop("key", None)
+        record = TrialRecord(**data)
+        if saved_key == key and record.status == "complete":
             return record
     shutil.rmtree(folder, ignore_errors=True)
-    result: TrialRecord = full_train(placement, base, config.data, budget, folder, config.weights)
-    record = {**result.to_dict(), "key": key}
-    saved.write_text(json.dumps(record, indent=1))
+    record = full_train(placement, base, config.data, budget, folder, config.weights)
+    saved.write_text(json.dumps({**record.to_dict(), "key": key}, indent=1))
     return record
 
 
@@ -84,18 +86,18 @@ def finalize(study: optuna.Study, config: RunConfig, base: dict) -> dict:
     else:
         summary["baseline"] = _summary(train_once(Placement(), base, config, config.study_dir / "final-baseline"))
     study.set_user_attr("final", summary)
-    if record["status"] != "complete":
-        raise ValueError(f"the final training of {placement} failed: {record['reason']} (see final/log)")
-    shutil.copyfile(record["paths"]["model_yaml"], config.study_dir / "best.yaml")
+    if record.status != "complete":
+        raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
+    shutil.copyfile(record.paths["model_yaml"], config.study_dir / "best.yaml")
     return summary
 
 
-def _summary(record: dict) -> dict:
-    metrics = record.get("final") or max(record["epochs"], key=lambda e: e["fitness"], default={})
-    keep = ("precision", "recall", "map50", "map50_95")
-    return {**{k: metrics.get(k) for k in keep}, "status": record["status"], "reason": record["reason"],
-            "params": record["params"], "gflops": record["gflops"], "wall_time_s": record["wall_time_s"],
-            "weights": record["paths"].get("weights"), "epochs": len(record["epochs"])}  # fmt: skip
+def _summary(record: TrialRecord) -> dict:
+    """What the study keeps of a full training: its scored metrics, size, time and weights."""
+    scored = score_metrics(record)
+    return {**{k: scored.get(k) for k in ("precision", "recall", "map50", "map50_95")}, "status": record.status,
+            "reason": record.reason, "params": record.params, "gflops": record.gflops,
+            "wall_time_s": record.wall_time_s, "weights": record.paths.get("weights"), "epochs": len(record.epochs)}  # fmt: skip
 
 
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> Path:

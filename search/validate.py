@@ -61,9 +61,9 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int) -
     rows = []
     for trial in pick_candidates(study, k, config.seed):
         record = train_once(placement_of(trial), base, config, config.study_dir / "validate" / trial.user_attrs["placement_key"])
-        full = (record.get("final") or {}).get("map50_95")
+        full = record.final.get("map50_95")
         rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"),
-                     "proxy": trial.values[0], "full": full, "status": record["status"]})  # fmt: skip
+                     "proxy": trial.values[0], "full": full, "status": record.status})  # fmt: skip
     done = [r for r in rows if r["full"] is not None]
     proxy, full = [r["proxy"] for r in done], [r["full"] for r in done]
     rho = stats.spearmanr(proxy, full).statistic if len(done) > 2 else math.nan
