@@ -161,11 +161,11 @@ def test_scheduler_stops_a_trial_optuna_prunes_and_it_ends_pruned(tmp_path):
     searcher = OptunaSearcher(study, space, config)
     scheduler = PruningScheduler(searcher)
     suggested = searcher.suggest("tune-a")
-    assert suggested["number"] == 0 and "placement" in suggested
+    assert "placement" in suggested
     decision = scheduler.on_trial_result(None, SimpleNamespace(trial_id="tune-a"), _epoch_result(1, 0.3))
     assert decision == PruningScheduler.STOP
     searcher.on_trial_complete("tune-a", result=_epoch_result(1, 0.3))
-    trial = study.trials[0]
+    trial = study.trials[suggested["number"]]  # earlier ones: proposals told without training
     assert trial.state == TrialState.PRUNED and trial.intermediate_values == {1: 0.3}
     assert trial.user_attrs["status"] == "pruned" and trial.user_attrs["pruned_at"] == 1
     assert [e["epoch"] for e in trial.user_attrs["epochs"]] == [1] and trial.user_attrs["map50_95"] == 0.3
@@ -178,10 +178,10 @@ def test_scheduler_lets_a_good_trial_finish_complete(tmp_path):
                                 pruner=optuna.pruners.ThresholdPruner(lower=0.1))  # fmt: skip
     searcher = OptunaSearcher(study, space, config)
     scheduler = PruningScheduler(searcher)
-    placement = searcher.suggest("tune-a")["placement"]
+    suggested = searcher.suggest("tune-a")
     assert scheduler.on_trial_result(None, SimpleNamespace(trial_id="tune-a"), _epoch_result(1, 0.3)) == PruningScheduler.CONTINUE
-    searcher.on_trial_complete("tune-a", result=_record_result(placement, 0.3))
-    trial = study.trials[0]
+    searcher.on_trial_complete("tune-a", result=_record_result(suggested["placement"], 0.3))
+    trial = study.trials[suggested["number"]]  # earlier ones: proposals told without training
     assert trial.state == TrialState.COMPLETE and trial.value == 0.3 and trial.user_attrs["params"] == 10
 
 
