@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -80,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--k", type=int, default=3, help="top candidates, and as many random others (default: %(default)s)")
+    p.add_argument("--proxy-epochs", type=int, help="also score the candidates with another proxy budget: epochs "
+                   "(default: the study's)")
+    p.add_argument("--proxy-imgsz", type=int, help="... and image size in pixels (default: the study's)")
+    p.add_argument("--proxy-fraction", type=float, help="... and share of training images (default: the study's)")
 
     p = commands.add_parser("report", help="write report.md and plots of a study (also done after run/resume)")
     p.add_argument("study_dir", help="the study folder")
@@ -215,9 +220,14 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
     config = load_study_config(args.study_dir)
     _prepare(config.study_dir / "config", quiet=True)
     base, _ = load_inputs(config)
-    result = validate_proxy(open_study(config), config, base, args.k)
-    rho = "undefined (fewer than 3 full runs)" if result["spearman"] is None else f"{result['spearman']:+.3f}"
-    print(f"Spearman proxy vs full over {result['n']} candidates: {rho}; report: {write_report(config.study_dir)}")
+    changes = {k: getattr(args, k) for k in ("proxy_epochs", "proxy_imgsz", "proxy_fraction") if getattr(args, k) is not None}
+    proxy = replace(config, **changes)
+    proxy.validate_budgets()
+    result = validate_proxy(open_study(config), config, base, args.k, proxy)
+    for found in result["budgets"]:
+        rho = "undefined (fewer than 3 candidates scored)" if found["spearman"] is None else f"{found['spearman']:+.3f}"
+        print(f"Spearman proxy ({found['label']}) vs full over {found['n']} candidates: {rho}")
+    print(f"report: {write_report(config.study_dir)}")
     return 0
 
 

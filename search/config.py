@@ -70,6 +70,14 @@ class RunConfig:
         """Optuna directions: mAP50-95 up, then parameters or GFLOPs down for Pareto searches."""
         return ["maximize"] if self.objective == "map" else ["maximize", "minimize"]
 
+    def validate_budgets(self) -> None:
+        """Raise ``ValueError`` with a one-line message for a proxy or final budget that cannot train."""
+        for name in ("proxy_epochs", "proxy_imgsz", "proxy_batch", "final_epochs", "final_imgsz"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.proxy_fraction <= 1:
+            raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
+
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for options that cannot work."""
         if self.trials < 1:
@@ -80,13 +88,9 @@ class RunConfig:
             raise ValueError(f"--sampler '{self.sampler}' is not known; choose one of {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
-        for name in ("proxy_epochs", "proxy_imgsz", "proxy_batch", "final_epochs", "final_imgsz"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        self.validate_budgets()
         if self.confirm_top < 0 or self.confirm_seeds < 1:
             raise ValueError(f"--confirm-top must be >= 0 and --confirm-seeds >= 1, got {self.confirm_top} and {self.confirm_seeds}")
-        if not 0 < self.proxy_fraction <= 1:
-            raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
         self._validate_executor()

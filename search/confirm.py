@@ -10,7 +10,6 @@ baseline by Welch's t-test (`search.verdict`) or the baseline is kept. Each run 
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -18,26 +17,16 @@ from pathlib import Path
 import optuna
 
 from search.config import RunConfig
-from search.runner import proxy_budget, score_metrics
+from search.runner import METRICS, proxy_budget, saved_proxy_run
 from search.study import baseline_trial, placement_of, scored_trials
 from search.verdict import Comparison, beats_baseline, compare, tradeoff_line, verdict_line
 from spaces import Placement
-from trainers.train import TrialRecord, train_candidate
-
-METRICS = ("precision", "recall", "map50", "map50_95")
 
 
 def _seed_run(placement: Placement, seed: int, base: dict, proxy: Path, config: RunConfig) -> dict:
     """Metrics of one proxy run of ``placement`` with ``seed`` (saved, reused on resume)."""
     folder = config.study_dir / "confirm" / placement.key / f"seed{seed}"
-    saved = folder / "metrics.json"
-    if saved.is_file():
-        return json.loads(saved.read_text())
-    budget = replace(proxy_budget(config), seed=seed)
-    record: TrialRecord = train_candidate(placement, base, proxy, budget, folder, weights=config.weights)
-    metrics = {"status": record.status, "reason": record.reason, **{k: score_metrics(record).get(k) for k in METRICS}}
-    saved.write_text(json.dumps(metrics))
-    return metrics
+    return saved_proxy_run(placement, base, proxy, replace(proxy_budget(config), seed=seed), folder, config.weights)
 
 
 def _candidate(trial: optuna.trial.FrozenTrial, base: dict, proxy: Path, config: RunConfig) -> dict:

@@ -380,33 +380,57 @@ def not_confirmed_text(summary: dict) -> str:
 
 
 def proxy_section(study: optuna.Study) -> list[str]:
-    """Proxy against full-training mAP50-95 of the validated candidates, and their rank correlation."""
+    """Proxy against full-training mAP50-95 of the validated candidates, per proxy budget checked,
+    and each budget's rank correlation with full training."""
     found = study.user_attrs.get("proxy_validation")
     if not found:
         return []
-    rows = [[r.get("trial"), r.get("placement_str"), metric(r.get("proxy")), metric(r.get("full")), r.get("status")]
-            for r in found.get("rows") or []]  # fmt: skip
-    lines = ["## Does the proxy predict full training?", "", budgets_text(found), ""]
-    lines += table(["trial", "placement", "proxy mAP50-95", "full mAP50-95", "full training"], rows) + [""]
-    return lines + [spearman_text(found), "",
-                    "Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks "
-                    "them poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction.", ""]  # fmt: skip
+    budgets = found.get("budgets") or []
+    rows = [[r.get("trial"), r.get("placement_str"), *(metric(r["proxy"].get(b["label"])) for b in budgets),
+             metric(r.get("full")), r.get("status")] for r in found.get("rows") or []]  # fmt: skip
+    head = ["trial", "placement", *(f"proxy {b['label']}" + (" (searched)" if b.get("searched") else "") for b in budgets),
+            "full mAP50-95", "full training"]  # fmt: skip
+    lines = ["## Does the proxy predict full training?", "", candidates_text(found), ""]
+    lines += table(head, rows) + [""]
+    lines += [f"- proxy {b['label']}: {spearman_text(b)}" for b in budgets]
+    noise = seed_noise_text(found, (study.user_attrs.get("final") or {}).get("confirmation"))
+    reading = ("Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks them "
+               "poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction (check a richer budget on the same "
+               "candidates first: `validate-proxy --proxy-epochs N`).")  # fmt: skip
+    return lines + ["", *([noise, ""] if noise else []), reading, ""]
 
 
-def budgets_text(found: dict) -> str:
-    proxy, full = found.get("proxy_budget") or {}, found.get("full_budget") or {}
-    fraction = proxy.get("fraction")
-    share = f", {fraction:.0%} of the training images" if isinstance(fraction, (int, float)) else ""
-    return (f"The top {found.get('k')} placements by proxy score and up to {found.get('k')} random others, trained in full "
-            f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px) against their proxy runs "
-            f"({proxy.get('epochs', '–')} epochs at {proxy.get('imgsz', '–')} px{share}).")  # fmt: skip
+def seed_noise_text(found: dict, confirmation: dict | None) -> str | None:
+    """Whether the validated candidates' proxy scores differ by more than one placement's seeds do
+    (seed confirmation at the searched budget), or None without both."""
+    searched = next((b["label"] for b in found.get("budgets") or [] if b.get("searched")), None)
+    scores = [r["proxy"].get(searched) for r in found.get("rows") or []]
+    scores = [s for s in scores if s is not None]
+    groups = [confirmation["baseline"], *confirmation["candidates"]] if confirmation else []
+    spreads = [max(g["map50_95"]) - min(g["map50_95"]) for g in groups if len(g.get("map50_95") or []) > 1]
+    if len(scores) < 2 or not spreads:
+        return None
+    span, noise = max(scores) - min(scores), max(spreads)
+    head = (f"At the searched budget these candidates' proxy scores span {span:.4f} mAP50-95; one placement's seeds "
+            f"differed by up to {noise:.4f} (seed confirmation).")  # fmt: skip
+    if span <= noise:
+        return (f"{head} **The candidates differ by less than seed noise**: no proxy budget can rank them reliably, and "
+                "ρ here, high or low, is mostly luck. Trust the seed-confirmed verdict, not the single-run ranking.")  # fmt: skip
+    return f"{head} The candidates differ by more than seed noise, so their ranking carries information."
+
+
+def candidates_text(found: dict) -> str:
+    full, k = found.get("full_budget") or {}, found.get("k")
+    return (f"The top {k} placements by the search's proxy score and up to {k} random others, trained in full "
+            f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px, seed of the study), against their "
+            "mAP50-95 at each proxy budget checked (seed of the study).")  # fmt: skip
 
 
 def spearman_text(found: dict) -> str:
     """``Spearman ρ = +0.80 (95% interval [-0.70, +0.99], 4 candidates)``, or why it is undefined."""
     n, rho, interval = found.get("n", 0), found.get("spearman"), found.get("interval")
     if rho is None:
-        return (f"Spearman ρ is undefined: {n} candidates finished full training, and it needs at least 3 "
+        return (f"Spearman ρ is undefined: {n} candidates have both scores, and it needs at least 3 "
                 "with scores that are not all tied.")  # fmt: skip
     p = found.get("p_value")
     chance = f", p={p:.3f} that ranks this good come by chance" if p is not None else ""

@@ -11,6 +11,7 @@ trials alike.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import asdict
@@ -35,6 +36,8 @@ from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from trainers.data import build_proxy_data, load_dataset
 from trainers.train import Budget, TrialRecord, train_candidate
 
+METRICS = ("precision", "recall", "map50", "map50_95")  # the scores kept per trial and per run
+
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
@@ -46,6 +49,19 @@ def proxy_budget(config: RunConfig) -> Budget:
         epochs=config.proxy_epochs, imgsz=config.proxy_imgsz, batch=config.proxy_batch,
         workers=config.loader_workers, seed=config.seed, device=config.device, overrides=dict(config.train_args),
     )  # fmt: skip
+
+
+def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, weights: str | None) -> dict:
+    """Status, reason and scored metrics of one proxy training of ``placement`` into ``folder``;
+    saved as ``folder/metrics.json`` and reused from there on resume."""
+    saved = folder / "metrics.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    record = train_candidate(placement, base, proxy, budget, folder, weights=weights)
+    scored = score_metrics(record)
+    metrics = {"status": record.status, "reason": record.reason, **{k: scored.get(k) for k in METRICS}}
+    saved.write_text(json.dumps(metrics))
+    return metrics
 
 
 def check_study_dir(config: RunConfig) -> None:
@@ -182,7 +198,7 @@ def trial_dir(config: RunConfig, number: int) -> Path:
 def record_trial(trial: Trial, record: TrialRecord) -> None:
     """Copy a record's metrics, sizes, time and folder into the trial's user attributes."""
     scored = score_metrics(record)
-    for key in ("precision", "recall", "map50", "map50_95"):
+    for key in METRICS:
         trial.set_user_attr(key, scored.get(key))
     attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
              "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),

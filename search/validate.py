@@ -4,7 +4,14 @@
 budget (``--final-epochs`` at ``--final-imgsz``) and reports the Spearman rank correlation between
 proxy and full mAP50-95, with its one-sided p-value (exact over all orderings up to 8 candidates)
 and a 95% interval (Fisher z, only from 10 candidates on: below that, and at rho = +-1, it is not
-trustworthy). Full runs go to ``validate/<placement key>/`` and are not repeated on resume.
+trustworthy).
+
+The search's own proxy runs are always compared. Given another proxy budget (more epochs, a larger
+imgsz or fraction), the same candidates are also trained at that budget and compared with the same
+full runs, so a user sees whether a cheaper or richer proxy would rank better without a new search.
+Full runs go to ``validate/<placement key>/``, other proxy runs to
+``validate/proxy-<budget>/<placement key>/``; none is repeated on resume, and the comparisons of
+every budget checked so far are kept in the study's ``proxy_validation`` attribute.
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from pathlib import Path
 
 import optuna
 from scipy import stats
 
 from search.config import RunConfig
 from search.final import train_once
+from search.runner import proxy_budget, saved_proxy_run
 from search.study import placement_of, scored_trials
+from trainers.data import build_proxy_data, load_dataset
 
 
 def pick_candidates(study: optuna.Study, k: int, seed: int = 0) -> list[optuna.trial.FrozenTrial]:
@@ -56,22 +66,67 @@ def spearman_p(proxy: list[float], full: list[float]) -> float:
     return sum(stats.spearmanr(proxy, o).statistic >= rho - 1e-12 for o in orderings) / len(orderings)
 
 
-def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int) -> dict:
-    """Train the picked candidates in full; store and return the proxy-versus-full comparison."""
+def rank_agreement(pairs: list[tuple[float | None, float | None]]) -> dict:
+    """Spearman rho, its interval and chance p-value over the (proxy, full) pairs where both exist."""
+    done = [(p, f) for p, f in pairs if p is not None and f is not None]
+    proxy, full = [p for p, _ in done], [f for _, f in done]
+    rho = stats.spearmanr(proxy, full).statistic if len(done) > 2 else math.nan
+    defined = not math.isnan(rho)
+    interval = spearman_interval(rho, len(done)) if defined else None
+    return {"n": len(done), "spearman": rho if defined else None, "interval": list(interval) if interval else None,
+            "p_value": spearman_p(proxy, full) if defined else None}  # fmt: skip
+
+
+def proxy_settings(config: RunConfig) -> dict:
+    """The proxy budget of ``config`` that validate-proxy may change (the batch stays the study's)."""
+    return {"epochs": config.proxy_epochs, "imgsz": config.proxy_imgsz, "fraction": config.proxy_fraction}
+
+
+def budget_label(settings: dict) -> str:
+    """``10 ep at 160 px`` (``, 50% of train`` when a fraction of the training images)."""
+    share = "" if settings["fraction"] == 1 else f", {settings['fraction']:.0%} of train"
+    return f"{settings['epochs']} ep at {settings['imgsz']} px{share}"
+
+
+def _cost(settings: dict) -> float:
+    """Relative compute of a proxy budget (epochs x pixels x share of images), to order budgets."""
+    return settings["epochs"] * settings["imgsz"] ** 2 * settings["fraction"]
+
+
+def _proxy_data(config: RunConfig, proxy: RunConfig) -> Path:
+    """data.yaml of the cached proxy images at ``proxy``'s size and fraction (the study's own when equal)."""
+    same = (proxy.proxy_imgsz, proxy.proxy_fraction) == (config.proxy_imgsz, config.proxy_fraction)
+    folder = config.study_dir / ("proxy" if same else f"validate/data-{proxy.proxy_imgsz}px-{proxy.proxy_fraction:g}")
+    return build_proxy_data(load_dataset(config.data), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
+
+
+def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, proxy: RunConfig | None = None) -> dict:
+    """Train the picked candidates in full (and at ``proxy``'s budget when it differs from the
+    study's); store and return the proxy-versus-full comparison of every budget checked so far."""
+    proxy = proxy or config
+    own, other = proxy_settings(config), proxy_settings(proxy)
+    full_budget = {"epochs": config.final_epochs, "imgsz": config.final_imgsz}
+    stored = study.user_attrs.get("proxy_validation") or {}
+    if (stored.get("k"), stored.get("full_budget")) != (k, full_budget):
+        stored = {}  # other candidates or another full budget: earlier comparisons do not apply
+    earlier = {row["trial"]: row["proxy"] for row in stored.get("rows", [])}
+    data = _proxy_data(config, proxy) if other != own else None
+    tag = "proxy-{epochs}ep-{imgsz}px-{fraction:g}".format(**other)
     rows = []
     for trial in pick_candidates(study, k, config.seed):
-        record = train_once(placement_of(trial), base, config, config.study_dir / "validate" / trial.user_attrs["placement_key"])
-        full = record.final.get("map50_95")
-        rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"),
-                     "proxy": trial.values[0], "full": full, "status": record.status})  # fmt: skip
-    done = [r for r in rows if r["full"] is not None]
-    proxy, full = [r["proxy"] for r in done], [r["full"] for r in done]
-    rho = stats.spearmanr(proxy, full).statistic if len(done) > 2 else math.nan
-    interval = spearman_interval(rho, len(done))
-    result = {"k": k, "rows": rows, "spearman": None if math.isnan(rho) else rho,
-              "interval": list(interval) if interval else None, "n": len(done),
-              "p_value": spearman_p(proxy, full) if len(done) > 2 else None,
-              "full_budget": {"epochs": config.final_epochs, "imgsz": config.final_imgsz},
-              "proxy_budget": {"epochs": config.proxy_epochs, "imgsz": config.proxy_imgsz, "fraction": config.proxy_fraction}}  # fmt: skip
+        placement, key = placement_of(trial), trial.user_attrs["placement_key"]
+        record = train_once(placement, base, config, config.study_dir / "validate" / key)
+        scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
+        if data is not None:
+            run = saved_proxy_run(placement, base, data, proxy_budget(proxy), config.study_dir / "validate" / tag / key, config.weights)
+            scores[budget_label(other)] = run["map50_95"] if run["status"] == "complete" else None
+        rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores,
+                     "full": record.final.get("map50_95"), "status": record.status})  # fmt: skip
+    checked = {b["label"]: b["budget"] for b in stored.get("budgets", [])} | {budget_label(own): own, budget_label(other): other}
+    budgets = []
+    for label, settings in sorted(checked.items(), key=lambda item: _cost(item[1])):
+        pairs = [(row["proxy"].get(label), row["full"]) for row in rows]
+        budgets.append({"label": label, "budget": settings, "searched": settings == own, **rank_agreement(pairs)})
+    result = {"k": k, "full_budget": full_budget, "rows": rows, "budgets": budgets}
     study.set_user_attr("proxy_validation", result)
     return result

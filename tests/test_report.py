@@ -49,13 +49,19 @@ BASELINE_RUN = {"precision": 0.62, "recall": 0.51, "map50": 0.49, "map50_95": 0.
                 "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10}  # fmt: skip
 SEEDS = {"baseline": [0.30, 0.31, 0.29], "candidate": [0.33, 0.30, 0.31]}  # mAP50-95 per seed
 PROXY_VALIDATION = {
-    "k": 2,
-    "rows": [{"trial": 2, "placement_str": "backbone.4: cbam", "proxy": 0.33, "full": 0.40, "status": "complete"},
-             {"trial": 0, "placement_str": "baseline (no attention)", "proxy": 0.30, "full": 0.41, "status": "complete"},
-             {"trial": 1, "placement_str": "neck.15: se", "proxy": 0.28, "full": 0.36, "status": "complete"},
-             {"trial": 3, "placement_str": "neck.15: eca", "proxy": 0.25, "full": 0.30, "status": "complete"}],
-    "spearman": 0.8, "interval": [-0.70, 0.99], "n": 4,
-    "full_budget": {"epochs": 100, "imgsz": 640}, "proxy_budget": {"epochs": 30, "imgsz": 320, "fraction": 1.0},
+    "k": 2, "full_budget": {"epochs": 100, "imgsz": 640},
+    "rows": [{"trial": 2, "placement_str": "backbone.4: cbam", "proxy": {"30 ep at 320 px": 0.33, "60 ep at 320 px": 0.35},
+              "full": 0.40, "status": "complete"},
+             {"trial": 0, "placement_str": "baseline (no attention)", "proxy": {"30 ep at 320 px": 0.30, "60 ep at 320 px": 0.37},
+              "full": 0.41, "status": "complete"},
+             {"trial": 1, "placement_str": "neck.15: se", "proxy": {"30 ep at 320 px": 0.28, "60 ep at 320 px": None},
+              "full": 0.36, "status": "complete"},
+             {"trial": 3, "placement_str": "neck.15: eca", "proxy": {"30 ep at 320 px": 0.25, "60 ep at 320 px": 0.31},
+              "full": 0.30, "status": "complete"}],
+    "budgets": [{"label": "30 ep at 320 px", "budget": {"epochs": 30, "imgsz": 320, "fraction": 1.0}, "searched": True,
+                 "spearman": 0.8, "interval": [-0.70, 0.99], "n": 4, "p_value": 0.167},
+                {"label": "60 ep at 320 px", "budget": {"epochs": 60, "imgsz": 320, "fraction": 1.0}, "searched": False,
+                 "spearman": 1.0, "interval": None, "n": 3, "p_value": 0.167}],
 }  # fmt: skip
 
 
@@ -197,6 +203,18 @@ def test_report_when_attention_wins(tmp_path: Path, toy: Path):
     assert re.search(r"`backbone\.4` \(cbam\): after layer 4 \(C2f\), stride 8, theoretical RF 95 px; " + share, text)
 
 
+def test_seed_noise_line_says_when_candidates_are_within_noise():
+    from search.report import seed_noise_text
+
+    confirmation = confirmed_final()["confirmation"]  # seeds differ by up to 0.03
+    narrow = {**PROXY_VALIDATION, "rows": [{"proxy": {"30 ep at 320 px": v}} for v in (0.30, 0.31, 0.32)]}
+    text = seed_noise_text(narrow, confirmation)
+    assert "span 0.0200" in text and "up to 0.0300" in text and "differ by less than seed noise" in text
+    assert seed_noise_text(narrow, None) is None  # nothing to compare with without seed confirmation
+    unsearched = {**narrow, "budgets": [{**b, "searched": False} for b in PROXY_VALIDATION["budgets"]]}
+    assert seed_noise_text(unsearched, confirmation) is None
+
+
 def test_report_of_a_confirmed_study(tmp_path: Path, toy: Path):
     study_dir = make_confirmed_study(tmp_path, toy)
     text = write_report(study_dir).read_text()
@@ -212,8 +230,13 @@ def test_report_of_a_confirmed_study(tmp_path: Path, toy: Path):
     assert "**Verdict: No placement beat the baseline" in section(text, "Full retraining")
 
     proxy = section(text, "Does the proxy predict full training?")
-    assert "Spearman ρ = +0.80 (95% interval [-0.70, +0.99], 4 candidates)" in proxy
-    assert ["2", "backbone.4: cbam", "0.3300", "0.4000", "complete"] in table_rows(proxy)
+    assert "- proxy 30 ep at 320 px: Spearman ρ = +0.80 (95% interval [-0.70, +0.99], 4 candidates, p=0.167" in proxy
+    assert "- proxy 60 ep at 320 px: Spearman ρ = +1.00 (3 candidates, p=0.167" in proxy
+    assert "| trial | placement | proxy 30 ep at 320 px (searched) | proxy 60 ep at 320 px | full mAP50-95 |" in proxy
+    assert ["2", "backbone.4: cbam", "0.3300", "0.3500", "0.4000", "complete"] in table_rows(proxy)
+    assert ["1", "neck.15: se", "0.2800", "–", "0.3600", "complete"] in table_rows(proxy)
+    assert "proxy scores span 0.0800 mAP50-95; one placement's seeds differed by up to 0.0300" in proxy
+    assert "differ by more than seed noise" in proxy
 
     diagnostics = section(text, "Diagnostics")
     for row in ("| P3/8 Detect input | 15 | C2f | 8 |", "| P4/16 Detect input | 18 | C2f | 16 |", "| P5/32 Detect input | 21 | C2f | 32 |"):

@@ -178,13 +178,33 @@ def test_help_lists_commands():
         assert command in done.stdout
 
 
-def test_validate_proxy_trains_candidates_in_full(finished_search):
+def test_validate_proxy_trains_candidates_in_full(finished_search, capsys):
     study_dir, _ = finished_search
     assert main(["validate-proxy", str(study_dir), "--k", "1"]) == 0
     result = _study(study_dir).user_attrs["proxy_validation"]
     assert result["k"] == 1 and 1 <= len(result["rows"]) <= 2
     assert all(row["status"] == "complete" for row in result["rows"])
     assert len(list((study_dir / "validate").glob("*/weights/best.pt"))) == len(result["rows"])
+    [searched] = result["budgets"]
+    assert searched["searched"] and searched["n"] == len(result["rows"])
+    study = _study(study_dir)
+    for row in result["rows"]:  # the search's own proxy scores, not new runs
+        assert row["proxy"] == {searched["label"]: study.trials[row["trial"]].value}
+    full_runs = {p: p.stat().st_mtime for p in (study_dir / "validate").glob("*/record.json")}
+
+    # another proxy budget: the same candidates at 1 epoch; full runs are reused, not repeated
+    assert main(["validate-proxy", str(study_dir), "--k", "1", "--proxy-epochs", "1"]) == 0
+    again = _study(study_dir).user_attrs["proxy_validation"]
+    cheap, own = again["budgets"]  # cheapest first
+    assert not cheap["searched"] and cheap["budget"]["epochs"] == 1 and own == searched
+    assert [row["trial"] for row in again["rows"]] == [row["trial"] for row in result["rows"]]
+    assert all(set(row["proxy"]) == {cheap["label"], own["label"]} for row in again["rows"])
+    runs = list((study_dir / "validate").glob("proxy-1ep-*/*/metrics.json"))
+    assert len(runs) == len(again["rows"])
+    assert {p: p.stat().st_mtime for p in (study_dir / "validate").glob("*/record.json")} == full_runs
+    assert f"Spearman proxy ({cheap['label']}) vs full" in capsys.readouterr().out
+    assert main(["validate-proxy", str(study_dir), "--proxy-fraction", "1.5"]) == 2
+    assert "--proxy-fraction must be in (0, 1], got 1.5" in capsys.readouterr().err
 
 
 def test_spearman_interval_and_chance():
