@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--k", type=int, default=3, help="top candidates, and as many random others (default: %(default)s)")
+    p.add_argument("--full-seeds", type=int, default=1, help="full trainings per candidate, scored on their mean "
+                   "(default: %(default)s; 2-3 when placements differ by about seed noise)")
     p.add_argument("--proxy-epochs", type=int, help="also score the candidates with another proxy budget: epochs "
                    "(default: the study's)")
     p.add_argument("--proxy-imgsz", type=int, help="... and image size in pixels (default: the study's)")
@@ -215,15 +217,15 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
     from search.study import open_study
     from search.validate import validate_proxy
 
-    if args.k < 1:
-        raise UsageError(f"--k must be at least 1, got {args.k}")
+    if args.k < 1 or args.full_seeds < 1:
+        raise UsageError(f"--k and --full-seeds must be at least 1, got {args.k} and {args.full_seeds}")
     config = load_study_config(args.study_dir)
     _prepare(config.study_dir / "config", quiet=True)
     base, _ = load_inputs(config)
     changes = {k: getattr(args, k) for k in ("proxy_epochs", "proxy_imgsz", "proxy_fraction") if getattr(args, k) is not None}
     proxy = replace(config, **changes)
     proxy.validate_budgets()
-    result = validate_proxy(open_study(config), config, base, args.k, proxy)
+    result = validate_proxy(open_study(config), config, base, args.k, proxy, args.full_seeds)
     for found in result["budgets"]:
         rho = "undefined (fewer than 3 candidates scored)" if found["spearman"] is None else f"{found['spearman']:+.3f}"
         print(f"Spearman proxy ({found['label']}) vs full over {found['n']} candidates: {rho}")

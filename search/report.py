@@ -385,19 +385,34 @@ def proxy_section(study: optuna.Study) -> list[str]:
     found = study.user_attrs.get("proxy_validation")
     if not found:
         return []
-    budgets = found.get("budgets") or []
+    budgets, seeds = found.get("budgets") or [], (found.get("full_budget") or {}).get("seeds", 1)
+
+    def full_cells(row: dict) -> list[str]:  # the mean, then each seed's score when there are several
+        each = ", ".join(f"{v:.4f}" for v in row.get("full_seeds") or []) or "–"
+        return [metric(row.get("full"))] + ([each] if seeds > 1 else [])
+
     rows = [[r.get("trial"), r.get("placement_str"), *(metric(r["proxy"].get(b["label"])) for b in budgets),
-             metric(r.get("full")), r.get("status")] for r in found.get("rows") or []]  # fmt: skip
+             *full_cells(r), r.get("status")] for r in found.get("rows") or []]  # fmt: skip
     head = ["trial", "placement", *(f"proxy {b['label']}" + (" (searched)" if b.get("searched") else "") for b in budgets),
-            "full mAP50-95", "full training"]  # fmt: skip
+            "full mAP50-95" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""), *(["full per seed"] if seeds > 1 else []),
+            "full training"]  # fmt: skip
     lines = ["## Does the proxy predict full training?", "", candidates_text(found), ""]
     lines += table(head, rows) + [""]
     lines += [f"- proxy {b['label']}: {spearman_text(b)}" for b in budgets]
-    noise = seed_noise_text(found, (study.user_attrs.get("final") or {}).get("confirmation"))
+    notes = [seed_noise_text(found, (study.user_attrs.get("final") or {}).get("confirmation")), full_noise_text(found)]
     reading = ("Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks them "
                "poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction (check a richer budget on the same "
                "candidates first: `validate-proxy --proxy-epochs N`).")  # fmt: skip
-    return lines + ["", *([noise, ""] if noise else []), reading, ""]
+    return lines + [""] + [line for note in notes if note for line in (note, "")] + [reading, ""]
+
+
+def candidates_text(found: dict) -> str:
+    full, k = found.get("full_budget") or {}, found.get("k")
+    seeds = full.get("seeds", 1)
+    runs = "the study's seed" if seeds == 1 else f"{seeds} seeds, scored on their mean"
+    return (f"The top {k} placements by the search's proxy score and up to {k} random others, trained in full "
+            f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px, {runs}), against their "
+            "mAP50-95 at each proxy budget checked (the study's seed).")  # fmt: skip
 
 
 def seed_noise_text(found: dict, confirmation: dict | None) -> str | None:
@@ -419,11 +434,16 @@ def seed_noise_text(found: dict, confirmation: dict | None) -> str | None:
     return f"{head} The candidates differ by more than seed noise, so their ranking carries information."
 
 
-def candidates_text(found: dict) -> str:
-    full, k = found.get("full_budget") or {}, found.get("k")
-    return (f"The top {k} placements by the search's proxy score and up to {k} random others, trained in full "
-            f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px, seed of the study), against their "
-            "mAP50-95 at each proxy budget checked (seed of the study).")  # fmt: skip
+def full_noise_text(found: dict) -> str | None:
+    """How far the full runs' own seeds disagree, against how far the candidates' mean full scores
+    spread; None with one seed."""
+    rows = [r for r in found.get("rows") or [] if len(r.get("full_seeds") or []) > 1]
+    if len(rows) < 2:
+        return None
+    noise = max(max(r["full_seeds"]) - min(r["full_seeds"]) for r in rows)
+    means = [r["full"] for r in rows]
+    return (f"In full training the candidates' mean scores span {max(means) - min(means):.4f} mAP50-95; one "
+            f"placement's full-training seeds differed by up to {noise:.4f}.")  # fmt: skip
 
 
 def spearman_text(found: dict) -> str:

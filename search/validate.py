@@ -1,17 +1,19 @@
 """Proxy fidelity: does the proxy ranking predict the full-training ranking on this dataset?
 
 `validate_proxy` trains the top K placements of a study and K random other ones with the full
-budget (``--final-epochs`` at ``--final-imgsz``) and reports the Spearman rank correlation between
-proxy and full mAP50-95, with its one-sided p-value (exact over all orderings up to 8 candidates)
-and a 95% interval (Fisher z, only from 10 candidates on: below that, and at rho = +-1, it is not
-trustworthy).
+budget (``--final-epochs`` at ``--final-imgsz``; with several seeds, their mean is the full score,
+since one full run's seed noise may be as large as the differences being ranked) and reports the
+Spearman rank correlation between proxy and full mAP50-95, with its one-sided p-value (exact over
+all orderings up to 8 candidates) and a 95% interval (Fisher z, only from 10 candidates on: below
+that, and at rho = +-1, it is not trustworthy).
 
 The search's own proxy runs are always compared. Given another proxy budget (more epochs, a larger
 imgsz or fraction), the same candidates are also trained at that budget and compared with the same
 full runs, so a user sees whether a cheaper or richer proxy would rank better without a new search.
-Full runs go to ``validate/<placement key>/``, other proxy runs to
-``validate/proxy-<budget>/<placement key>/``; none is repeated on resume, and the comparisons of
-every budget checked so far are kept in the study's ``proxy_validation`` attribute.
+Full runs go to ``validate/<placement key>/`` (further seeds to ``validate/<key>-seed<seed>/``),
+other proxy runs to ``validate/proxy-<budget>/<placement key>/``; none is repeated on resume, and
+the comparisons of every budget checked so far are kept in the study's ``proxy_validation``
+attribute.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -28,6 +32,7 @@ from search.config import RunConfig
 from search.final import train_once
 from search.runner import proxy_budget, saved_proxy_run
 from search.study import placement_of, scored_trials
+from spaces import Placement
 from trainers.data import build_proxy_data, load_dataset
 
 
@@ -100,28 +105,41 @@ def _proxy_data(config: RunConfig, proxy: RunConfig) -> Path:
     return build_proxy_data(load_dataset(config.data), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
 
 
-def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, proxy: RunConfig | None = None) -> dict:
-    """Train the picked candidates in full (and at ``proxy``'s budget when it differs from the
-    study's); store and return the proxy-versus-full comparison of every budget checked so far."""
+def full_runs(placement: Placement, key: str, base: dict, config: RunConfig, seeds: int) -> dict:
+    """Full trainings of ``placement`` with ``seeds`` seeds (the study's seed first): their
+    mAP50-95, its mean and a status. Seed runs after the first go to ``validate/<key>-seed<seed>/``."""
+    records = [train_once(placement, base, replace(config, seed=config.seed + n),
+                          config.study_dir / "validate" / (key if n == 0 else f"{key}-seed{config.seed + n}"))
+               for n in range(seeds)]  # fmt: skip
+    scores = [r.final["map50_95"] for r in records if r.status == "complete" and r.final.get("map50_95") is not None]
+    failed = seeds - len(scores)
+    return {"full": statistics.fmean(scores) if scores else None, "full_seeds": scores,
+            "status": "complete" if not failed else f"{failed} of {seeds} failed"}  # fmt: skip
+
+
+def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, proxy: RunConfig | None = None,
+                   full_seeds: int = 1) -> dict:  # fmt: skip
+    """Train the picked candidates in full with ``full_seeds`` seeds each (and at ``proxy``'s
+    budget when it differs from the study's); store and return the proxy-versus-full comparison,
+    on the mean full score, of every proxy budget checked so far."""
     proxy = proxy or config
     own, other = proxy_settings(config), proxy_settings(proxy)
-    full_budget = {"epochs": config.final_epochs, "imgsz": config.final_imgsz}
+    full_budget = {"epochs": config.final_epochs, "imgsz": config.final_imgsz, "seeds": full_seeds}
     stored = study.user_attrs.get("proxy_validation") or {}
-    if (stored.get("k"), stored.get("full_budget")) != (k, full_budget):
-        stored = {}  # other candidates or another full budget: earlier comparisons do not apply
+    if stored.get("k") != k:
+        stored = {}  # other candidates: earlier proxy scores do not apply
     earlier = {row["trial"]: row["proxy"] for row in stored.get("rows", [])}
     data = _proxy_data(config, proxy) if other != own else None
     tag = "proxy-{epochs}ep-{imgsz}px-{fraction:g}".format(**other)
     rows = []
     for trial in pick_candidates(study, k, config.seed):
         placement, key = placement_of(trial), trial.user_attrs["placement_key"]
-        record = train_once(placement, base, config, config.study_dir / "validate" / key)
+        full = full_runs(placement, key, base, config, full_seeds)
         scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
         if data is not None:
             run = saved_proxy_run(placement, base, data, proxy_budget(proxy), config.study_dir / "validate" / tag / key, config.weights)
             scores[budget_label(other)] = run["map50_95"] if run["status"] == "complete" else None
-        rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores,
-                     "full": record.final.get("map50_95"), "status": record.status})  # fmt: skip
+        rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores, **full})
     checked = {b["label"]: b["budget"] for b in stored.get("budgets", [])} | {budget_label(own): own, budget_label(other): other}
     budgets = []
     for label, settings in sorted(checked.items(), key=lambda item: _cost(item[1])):

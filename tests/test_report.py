@@ -215,6 +215,17 @@ def test_seed_noise_line_says_when_candidates_are_within_noise():
     assert seed_noise_text(unsearched, confirmation) is None
 
 
+def test_proxy_section_with_several_full_seeds(tmp_path: Path):
+    rows = [{**row, "full_seeds": [row["full"] - 0.01, row["full"] + 0.01]} for row in PROXY_VALIDATION["rows"]]
+    validation = {**PROXY_VALIDATION, "rows": rows, "full_budget": {"epochs": 100, "imgsz": 640, "seeds": 2}}
+    study_dir = make_study(tmp_path, proxy_validation=validation)
+    proxy = section(write_report(study_dir).read_text(), "Does the proxy predict full training?")
+    assert "| full mAP50-95 (mean of 2 seeds) | full per seed | full training |" in proxy
+    assert ["2", "backbone.4: cbam", "0.3300", "0.3500", "0.4000", "0.3900, 0.4100", "complete"] in table_rows(proxy)
+    assert "(100 epochs at 640 px, 2 seeds, scored on their mean)" in proxy
+    assert "mean scores span 0.1100 mAP50-95; one placement's full-training seeds differed by up to 0.0200" in proxy
+
+
 def test_report_of_a_confirmed_study(tmp_path: Path, toy: Path):
     study_dir = make_confirmed_study(tmp_path, toy)
     text = write_report(study_dir).read_text()

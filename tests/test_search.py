@@ -192,16 +192,21 @@ def test_validate_proxy_trains_candidates_in_full(finished_search, capsys):
         assert row["proxy"] == {searched["label"]: study.trials[row["trial"]].value}
     full_runs = {p: p.stat().st_mtime for p in (study_dir / "validate").glob("*/record.json")}
 
-    # another proxy budget: the same candidates at 1 epoch; full runs are reused, not repeated
-    assert main(["validate-proxy", str(study_dir), "--k", "1", "--proxy-epochs", "1"]) == 0
+    # another proxy budget: the same candidates at 1 epoch; a second full seed each; the first
+    # seed's full runs are reused, not repeated
+    assert main(["validate-proxy", str(study_dir), "--k", "1", "--proxy-epochs", "1", "--full-seeds", "2"]) == 0
     again = _study(study_dir).user_attrs["proxy_validation"]
     cheap, own = again["budgets"]  # cheapest first
-    assert not cheap["searched"] and cheap["budget"]["epochs"] == 1 and own == searched
+    assert not cheap["searched"] and cheap["budget"]["epochs"] == 1 and own["label"] == searched["label"] and own["searched"]
+    for row, first in zip(again["rows"], result["rows"]):
+        assert len(row["full_seeds"]) == 2 and row["full_seeds"][0] == first["full"]
+        assert row["full"] == pytest.approx(sum(row["full_seeds"]) / 2)
+    assert len(list((study_dir / "validate").glob("*-seed*/weights/best.pt"))) == len(again["rows"])
     assert [row["trial"] for row in again["rows"]] == [row["trial"] for row in result["rows"]]
     assert all(set(row["proxy"]) == {cheap["label"], own["label"]} for row in again["rows"])
     runs = list((study_dir / "validate").glob("proxy-1ep-*/*/metrics.json"))
     assert len(runs) == len(again["rows"])
-    assert {p: p.stat().st_mtime for p in (study_dir / "validate").glob("*/record.json")} == full_runs
+    assert {p: p.stat().st_mtime for p in full_runs} == full_runs
     assert f"Spearman proxy ({cheap['label']}) vs full" in capsys.readouterr().out
     assert main(["validate-proxy", str(study_dir), "--proxy-fraction", "1.5"]) == 2
     assert "--proxy-fraction must be in (0, 1], got 1.5" in capsys.readouterr().err
