@@ -1,7 +1,7 @@
 """Proxy fidelity on a finished study, at the study's proxy budget and at other ones:
 `python -m search validate-proxy <study> --k K [--proxy-epochs E --proxy-imgsz S]` per budget,
 with the study report's comparison written beside this script. Run after bccd_search.py:
-python results/benchmarks/proxy_fidelity.py /tmp/bench/bccd-cpu --k 4 --budgets 5x160 15x160
+python results/benchmarks/proxy_fidelity.py /tmp/bench/bccd-cpu --k 4 --full-seeds 2 --budgets 5x160 15x160
 (writes proxy_fidelity.md; full and proxy runs are cached in the study, so a rerun only reads them).
 """
 
@@ -29,17 +29,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("study_dir", type=Path)
     parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--full-seeds", type=int, default=1)
     parser.add_argument("--budgets", nargs="*", default=[], help="other proxy budgets as EPOCHSxIMGSZ, e.g. 5x160")
     args = parser.parse_args()
-    commands = [[sys.executable, "-m", "search", "validate-proxy", str(args.study_dir), "--k", str(args.k), *extra]
+    options = ["--k", str(args.k), "--full-seeds", str(args.full_seeds)]
+    commands = [[sys.executable, "-m", "search", "validate-proxy", str(args.study_dir), *options, *extra]
                 for extra in [[]] + [budget(b) for b in args.budgets]]  # fmt: skip
     exits = [subprocess.run(command, capture_output=True, text=True).returncode for command in commands]
     config = load_study_config(args.study_dir)
     study = optuna.load_study(study_name=config.study, storage=storage_url_of(args.study_dir))
     text = "\n".join([
         "# Proxy fidelity: proxy against full training, at several proxy budgets", "", describe_machine(),
-        f"- command: `python results/benchmarks/proxy_fidelity.py {args.study_dir} --k {args.k} --budgets {' '.join(args.budgets)}`",
-        f"- runs `python -m search validate-proxy {args.study_dir} --k {args.k}` with each budget (exit codes {exits})",
+        f"- command: `python results/benchmarks/proxy_fidelity.py {args.study_dir} {' '.join(options)} --budgets {' '.join(args.budgets)}`",
+        f"- runs `python -m search validate-proxy {args.study_dir} {' '.join(options)}` with each budget (exit codes {exits})",
         f"- study `{config.study}` on `{config.data}`; seed {config.seed}", "",
         *proxy_section(study)[2:],
     ])  # fmt: skip
