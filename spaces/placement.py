@@ -104,10 +104,6 @@ class Placement:
         """Number of attention modules added (a fused spec counts once per block)."""
         return sum(len(specs) for _, specs in self.modules)
 
-    def specs_at(self, position: str) -> tuple[str, ...]:
-        """Attention specs placed at ``position`` (empty when none)."""
-        return dict(self.modules).get(position, ())
-
     def __str__(self) -> str:
         if self.is_baseline:
             return "baseline (no attention)"

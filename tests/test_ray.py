@@ -152,14 +152,20 @@ def _record_result(placement: dict, fitness: float) -> dict:
     return {"fitness": fitness, RECORD_KEY: json.dumps(record.to_dict())}
 
 
-def test_scheduler_stops_a_trial_optuna_prunes_and_it_ends_pruned(tmp_path):
-    """A real Optuna study whose ThresholdPruner(lower=1.0) prunes any fitness below 1; the Tune
-    trial and its results are stand-ins for what a Ray worker would send."""
+def _searcher_and_scheduler(tmp_path: Path, prune_below: float) -> tuple:
+    """A real Optuna study whose ThresholdPruner prunes any fitness below ``prune_below``, with
+    the Tune searcher and scheduler around it."""
     space, config = _space_and_config(tmp_path)
     study = optuna.create_study(storage=rdb_storage(f"sqlite:///{tmp_path / 'unit.db'}"),
-                                pruner=optuna.pruners.ThresholdPruner(lower=1.0))  # fmt: skip
+                                pruner=optuna.pruners.ThresholdPruner(lower=prune_below))  # fmt: skip
     searcher = OptunaSearcher(study, space, config)
-    scheduler = PruningScheduler(searcher)
+    return study, searcher, PruningScheduler(searcher)
+
+
+def test_scheduler_stops_a_trial_optuna_prunes_and_it_ends_pruned(tmp_path):
+    """Any fitness below 1 is pruned; the Tune trial and its results are stand-ins for what a Ray
+    worker would send."""
+    study, searcher, scheduler = _searcher_and_scheduler(tmp_path, prune_below=1.0)
     suggested = searcher.suggest("tune-a")
     assert "placement" in suggested
     decision = scheduler.on_trial_result(None, SimpleNamespace(trial_id="tune-a"), _epoch_result(1, 0.3))
@@ -173,11 +179,7 @@ def test_scheduler_stops_a_trial_optuna_prunes_and_it_ends_pruned(tmp_path):
 
 
 def test_scheduler_lets_a_good_trial_finish_complete(tmp_path):
-    space, config = _space_and_config(tmp_path)
-    study = optuna.create_study(storage=rdb_storage(f"sqlite:///{tmp_path / 'unit.db'}"),
-                                pruner=optuna.pruners.ThresholdPruner(lower=0.1))  # fmt: skip
-    searcher = OptunaSearcher(study, space, config)
-    scheduler = PruningScheduler(searcher)
+    study, searcher, scheduler = _searcher_and_scheduler(tmp_path, prune_below=0.1)
     suggested = searcher.suggest("tune-a")
     assert scheduler.on_trial_result(None, SimpleNamespace(trial_id="tune-a"), _epoch_result(1, 0.3)) == PruningScheduler.CONTINUE
     searcher.on_trial_complete("tune-a", result=_record_result(suggested["placement"], 0.3))

@@ -108,7 +108,7 @@ def test_placement_round_trip_and_hash():
     a = Placement.of({"neck.15": ["se(reduction=16)", "cbam(kernel_size=3)"], "backbone.2": "eca"})
     b = Placement.from_dict(yaml.safe_load(yaml.safe_dump(a.to_dict())))
     assert a == b and a.key == b.key and hash(a) == hash(b)
-    assert a.specs_at("neck.15") == ("se", "cbam(kernel_size=3)")  # default setting dropped
+    assert dict(a.modules)["neck.15"] == ("se", "cbam(kernel_size=3)")  # default setting dropped
     assert a.key != Placement.of({"neck.15": ["cbam(kernel_size=3)", "se"], "backbone.2": "eca"}).key  # order counts
     assert Placement.of({"x": []}).is_baseline and Placement().key == Placement.of({}).key
     assert a.count == 3
