@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.config import RunConfig, load_study_config, storage_url_of
 from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
+from search.provenance import machine_text, versions_text
 from search.study import first_baseline, rank_key
 
 METRICS = (("precision", "P"), ("recall", "R"), ("map50", "mAP50"), ("map50_95", "mAP50-95"))
@@ -167,8 +168,16 @@ def header(config: RunConfig, study: optuna.Study, groups: Trials) -> list[str]:
         f"{config.proxy_fraction:.0%} of the training images; sampler {config.sampler}, pruner {config.pruner}",
         f"- trials: {counts}",
         f"- wall time: {wall_time(study.trials, groups)}",
+        *provenance_lines(study.user_attrs.get("environment")),
         "",
     ]
+
+
+def provenance_lines(env: dict | None) -> list[str]:
+    """When, on what machine and with which versions the search started (none for studies without it)."""
+    if not env:
+        return []
+    return [f"- started {env['date']} on {machine_text(env)}; {versions_text(env)}"]
 
 
 def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:

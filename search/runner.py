@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config import RunConfig, check_writable
 from search.progress import Progress
+from search.provenance import environment
 from search.study import (
     STALL_LIMIT,
     count_trials,
@@ -96,6 +97,8 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
     (config.study_dir / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", asdict(config))
+    if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
+        study.set_user_attr("environment", environment())
     if not study.trials:
         study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
     return study, space, base, proxy

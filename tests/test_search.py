@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import optuna
@@ -69,6 +70,9 @@ def test_search_end_to_end(finished_search):
     assert final["placement_str"] == ("baseline (no attention)" if kept_baseline else confirmation["candidates"][0]["placement_str"])
     for name in ("run.yaml", "space.yaml", "study.db", "trials/0/model.yaml", "trials/0/results.csv", "trials/0/log"):
         assert (study_dir / name).exists(), name
+    environment = study.user_attrs["environment"]  # where and with what the trials trained, in the report too
+    assert environment["packages"]["ultralytics"] == version("ultralytics") and environment["cpus"] == os.cpu_count()
+    assert f"- started {environment['date']} on " in (study_dir / "report.md").read_text()
 
 
 def test_best_yaml_and_weights_load_in_ultralytics(finished_search):
