@@ -19,7 +19,8 @@ class UsageError(ValueError):
 
 
 def _add_space_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="yolov8n.yaml", help="base model YAML: an Ultralytics name or a path (default: %(default)s)")
+    p.add_argument("--model", default="yolov8n.yaml", help="base model: an Ultralytics YAML name or path, or a checkpoint (.pt) "
+                   "whose architecture is the base and whose weights are the start (default: %(default)s)")
     p.add_argument("--space", help="search-space YAML restricting positions, types, counts and budget (default: all)")
 
 
@@ -34,11 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="Ultralytics data.yaml of your dataset")
     _add_space_arguments(p)
     p.add_argument("--weights", help="base checkpoint (.pt) every candidate starts from (default: from scratch)")
+    _add_insertion_argument(p)
     p.add_argument("--study", help="study name (default: <dataset>-<model>)")
     p.add_argument("--out", default="results", help="output root; the study lives in <out>/<study> (default: %(default)s)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/<study>/study.db)")
     p.add_argument("--trials", type=int, default=100, help="trials to evaluate, baseline included (default: %(default)s)")
-    p.add_argument("--proxy-epochs", type=int, default=30, help="epochs of each proxy training (default: %(default)s)")
+    p.add_argument("--proxy-epochs", type=int, help="epochs of each proxy training (default: 5 from --weights, 30 from scratch)")
     p.add_argument("--proxy-imgsz", type=int, default=320, help="image size of proxy trainings, px (default: %(default)s)")
     p.add_argument("--proxy-fraction", type=float, default=1.0, help="share of training images proxies use (default: %(default)s)")
     p.add_argument("--proxy-batch", type=int, default=16, help="batch size, proxy and final (default: %(default)s)")
@@ -115,7 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="where to write the model YAML")
     p.add_argument("--weights", help="base checkpoint (.pt) whose tensors are transferred into the new model")
     p.add_argument("--save-weights", help="where to save the new model with the transferred weights (.pt)")
+    _add_insertion_argument(p)
     return parser
+
+
+def _add_insertion_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--insertion", choices=("gated", "plain"), help="gated: each module behind a learnable gate that starts "
+                   "at 0, so the model computes what the base computes until training opens it; plain: the modules as "
+                   "published (default: gated)")
 
 
 def _placement(args: argparse.Namespace):
@@ -285,13 +294,15 @@ def cmd_space(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from search.config import RunConfig
     from spaces import build_yaml, load_base, load_space, write_yaml
 
     base = load_base(args.model)
     space = load_space(base, args.space)
     placement = _placement(args)
     space.check(placement)
-    model_dict = build_yaml(base, placement)
+    insertion = RunConfig(data="", model=args.model, weights=args.weights, insertion=args.insertion).insertion
+    model_dict = build_yaml(base, placement, insertion)
     comment = f"built by `python -m search build` from {args.model}\nplacement: {placement}"
     path = write_yaml(model_dict, args.output, comment)
     cost = space.cost(placement)
@@ -303,7 +314,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         from ultralytics.nn.tasks import DetectionModel
 
         from spaces import transfer_weights
+        from spaces.transfer import check_matches
 
+        check_matches(args.weights, base)
         model = DetectionModel(model_dict, verbose=False)
         report = transfer_weights(args.weights, model, placement)
         torch.save({"model": model, "transfer": str(report)}, args.save_weights)

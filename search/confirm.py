@@ -26,7 +26,7 @@ from spaces import Placement
 def _seed_run(placement: Placement, seed: int, base: dict, proxy: Path, config: RunConfig) -> dict:
     """Metrics of one proxy run of ``placement`` with ``seed`` (saved, reused on resume)."""
     folder = config.study_dir / "confirm" / placement.key / f"seed{seed}"
-    return saved_proxy_run(placement, base, proxy, replace(proxy_budget(config), seed=seed), folder, config.weights)
+    return saved_proxy_run(placement, base, proxy, replace(proxy_budget(config), seed=seed), folder, config)
 
 
 def _candidate(trial: optuna.trial.FrozenTrial, base: dict, proxy: Path, config: RunConfig) -> dict:

@@ -128,9 +128,25 @@ def _depth_repeats(n: int, depth: float) -> int:
     return max(round(n * depth), 1) if n > 1 else n
 
 
+def _fused_parent(module: str) -> str:
+    """``C2f`` for a fused row ``C2f_GatedAtt`` or ``C2f_Att``; other names unchanged."""
+    return module.removesuffix("_GatedAtt").removesuffix("_Att")
+
+
+def _unwrap(module: str, args: tuple, attention: dict[str, str]) -> tuple[str, tuple]:
+    """A ``Gated`` row ``[c, spec]`` read as the attention it wraps (class name, YAML args)."""
+    if module != "Gated":
+        return module, args
+    from spaces.attention import yaml_args
+    from spaces.placement import parse_spec
+
+    name, params = parse_spec(args[1])
+    return attention[name], tuple(yaml_args(name, args[0], **params))
+
+
 def _is_global(module: str, args: tuple, attention: dict[str, str]) -> bool:
     """True when the layer sees the whole map; ``attention`` maps registry names to YAML class names."""
-    base = module.removesuffix("_Att")
+    base = _fused_parent(module)
     if base in _GLOBAL_BLOCKS or (base == "A2C2f" and len(args) > 1 and args[1]):  # A2C2f's a2: area attention
         return True
     if module != base:  # fused block: its last argument lists attention specs such as "se(reduction=8)"
@@ -140,7 +156,7 @@ def _is_global(module: str, args: tuple, attention: dict[str, str]) -> bool:
 
 def _kernels(module: str, args: tuple, n: int) -> list[tuple[int, int]]:
     """The (kernel, stride) sequence of one local layer along its deepest path (empty: rf and stride kept)."""
-    base = module.removesuffix("_Att")
+    base = _fused_parent(module)
     if base in _CSP_BLOCKS:
         return [(3, 1)] * (2 * n)
     if module in _CONV_LIKE:
@@ -184,16 +200,17 @@ def receptive_fields(model_dict: dict) -> list[dict]:
         rfs = [rf for rf, _ in inputs]
         rf: int | str = GLOBAL if GLOBAL in rfs else max(rfs)
         stride = inputs[0][1]
-        if layer.module == "nn.Upsample":
-            stride = max(stride // _arg(layer.args, 1, 2), 1)
+        module, args = _unwrap(layer.module, layer.args, attention)
+        if module == "nn.Upsample":
+            stride = max(stride // _arg(args, 1, 2), 1)
         else:
-            for k, s in _kernels(layer.module, layer.args, _depth_repeats(layer.repeats, depth)):
+            for k, s in _kernels(module, args, _depth_repeats(layer.repeats, depth)):
                 rf = rf if rf == GLOBAL else rf + (k - 1) * stride
                 stride *= s
-            if _is_global(layer.module, layer.args, attention):
+            if _is_global(module, args, attention):
                 rf = GLOBAL
         seen.append((rf, stride))
-        rows.append({"layer": layer.index, "module": layer.module, "stride": stride, "rf": rf})
+        rows.append({"layer": layer.index, "module": module, "stride": stride, "rf": rf})
     return rows
 
 

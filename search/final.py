@@ -45,7 +45,7 @@ def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path
     """Full training of ``placement`` into ``folder``, or the saved record of an identical one."""
     saved = folder / "record.json"
     budget = final_budget(config)
-    key = {"placement": placement.key, "budget": budget.train_args()}
+    key = {"placement": placement.key, "budget": budget.train_args(), "weights": config.weights, "insertion": config.insertion}
     if saved.is_file():
         data = json.loads(saved.read_text())
         saved_key = data.pop("key", None)
@@ -53,7 +53,7 @@ def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path
         if saved_key == key and record.status == "complete":
             return record
     shutil.rmtree(folder, ignore_errors=True)
-    record = full_train(placement, base, config.data, budget, folder, config.weights)
+    record = full_train(placement, base, config.data, budget, folder, config.weights, config.insertion)
     saved.write_text(json.dumps({**record.to_dict(), "key": key}, indent=1))
     return record
 
@@ -104,7 +104,7 @@ def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str
     """Write the model YAML of trial ``trial`` (default: the winner) to ``output``."""
     chosen = choose_winner(study) if trial is None else _trial(study, trial)
     placement = placement_of(chosen)
-    model = {**build_yaml(base, placement), "nc": class_count(config.data)}
+    model = {**build_yaml(base, placement, config.insertion), "nc": class_count(config.data)}
     return write_yaml(model, output, comment=f"trial {chosen.number} of study {study.study_name}\nplacement: {placement}")
 
 

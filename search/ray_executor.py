@@ -269,7 +269,7 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
             return True
         return False
 
-    record = train_candidate(placement, base, proxy, budget, workdir, report, config.weights)
+    record = train_candidate(placement, base, proxy, budget, workdir, report, config.weights, config.insertion)
     if stopped:
         raise SystemExit(0)  # how Tune ends a stopped trial's thread quietly
     tune.report({"fitness": record.best.get("fitness", 0.0), RECORD_KEY: json.dumps(record.to_dict())})

@@ -34,13 +34,14 @@ from search.study import (
     suggest_placement,
 )
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
+from spaces.transfer import check_matches
 from trainers.data import build_proxy_data, load_dataset
 from trainers.train import Budget, TrialRecord, train_candidate
 
 METRICS = ("precision", "recall", "map50", "map50_95")  # the scores kept per trial and per run
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
-IDENTITY = ("data", "model", "space", "weights", "objective", "proxy_epochs", "proxy_imgsz",
+IDENTITY = ("data", "model", "space", "weights", "insertion", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
 
 
@@ -52,13 +53,14 @@ def proxy_budget(config: RunConfig) -> Budget:
     )  # fmt: skip
 
 
-def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, weights: str | None) -> dict:
-    """Status, reason and scored metrics of one proxy training of ``placement`` into ``folder``;
-    saved as ``folder/metrics.json`` and reused from there on resume."""
+def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig) -> dict:
+    """Status, reason and scored metrics of one proxy training of ``placement`` into ``folder``
+    (starting from ``config``'s weights, with its insertion); saved as ``folder/metrics.json`` and
+    reused from there on resume."""
     saved = folder / "metrics.json"
     if saved.is_file():
         return json.loads(saved.read_text())
-    record = train_candidate(placement, base, proxy, budget, folder, weights=weights)
+    record = train_candidate(placement, base, proxy, budget, folder, weights=config.weights, insertion=config.insertion)
     scored = score_metrics(record)
     metrics = {"status": record.status, "reason": record.reason, **{k: scored.get(k) for k in METRICS}}
     saved.write_text(json.dumps(metrics))
@@ -90,6 +92,8 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
     (re-queueing interrupted trials), write run.yaml and space.yaml, cache the proxy data and queue
     the baseline as trial 0. Returns (study, space, base model dict, proxy data.yaml)."""
     base, space = load_inputs(config)
+    if config.weights:  # a checkpoint of another model would transfer a fraction of its tensors
+        check_matches(config.weights, base)
     dataset = load_dataset(config.data)
     check_study_dir(config)
     study = open_study(config)
@@ -142,7 +146,7 @@ def evaluate(
 
     workdir = trial_dir(config, trial.number)
     shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights)
+    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights, config.insertion)
     finish_trial(trial, study, record, config)
 
 
@@ -205,7 +209,8 @@ def record_trial(trial: Trial, record: TrialRecord) -> None:
         trial.set_user_attr(key, scored.get(key))
     attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
              "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
-             "dir": record.paths.get("dir"), "transfer": record.transfer, "epochs": record.epochs}  # fmt: skip
+             "dir": record.paths.get("dir"), "transfer": record.transfer, "epochs": record.epochs,
+             "gates": record.gates}  # fmt: skip
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 

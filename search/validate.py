@@ -137,7 +137,7 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
         full = full_runs(placement, key, base, config, full_seeds)
         scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
         if data is not None:
-            run = saved_proxy_run(placement, base, data, proxy_budget(proxy), config.study_dir / "validate" / tag / key, config.weights)
+            run = saved_proxy_run(placement, base, data, proxy_budget(proxy), config.study_dir / "validate" / tag / key, config)
             scores[budget_label(other)] = run["map50_95"] if run["status"] == "complete" else None
         rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores, **full})
     checked = {b["label"]: b["budget"] for b in stored.get("budgets", [])} | {budget_label(own): own, budget_label(other): other}

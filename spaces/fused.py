@@ -1,7 +1,9 @@
 """Attention inside every bottleneck of a CSP block (like the community's C3SE, C2f_CBAM).
 
-In a model YAML a fused block is its Ultralytics block with ``_Att`` appended to the name and the
-list of attention specs appended to its arguments, e.g. ``[-1, 3, C2f_Att, [128, True, [se]]]``.
+In a model YAML a fused block is its Ultralytics block with a suffix appended to the name and the
+list of attention specs appended to its arguments, e.g. ``[-1, 3, C2f_GatedAtt, [128, True, [se]]]``:
+``_GatedAtt`` puts each module behind a zero-initialised gate (`spaces.gate`), ``_Att`` inserts it
+as published.
 Ultralytics builds the parent block from the row unchanged (so scaling, repeats and head choice
 are its own), then `fuse_attention` turns every `Bottleneck` inside into an `AttnBottleneck` that
 keeps ``cv1`` and ``cv2`` under their names and adds ``attn``: base state-dict keys stay valid.
@@ -15,9 +17,9 @@ import torch
 from torch import nn
 from ultralytics.nn.modules.block import Bottleneck
 
-from spaces.attention import make_attention
+from spaces.gate import attention_layer
 
-SUFFIX = "_Att"
+SUFFIXES = {"gated": "_GatedAtt", "plain": "_Att"}  # insertion -> block name suffix
 
 
 class AttnBottleneck(nn.Module):
@@ -33,25 +35,30 @@ class AttnBottleneck(nn.Module):
         return x + y if self.add else y
 
 
-def fuse_attention(block: nn.Module, specs: list[str]) -> None:
+def fuse_attention(block: nn.Module, specs: list[str], insertion: str) -> None:
     """Replace, in place, every `Bottleneck` inside ``block`` by an `AttnBottleneck` with ``specs``."""
-    from spaces.placement import parse_spec
-
     for parent in list(block.modules()):
         for name, child in parent.named_children():
             if type(child) is Bottleneck:
                 channels = child.cv2.conv.out_channels
-                attn = nn.Sequential(*(make_attention(t, channels, **p) for t, p in map(parse_spec, specs)))
+                attn = nn.Sequential(*(attention_layer(spec, channels, insertion) for spec in specs))
                 setattr(parent, name, AttnBottleneck(child, attn))
 
 
-def split_fused_rows(d: dict) -> tuple[dict, dict[int, list[str]]]:
+def fused_name(module: str, insertion: str) -> str:
+    """YAML name of block ``module`` with attention fused in: ``C2f`` -> ``C2f_GatedAtt``."""
+    return module + SUFFIXES[insertion]
+
+
+def split_fused_rows(d: dict) -> tuple[dict, dict[int, tuple[list[str], str]]]:
     """A copy of model dict ``d`` with fused rows turned back into their parent block, and the
-    attention specs of each fused layer by absolute index."""
+    attention specs and insertion of each fused layer by absolute index."""
     d = copy.deepcopy(d)
     fused = {}
     for i, row in enumerate(list(d["backbone"]) + list(d["head"])):
-        if isinstance(row[2], str) and row[2].endswith(SUFFIX):
-            row[2] = row[2][: -len(SUFFIX)]
-            fused[i] = list(row[3].pop())
+        for insertion, suffix in SUFFIXES.items():
+            if isinstance(row[2], str) and row[2].endswith(suffix):
+                row[2] = row[2][: -len(suffix)]
+                fused[i] = (list(row[3].pop()), insertion)
+                break
     return d, fused

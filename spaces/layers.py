@@ -20,6 +20,14 @@ CHANNEL_FIRST = frozenset(
     "C3Ghost nn.ConvTranspose2d DWConvTranspose2d C3x RepC3 PSA SCDown C2fCIB A2C2f".split()
 )
 HEADS = frozenset({"Detect", "Segment", "Pose", "OBB", "v10Detect", "YOLOEDetect", "WorldDetect"})
+SUPPORTED_HEADS = frozenset({"Detect", "v10Detect"})  # the trainer trains and scores detection (box mAP)
+_UNSUPPORTED = {  # head -> why; anything else that is not a supported head: "not a detection model"
+    "Segment": "a segmentation model", "Pose": "a pose model", "OBB": "an oriented-box model",
+    "Classify": "a classification model", "YOLOEDetect": "a YOLOE model (open-vocabulary, needs text embeddings)",
+    "YOLOESegment": "a YOLOE segmentation model (open-vocabulary, needs text embeddings)",
+    "WorldDetect": "a YOLO-World model (open-vocabulary, needs text embeddings)",
+    "RTDETRDecoder": "an RT-DETR model (transformer decoder, no YOLO detection head)",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,17 @@ class Layer:
 
 
 def load_base(model: str | Path) -> dict:
-    """Load a base model YAML by name (``yolov8n.yaml``) or path, with its scale made explicit.
+    """Load a base model YAML by name (``yolov8n.yaml``) or path, with its scale made explicit; a
+    checkpoint (``.pt``) gives the model dict it was built from.
 
     Raises ``ValueError`` with a one-line message when the file cannot be found or read.
     """
     from ultralytics.nn.tasks import yaml_model_load
 
+    if str(model).endswith(".pt"):
+        d = {k: v for k, v in checkpoint_model(model).yaml.items() if k != "yaml_file"}
+        _check_supported(d, model)
+        return d
     try:
         d = yaml_model_load(str(model))
     except (FileNotFoundError, OSError) as e:
@@ -54,10 +67,37 @@ def load_base(model: str | Path) -> dict:
         ) from e
     if not isinstance(d, dict) or "backbone" not in d or "head" not in d:
         raise ValueError(f"base model '{model}' is not an Ultralytics model YAML: it needs 'backbone' and 'head' lists")
+    _check_supported(d, model)
     scales = d.get("scales")
     if scales and not d.get("scale"):
         d["scale"] = next(iter(scales))  # Ultralytics' own fallback, made explicit
     return d
+
+
+def _check_supported(d: dict, model: str | Path) -> None:
+    """``ValueError`` in one line unless model dict ``d`` ends in a YOLO detection head."""
+    head = d["head"][-1][2] if d["head"] else None
+    if head not in SUPPORTED_HEADS:
+        what = _UNSUPPORTED.get(head, f"not a YOLO detection model (last layer {head})")
+        raise ValueError(
+            f"base model '{model}' is {what}; this tool searches YOLO detection models (Detect head), "
+            "e.g. yolov8n.yaml, yolo11n.yaml, yolov5nu.yaml or a checkpoint of one"
+        )
+
+
+def checkpoint_model(path: str | Path):
+    """The model inside an Ultralytics checkpoint file; ``ValueError`` in one line when it is none."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    if not Path(path).is_file():
+        raise ValueError(f"checkpoint '{path}' not found: give the path of a .pt file on this disk")
+    try:
+        model = load_checkpoint(path)[0]
+    except Exception as e:  # torch.load raises many types for a file that is no checkpoint
+        raise ValueError(f"'{path}' is not a loadable Ultralytics checkpoint ({type(e).__name__}); give a .pt saved by Ultralytics") from None
+    if not isinstance(getattr(model, "yaml", None), dict):
+        raise ValueError(f"'{path}' holds no Ultralytics model with its YAML; give a .pt saved by Ultralytics")
+    return model
 
 
 def scale_constants(d: dict) -> tuple[float, float, float]:

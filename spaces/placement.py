@@ -66,6 +66,8 @@ class Placement:
     @classmethod
     def of(cls, modules: Mapping[str, Iterable[str]] | None = None, dropped: Iterable[str] = ()) -> Placement:
         """Build a placement from ``{position: [spec, ...]}``, canonicalising every spec."""
+        if isinstance(dropped, str):  # `dropped: drop.10` written as a scalar
+            dropped = [dropped]
         items = []
         for position, specs in (modules or {}).items():
             if isinstance(specs, str):

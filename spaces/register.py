@@ -2,7 +2,8 @@
 
 Ultralytics looks YAML module names up in the globals of `ultralytics.nn.tasks` and has no
 registration hook, so this writes our attention classes there and wraps `parse_model` so that a
-fused ``<Block>_Att`` row is built as its parent block and then fused (see `spaces.fused`). Both
+fused ``<Block>_GatedAtt`` row is built as its parent block and then fused (see `spaces.fused`),
+and a single-scale file loads at its one scale whatever its file name. Both
 lean on Ultralytics internals and live here alone. Every process that builds a model must run
 this (each Ray worker too); importing `spaces` does it.
 """
@@ -17,8 +18,9 @@ from torch import nn
 def registered_modules() -> dict[str, type[nn.Module]]:
     """YAML name -> class for every attention module this package provides."""
     from spaces.attention import ATTENTION
+    from spaces.gate import Gated
 
-    return {t.module.__name__: t.module for t in ATTENTION.values()}
+    return {t.module.__name__: t.module for t in ATTENTION.values()} | {Gated.__name__: Gated}
 
 
 def register_modules() -> None:
@@ -28,7 +30,7 @@ def register_modules() -> None:
     """
     import ultralytics.nn.tasks as tasks
 
-    from spaces.fused import fuse_attention, split_fused_rows
+    from spaces.fused import SUFFIXES, fuse_attention, split_fused_rows
 
     for name, cls in registered_modules().items():
         existing = vars(tasks).get(name)
@@ -43,10 +45,15 @@ def register_modules() -> None:
     @functools.wraps(original)
     def parse_model(d, ch, verbose=True):
         d, fused = split_fused_rows(d)
+        scales = d.get("scales") or {}
+        if len(scales) == 1 and d.get("scale") not in scales:
+            # Ultralytics guesses the scale from the file name (yolov8n-se.yaml: "n"); a single-scale
+            # file, as `spaces.build_yaml` writes them, has only one answer whatever it is called.
+            d["scale"] = next(iter(scales))
         model, save = original(d, ch, verbose)
-        for i, specs in fused.items():
-            fuse_attention(model[i], specs)
-            model[i].type += f"_Att{specs}"
+        for i, (specs, insertion) in fused.items():
+            fuse_attention(model[i], specs, insertion)
+            model[i].type += f"{SUFFIXES[insertion]}{specs}"
             model[i].np = sum(p.numel() for p in model[i].parameters())
         return model, save
 

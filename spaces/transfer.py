@@ -14,6 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from spaces.build import layer_map
+from spaces.layers import checkpoint_model
 from spaces.placement import Placement
 
 
@@ -34,11 +35,7 @@ class TransferReport:
 def base_model(source: str | Path | nn.Module) -> nn.Module:
     """The base `DetectionModel` from a checkpoint path, a `YOLO` object or a model."""
     if isinstance(source, (str, Path)):
-        from ultralytics.nn.tasks import load_checkpoint
-
-        if not Path(source).is_file():
-            raise ValueError(f"base checkpoint '{source}' not found: give the path of a .pt file on this disk")
-        return load_checkpoint(source)[0]
+        return checkpoint_model(source)
     return _detection_model(source)
 
 
@@ -47,6 +44,22 @@ def _detection_model(model: nn.Module) -> nn.Module:
     from ultralytics import YOLO
 
     return model.model if isinstance(model, YOLO) else model
+
+
+def check_matches(source: str | Path | nn.Module, base: dict) -> None:
+    """``ValueError`` in one line unless every tensor of the checkpoint fits base model dict ``base``
+    (the detection head's class layers, which follow the dataset's classes, aside)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    checkpoint = base_model(source)
+    expected = DetectionModel({**base, "nc": checkpoint.yaml.get("nc", base.get("nc"))}, verbose=False).state_dict()
+    found = checkpoint.state_dict()
+    wrong = [k for k, v in found.items() if k not in expected or expected[k].shape != v.shape]
+    if wrong or len(found) != len(expected):
+        raise ValueError(
+            f"checkpoint '{source}' does not match the base model ({len(wrong)} of {len(found)} tensors differ in name or "
+            "shape, e.g. another scale): give --model with the checkpoint itself, or the YAML it was trained from"
+        )
 
 
 def transfer_weights(source: str | Path | nn.Module, new_model: nn.Module, placement: Placement) -> TransferReport:

@@ -102,8 +102,11 @@ def test_attention_makes_the_field_global():
     v8 = load_base("yolov8n.yaml")
     se = receptive_fields(build_yaml(v8, Placement.of({"backbone.4": ["se"]})))
     assert se[5]["module"] == "SE" and se[5]["rf"] == "global" and se[4]["rf"] == 95
+    assert receptive_fields(build_yaml(v8, Placement.of({"backbone.4": ["se"]}), "plain")) == se  # Gated reads as SE
     gam = receptive_fields(build_yaml(v8, Placement.of({"backbone.4": ["gam"]})))
     assert gam[5]["rf"] == 95 + 2 * 6 * 8  # GAM's gate is two local 7x7 convs
+    fused = receptive_fields(build_yaml(v8, Placement.of({"fused.4": ["gam"]})))
+    assert fused[4]["module"] == "C2f_GatedAtt" and fused[4]["rf"] != "global"
 
 
 def test_size_table_markdown(yolov8n):

@@ -56,9 +56,13 @@ def test_every_position_builds_and_runs(base):
 
 def test_references_point_at_attention_output():
     base = load_base("yolov8n.yaml")
-    new = build_yaml(base, Placement.of({"backbone.6": ["se"], "neck.15": ["eca", "simam"]}))
+    placement = Placement.of({"backbone.6": ["se(reduction=8)"], "neck.15": ["eca", "simam"]})
+    gated = build_yaml(base, placement)  # the default: each module behind a zero-initialised gate
+    assert [r for r in gated["backbone"] if r[2] == "Gated"] == [[-1, 1, "Gated", [128, "se(reduction=8)"]]]
+    new = build_yaml(base, placement, "plain")
+    assert [r[0] for r in gated["head"]] == [r[0] for r in new["head"]]  # same wiring either way
     rows = new["backbone"] + new["head"]
-    assert rows[7][2] == "SE" and rows[7][3][0] == 128  # yolov8n layer 6 has 128 channels
+    assert rows[7][2] == "SE" and rows[7][3] == [128, 8]  # yolov8n layer 6 has 128 channels
     concat_p4 = next(r for r in rows if r[2] == "Concat" and r[0][1] != -1 and r[0][1] < 10)
     assert concat_p4[0] == [-1, 7]  # the P4 concat now reads SE's output, not the C2f
     detect = rows[-1]
@@ -83,7 +87,7 @@ def test_written_yaml_keeps_scale_and_loads_in_ultralytics(tmp_path):
     model = YOLO(str(path), task="detect")
     expected = DetectionModel(build_yaml(base, placement), verbose=False)
     assert sum(p.numel() for p in model.model.parameters()) == sum(p.numel() for p in expected.parameters())
-    assert model.model.model[4].m[0].attn[0].fc1.out_channels == 8  # C2f(64) bottleneck: 64 / 8
+    assert model.model.model[4].m[0].attn[0].attn.fc1.out_channels == 8  # C2f(64) bottleneck, gated SE: 64 / 8
 
 
 def test_user_model_file(tmp_path):
@@ -142,8 +146,8 @@ def test_space_defaults_size_and_cost():
     assert space.size() == sum(math.comb(15, t) * v**t for t in range(4))
     assert load_space(base, {"max_total": None}).size() == (v + 1) ** 15
     cost = space.cost(Placement.of({"sppf.8": ["se"]}))
-    # SE on 256 channels with a hidden width of 16: 256*16 + 16 + 16*256 + 256 parameters.
-    assert cost.params - space.base_cost[0] == 256 * 16 + 16 + 16 * 256 + 256
+    # SE on 256 channels with a hidden width of 16: 256*16 + 16 + 16*256 + 256 parameters, and its gate.
+    assert cost.params - space.base_cost[0] == 256 * 16 + 16 + 16 * 256 + 256 + 1
     assert cost.params_pct > 0 and cost.gflops_pct >= 0
 
 
@@ -202,3 +206,45 @@ def test_budget_limits_cost():
 def test_unknown_base_model_is_one_line_error():
     with pytest.raises(ValueError, match="base model 'yolov99z.yaml' not found"):
         load_base("yolov99z.yaml")
+
+
+def test_bases_without_scales_write_valid_yaml_that_loads(tmp_path):
+    """yolov9t and yolov3-tiny have no `scales:`; their generated file is valid YAML and builds."""
+    for name in ("yolov9t.yaml", "yolov3-tiny.yaml"):
+        base = load_base(name)
+        position = find_positions(base)[0].name
+        path = write_yaml(build_yaml(base, Placement.of({position: ["se"]})), tmp_path / f"{name}-se.yaml")
+        written = yaml.safe_load(path.read_text())
+        assert {"backbone", "head"} <= set(written) and "scales" not in written
+        YOLO(str(path), task="detect")
+
+
+def test_generated_file_loads_whatever_scale_its_name_suggests(tmp_path):
+    base = load_base("yolov8s.yaml")
+    path = write_yaml(build_yaml(base, Placement.of({"backbone.4": ["se"]})), tmp_path / "yolov8n-se.yaml")
+    expected = DetectionModel(build_yaml(base, Placement.of({"backbone.4": ["se"]})), verbose=False)
+    model = YOLO(str(path), task="detect")  # Ultralytics guesses scale "n" from the name
+    assert sum(p.numel() for p in model.model.parameters()) == sum(p.numel() for p in expected.parameters())
+
+
+@pytest.mark.parametrize(
+    ("model", "what"),
+    [("yolov8n-seg.yaml", "segmentation"), ("yolov8n-cls.yaml", "classification"), ("yolov8n-pose.yaml", "pose"),
+     ("yolov8s-worldv2.yaml", "YOLO-World"), ("yoloe-v8s-seg.yaml", "YOLOE"), ("rtdetr-l.yaml", "RT-DETR")],
+)  # fmt: skip
+def test_other_tasks_and_families_are_refused_in_one_line(model, what):
+    with pytest.raises(ValueError, match=f"is an? {what}.*searches YOLO detection models") as err:
+        load_base(model)
+    assert "\n" not in str(err.value)
+
+
+def test_attention_on_a_removed_block_is_rejected():
+    base = load_base("yolo11n.yaml")
+    base["head"][-1][0] = [16, 19, 10]  # C2PSA (layer 10) now also feeds Detect: a neck position
+    assert {"neck.10", "drop.10"} <= {p.name for p in find_positions(base)}
+    with pytest.raises(PlacementError, match="'neck.10' sits on a block the placement removes"):
+        build_yaml(base, Placement.of({"neck.10": ["se"]}, dropped=["drop.10"]))
+
+
+def test_scalar_dropped_is_one_position():
+    assert Placement.from_dict({"dropped": "drop.10"}).dropped == ("drop.10",)

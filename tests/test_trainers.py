@@ -65,6 +65,25 @@ def test_pretrained_start_transfers_every_tensor(base, toy_proxy, tmp_path):
     assert "transferred 355/355" in (tmp_path / "t" / "log").read_text()
 
 
+def test_gates_are_recorded_each_epoch_and_kept_in_the_weights(base, toy_proxy, tmp_path):
+    """Gated insertion (the default): the gate leaves 0 in training, every epoch records it, and
+    best.pt keeps the trained modules with their gates."""
+    import torch
+    from ultralytics import YOLO
+
+    from spaces.gate import Gated
+
+    placement = Placement.of({"neck.15": ["se"], "fused.4": ["eca"]})
+    record = full_train(placement, base, toy_proxy, TINY, tmp_path / "g")
+    assert record.status == "complete", record.reason
+    assert all({"gate/neck.15", "gate/fused.4"} <= set(e) for e in record.epochs)
+    assert set(record.gates) == {"neck.15", "fused.4"} and record.gates["neck.15"] != 0.0
+    gates = [m for m in YOLO(record.paths["weights"]).model.modules() if isinstance(m, Gated)]
+    assert len(gates) == 1 + 2 and all(torch.isfinite(g.gate) for g in gates)  # neck.15, and C2f(64)'s 2 bottlenecks
+    plain = train_candidate(placement, base, toy_proxy, TINY, tmp_path / "p", insertion="plain")
+    assert plain.status == "complete" and plain.gates == {}
+
+
 def test_proxy_data_is_a_seeded_resized_cached_subset(toy_data, tmp_path):
     import cv2
 

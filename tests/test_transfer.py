@@ -1,5 +1,7 @@
 """Weight transfer: with every inserted attention made an identity, the new model computes exactly
-what the base computes, for random placements (hypothesis) on yolov8n and yolo11n."""
+what the base computes, for random placements (hypothesis) on yolov8n and yolo11n. Models are built
+with plain insertion, so the identity comes from the hooks here, not from the gates
+(tests/test_gate.py checks those)."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def placements(draw, base_name: str):
 
 def _check_invariant(base_name: str, placement: Placement) -> None:
     base = _base_model(base_name)
-    new = DetectionModel(build_yaml(BASES[base_name], placement), verbose=False).eval()
+    new = DetectionModel(build_yaml(BASES[base_name], placement, "plain"), verbose=False).eval()
     report = transfer_weights(base, new, placement)
     assert report.transferred == report.total and not report.missing, str(report)
     x = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(1))
@@ -85,7 +87,7 @@ def test_attention_really_changes_outputs():
     """Guard against a vacuous invariant: without the identity hooks the outputs differ."""
     placement = Placement.of({"backbone.4": ["se"], "fused.6": ["cbam"]})
     base = _base_model("yolov8n.yaml")
-    new = DetectionModel(build_yaml(BASES["yolov8n.yaml"], placement), verbose=False).eval()
+    new = DetectionModel(build_yaml(BASES["yolov8n.yaml"], placement, "plain"), verbose=False).eval()
     transfer_weights(base, new, placement)
     x = torch.rand(1, 3, 64, 64)
     assert not torch.allclose(_out(new, x), _out(base, x))

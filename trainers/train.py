@@ -30,6 +30,8 @@ METRIC_KEYS = {
     "metrics/mAP50-95(B)": "map50_95",
 }
 
+GATE_PREFIX = "gate/"  # epoch metrics holding the gate of one position's attention
+
 RESERVED = frozenset({"data", "model", "project", "name", "resume", "epochs", "imgsz", "batch", "device", "seed"})
 
 
@@ -94,6 +96,11 @@ class TrialRecord:
         """Metrics of the epoch with the highest fitness (empty if no epoch finished)."""
         return max(self.epochs, key=lambda e: e["fitness"], default={})
 
+    @property
+    def gates(self) -> dict[str, float]:
+        """Position -> mean learned gate of its gated attention at the best epoch (`spaces.gate`)."""
+        return {k[len(GATE_PREFIX) :]: v for k, v in self.best.items() if k.startswith(GATE_PREFIX)}
+
     def to_dict(self) -> dict:
         """Plain dict (JSON-safe)."""
         return asdict(self)
@@ -156,16 +163,20 @@ def train_candidate(
     workdir: str | Path,
     report: Report | None = None,
     weights: str | Path | None = None,
+    insertion: str = "gated",
 ) -> TrialRecord:
     """Train ``placement`` on ``base`` (a model dict) with ``budget``; files go to ``workdir``.
 
     ``data`` is a data.yaml (for proxies, the one `build_proxy_data` wrote); ``weights`` an
-    optional base checkpoint whose tensors are transferred first.
+    optional base checkpoint whose tensors are transferred first; ``insertion`` how attention goes
+    in (`spaces.gate.INSERTIONS`). Each epoch's metrics carry the learned gates as ``gate/<position>``.
     """
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import get_flops
 
     from spaces import build_yaml, transfer_weights, write_yaml
+    from spaces.build import attention_layers
+    from spaces.gate import gate_values
     from spaces.space import GFLOPS_IMGSZ
 
     workdir = Path(workdir)
@@ -175,7 +186,8 @@ def train_candidate(
     start = time.perf_counter()
     with _log_to(log):
         try:
-            model_dict = {**build_yaml(base, placement), "nc": class_count(data)}
+            model_dict = {**build_yaml(base, placement, insertion), "nc": class_count(data)}
+            holders = attention_layers(base, placement)
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
             model = YOLO(str(model_yaml), task="detect")
@@ -197,6 +209,9 @@ def train_candidate(
                     return
                 real_epoch["pending"] = False
                 epoch = trainer.epoch + 1
+                net = trainer.ema.ema if trainer.ema else trainer.model  # the EMA weights are the ones validated
+                gates = gate_values({p: [net.model[i] for i in idx] for p, idx in holders.items()})
+                metrics |= {GATE_PREFIX + p: g for p, g in gates.items()}
                 metrics = {"epoch": epoch, **metrics, "time_s": time.perf_counter() - start}
                 record.epochs.append(metrics)
                 losses = [v for k, v in metrics.items() if k.startswith("train/")]
@@ -233,9 +248,10 @@ def full_train(
     budget: Budget,
     out_dir: str | Path,
     weights: str | Path | None = None,
+    insertion: str = "gated",
 ) -> TrialRecord:
     """Retrain ``placement`` with the user's full settings into ``out_dir`` (the study's ``final/``):
     model.yaml, weights/best.pt, results.csv and log."""
     from dataclasses import replace
 
-    return train_candidate(placement, base, data, replace(budget, keep_weights=True), out_dir, weights=weights)
+    return train_candidate(placement, base, data, replace(budget, keep_weights=True), out_dir, weights=weights, insertion=insertion)

@@ -1,0 +1,76 @@
+"""The pretrained regime: `--model x.pt` / `--weights x.pt`, its defaults, and checkpoints that
+cannot serve as the start (a self-made checkpoint stands in for yolov8n.pt)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from ultralytics.nn.tasks import DetectionModel
+
+from search.cli import main
+from search.config import PROXY_EPOCHS, RunConfig
+from spaces import load_base
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "yolov8n.pt"
+    torch.save({"model": DetectionModel(load_base("yolov8n.yaml"), verbose=False)}, path)
+    return path
+
+
+def test_regime_sets_proxy_epochs_and_insertion(checkpoint):
+    scratch = RunConfig(data="d.yaml")
+    assert (scratch.weights, scratch.proxy_epochs, scratch.insertion) == (None, PROXY_EPOCHS["scratch"], "gated")
+    named = RunConfig(data="d.yaml", model=str(checkpoint))
+    assert named.weights == str(checkpoint) and named.proxy_epochs == PROXY_EPOCHS["pretrained"]
+    given = RunConfig(data="d.yaml", weights=str(checkpoint), proxy_epochs=7, insertion="plain")
+    assert (given.proxy_epochs, given.insertion) == (7, "plain")
+
+
+def test_checkpoint_as_model_is_its_own_architecture(checkpoint):
+    base = load_base(checkpoint)
+    assert [row[2] for row in base["backbone"]] == [row[2] for row in load_base("yolov8n.yaml")["backbone"]]
+
+
+def test_old_run_yaml_keeps_plain_insertion(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"data": "d.yaml", "proxy_epochs": 30}))
+    assert RunConfig.load(path).insertion == "plain"
+
+
+def _error(argv, capsys) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+def test_unusable_checkpoints_are_one_line_errors(checkpoint, toy_data, tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint\n")
+    out = ["--out", str(tmp_path), "--quiet", "--no-final"]
+    assert "is not a loadable Ultralytics checkpoint" in _error(["run", "--data", str(toy_data), "--weights", str(text), *out], capsys)
+    assert "does not match the base model" in _error(
+        ["run", "--data", str(toy_data), "--model", "yolov8s.yaml", "--weights", str(checkpoint), *out], capsys
+    )
+    assert "give one of them" in _error(
+        ["run", "--data", str(toy_data), "--model", str(checkpoint), "--weights", str(text), *out], capsys
+    )
+    assert "does not match the base model" in _error(
+        ["build", "--model", "yolov8s.yaml", "--place", "backbone.2=se", "-o", str(tmp_path / "m.yaml"),
+         "--weights", str(checkpoint), "--save-weights", str(tmp_path / "m.pt")], capsys,
+    )  # fmt: skip
+    assert not (tmp_path / "m.pt").exists() and not list(tmp_path.glob("*/study.db"))
+
+
+def test_build_from_a_checkpoint_is_gated_and_keeps_the_function(checkpoint, tmp_path, capsys):
+    assert main(["build", "--model", str(checkpoint), "--place", "backbone.2=cbam", "-o", str(tmp_path / "m.yaml"),
+                 "--weights", str(checkpoint), "--save-weights", str(tmp_path / "m.pt")]) == 0  # fmt: skip
+    assert "Gated" in (tmp_path / "m.yaml").read_text()
+    new = torch.load(tmp_path / "m.pt", weights_only=False)["model"].eval()
+    base = torch.load(checkpoint, weights_only=False)["model"].eval()
+    x = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(new(x)[0], base(x)[0], rtol=0, atol=0)
