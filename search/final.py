@@ -97,7 +97,8 @@ def _summary(record: TrialRecord) -> dict:
     scored = score_metrics(record)
     return {**{k: scored.get(k) for k in ("precision", "recall", "map50", "map50_95")}, "status": record.status,
             "reason": record.reason, "params": record.params, "gflops": record.gflops,
-            "wall_time_s": record.wall_time_s, "weights": record.paths.get("weights"), "epochs": len(record.epochs)}  # fmt: skip
+            "wall_time_s": record.wall_time_s, "weights": record.paths.get("weights"), "epochs": len(record.epochs),
+            "gates": record.gates}  # fmt: skip
 
 
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> Path:

@@ -158,12 +158,14 @@ def header(config: RunConfig, study: optuna.Study, groups: Trials) -> list[str]:
     if groups.unfinished:
         counts += f"; {len(groups.unfinished)} running or waiting"
     model = config.model + (f" from weights {config.weights}" if config.weights else "")
+    insertion = INSERTION_TEXT.get(config.insertion, config.insertion)
     return [
         f"# Attention placement search: {study.study_name}",
         "",
         f"- base model: {model}",
         f"- dataset: {config.data}",
         f"- objective: {objective}",
+        f"- attention inserted: {insertion}",
         f"- proxy training: {config.proxy_epochs} epochs at {config.proxy_imgsz} px, batch {config.proxy_batch}, "
         f"{config.proxy_fraction:.0%} of the training images; sampler {config.sampler}, pruner {config.pruner}",
         f"- trials: {counts}",
@@ -248,6 +250,12 @@ def pruned_text(trial: FrozenTrial) -> str:
     return text + (f" (fitness {metric(steps[max(steps)])})" if steps else "")
 
 
+INSERTION_TEXT = {
+    "gated": "gated (each module behind a learnable gate starting at 0: the model starts as the base)",
+    "plain": "plain (modules as published; a pretrained model does not start as the base)",
+}
+
+
 def final_section(study: optuna.Study, placement_plot: bool = False) -> list[str]:
     """The full retraining of the exported model next to the baseline's, its placement and the verdict."""
     lines = ["## Full retraining", ""]
@@ -265,7 +273,15 @@ def final_section(study: optuna.Study, placement_plot: bool = False) -> list[str
     title = f"exported model: trial {summary.get('trial')} ({summary.get('placement_str')})"
     picture = ["![placement of the exported model](placement.png)", ""] if placement_plot else []
     body = table(["", "baseline", "exported", "difference"], rows)
-    return lines + [title, ""] + picture + body + ["", final_verdict(summary), ""]
+    return lines + [title, ""] + picture + body + ["", final_verdict(summary), ""] + gates_lines(win.get("gates"))
+
+
+def gates_lines(gates: dict | None) -> list[str]:
+    """The exported model's learned gates, one per position: how much of each module the network used."""
+    if not gates:
+        return []
+    values = ", ".join(f"{position} {value:+.3f}" for position, value in gates.items())
+    return [f"Learned gates of the exported model (mean per position; 0: module unused, 1: as published): {values}.", ""]
 
 
 def is_baseline_placement(placement: dict | None) -> bool:

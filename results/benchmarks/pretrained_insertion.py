@@ -5,10 +5,10 @@ Arms: the baseline; SE and CBAM after the 4 backbone blocks; ECA on the 3 neck p
 each attention arm plain and gated. Every run is scored as the search scores a trial (mAP50-95 of
 best.pt re-validated), and its whole record (every epoch, gates included) is kept in
 ``pretrained_insertion.json`` beside this script, so the seed-noise analysis
-(`seed_noise.py`) reads the same runs. Runs are cached under --work and never repeated: rerun the
-same command to finish an interrupted benchmark or to add seeds.
+(`seed_noise.py`) reads the same runs. Runs are cached under --work, and runs already in the committed
+JSON are reused: rerun the same command to finish an interrupted benchmark or to add seeds.
 
-Run: python results/benchmarks/pretrained_insertion.py [--seeds 4] [--extra-seeds 6] [--epochs 5] [--imgsz 320]
+Run: python results/benchmarks/pretrained_insertion.py [--seeds 4] [--extra-seeds 6] [--epochs 5] [--imgsz 320] [--no-train]
      (--extra-seeds: seeds for the baseline and the gated arms beyond --seeds, for seed_noise.py)
 """
 
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work", default="/tmp/pretrained-insertion")
+    parser.add_argument("--no-train", action="store_true", help="publish the runs done so far, train nothing")
     args = parser.parse_args()
     work = Path(args.work)
     prepare_ultralytics(work / "config")
@@ -60,10 +61,18 @@ def main() -> None:
     proxy = build_proxy_data(load_dataset(DATA), work / "proxy", args.imgsz)
     plan = [(seed, arm) for seed in range(max(args.seeds, args.extra_seeds)) for arm in arms()
             if seed < args.seeds or arm[0] == "baseline" or arm[1] == "gated"]  # fmt: skip
+    committed = Path(__file__).with_suffix(".json")
+    earlier = {(r["arm"], r["seed"]): r for r in json.loads(committed.read_text())} if committed.is_file() else {}
     runs = []
     for seed, (label, insertion, modules) in plan:  # seed-major: a stopped run still has whole seeds
         folder = work / f"{label.replace(' ', '_')}-seed{seed}"
         saved = folder / "record.json"
+        if not saved.is_file() and (label, seed) in earlier:  # measured before, on another machine or work folder
+            folder.mkdir(parents=True, exist_ok=True)
+            fields = set(TrialRecord.__dataclass_fields__)
+            saved.write_text(json.dumps({k: v for k, v in earlier[(label, seed)].items() if k in fields}))
+        if not saved.is_file() and args.no_train:
+            continue
         if not saved.is_file():
             budget = Budget(epochs=args.epochs, imgsz=args.imgsz, batch=16, seed=seed, device=args.device)
             record = train_candidate(Placement.of(modules), base, proxy, budget, folder, weights=WEIGHTS, insertion=insertion)
