@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_insertion_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--insertion", choices=("gated", "plain"), help="gated: each module behind a learnable gate that starts "
                    "at 0, so the model computes what the base computes until training opens it; plain: the modules as "
-                   "published (default: gated)")
+                   "published (default: gated from weights, plain from scratch)")
 
 
 def _placement(args: argparse.Namespace):

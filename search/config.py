@@ -7,11 +7,12 @@ folder, or ``python -m search resume <dir>``, rebuilds everything from it.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
+IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
 OBJECTIVES = ("map", "map+params", "map+gflops")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "none")
@@ -22,8 +23,11 @@ INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option ch
 # mAP50-95 0.589, seed sd 0.004; results/benchmarks/pretrained_insertion.md) and from scratch (30 epochs
 # at 320 px learns bccd: results/benchmarks/bccd_signal.md).
 PROXY_EPOCHS = {"pretrained": 5, "scratch": 30}
-# Insertion by regime: gated keeps a pretrained model's function at insertion (pretrained_insertion.md).
-DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "gated"}
+# Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
+# fine-tunes better than plain (pretrained_insertion.md). From scratch there is no function to keep and
+# gated insertion is not measured yet: the modules go in as published, as every from-scratch figure
+# in README was measured.
+DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ class RunConfig:
         for name in ("proxy_epochs", "proxy_imgsz", "proxy_batch", "final_epochs", "final_imgsz"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("proxy_imgsz", "final_imgsz"):
+            if getattr(self, name) % IMGSZ_STRIDE:
+                size = getattr(self, name)
+                up = -(-size // IMGSZ_STRIDE) * IMGSZ_STRIDE
+                raise ValueError(f"--{name.replace('_', '-')} {size} is not a multiple of {IMGSZ_STRIDE} (Ultralytics would train at {up}); give {up}")
         if not 0 < self.proxy_fraction <= 1:
             raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
 
@@ -163,13 +172,23 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        """Read ``run.yaml``; unknown keys are an error (a file from another version)."""
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        """Read ``run.yaml``; a broken file, unknown keys or values of the wrong type are one-line errors."""
+        try:
+            values = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); restore the file the search wrote") from None
+        if not isinstance(values, dict) or "data" not in values:
+            raise ValueError(f"{path}: not a run configuration (a mapping with at least 'data'); restore the file the search wrote")
         values.setdefault("insertion", "plain")  # studies from before gated insertion inserted plainly
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(values) - set(known)
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}; was it written by another version?")
+        defaults = cls(data=values["data"])
+        for key, value in values.items():
+            expected = getattr(defaults, key)
+            if value is not None and expected is not None and not _same_kind(value, expected):
+                raise ValueError(f"{path}: '{key}: {value!r}' should be of type {type(expected).__name__}; restore the file the search wrote")
         return cls(**values)
 
 
@@ -195,12 +214,28 @@ def check_writable(folder: Path) -> None:
         raise ValueError(f"output folder {folder} is not writable; choose another --out")
 
 
+def _same_kind(value, expected) -> bool:
+    """True when a run.yaml value has the type its field's default has (an int passes for a float)."""
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(expected, bool)
+    if isinstance(expected, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(expected))
+
+
 def load_study_config(study_dir: str | Path) -> RunConfig:
-    """The ``run.yaml`` of a study folder (one-line ValueError if there is none)."""
-    path = Path(study_dir) / "run.yaml"
+    """The ``run.yaml`` of a study folder (one-line ValueError if there is none), pointing at that
+    folder even when it was moved or copied since the search wrote it."""
+    folder = Path(study_dir).resolve()
+    path = folder / "run.yaml"
     if not path.is_file():
         raise ValueError(f"{study_dir} holds no study (no run.yaml); give the folder `run` created")
-    return RunConfig.load(path)
+    config = RunConfig.load(path)
+    if config.study_dir.resolve() != folder:
+        if folder.name != config.study:
+            raise ValueError(f"{study_dir} holds study '{config.study}' under another folder name; rename the folder back to '{config.study}'")
+        config = replace(config, out=str(folder.parent))
+    return config
 
 
 def storage_url_of(study_dir: str | Path) -> str:

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
-from search.runner import score_metrics
+from search.runner import score_metrics, study_data
 from search.study import placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
 from trainers.data import build_proxy_data, load_dataset
@@ -53,7 +53,7 @@ def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path
         if saved_key == key and record.status == "complete":
             return record
     shutil.rmtree(folder, ignore_errors=True)
-    record = full_train(placement, base, config.data, budget, folder, config.weights, config.insertion)
+    record = full_train(placement, base, study_data(config), budget, folder, config.weights, config.insertion)
     saved.write_text(json.dumps({**record.to_dict(), "key": key}, indent=1))
     return record
 
@@ -65,7 +65,7 @@ def finalize(study: optuna.Study, config: RunConfig, base: dict) -> dict:
     summary kept in the study's user attribute ``final``.
     """
     if config.confirm_top > 0:
-        proxy = build_proxy_data(load_dataset(config.data), config.study_dir / "proxy", config.proxy_imgsz,
+        proxy = build_proxy_data(load_dataset(study_data(config)), config.study_dir / "proxy", config.proxy_imgsz,
                                  config.proxy_fraction, config.seed)  # fmt: skip
         confirmation = confirm(study, config, base, proxy)
         chosen = confirmation["winner"]
@@ -105,7 +105,7 @@ def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str
     """Write the model YAML of trial ``trial`` (default: the winner) to ``output``."""
     chosen = choose_winner(study) if trial is None else _trial(study, trial)
     placement = placement_of(chosen)
-    model = {**build_yaml(base, placement, config.insertion), "nc": class_count(config.data)}
+    model = {**build_yaml(base, placement, config.insertion), "nc": class_count(study_data(config))}
     return write_yaml(model, output, comment=f"trial {chosen.number} of study {study.study_name}\nplacement: {placement}")
 
 

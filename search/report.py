@@ -169,6 +169,7 @@ def header(config: RunConfig, study: optuna.Study, groups: Trials) -> list[str]:
         f"- proxy training: {config.proxy_epochs} epochs at {config.proxy_imgsz} px, batch {config.proxy_batch}, "
         f"{config.proxy_fraction:.0%} of the training images; sampler {config.sampler}, pruner {config.pruner}",
         f"- trials: {counts}",
+        *([f"- data warning: {study.user_attrs['unusable_images']}"] if study.user_attrs.get("unusable_images") else []),
         f"- wall time: {wall_time(study.trials, groups)}",
         *provenance_lines(study.user_attrs.get("environment")),
         "",

@@ -35,7 +35,7 @@ from search.study import (
 )
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.transfer import check_matches
-from trainers.data import build_proxy_data, load_dataset
+from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.train import Budget, TrialRecord, train_candidate
 
 METRICS = ("precision", "recall", "map50", "map50_95")  # the scores kept per trial and per run
@@ -67,6 +67,14 @@ def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budge
     return metrics
 
 
+def study_data(config: RunConfig) -> Path:
+    """The study's own data.yaml (absolute image lists, written when the search starts): every
+    training of the study, proxy, confirmation, final or validation, reads its images from it.
+    A study from before this file existed falls back to the user's data.yaml."""
+    resolved = config.study_dir / "data.yaml"
+    return resolved if resolved.is_file() else Path(config.data)
+
+
 def check_study_dir(config: RunConfig) -> None:
     """Create the study folder, or check that an existing one was made with the same settings."""
     check_writable(config.study_dir)
@@ -79,6 +87,17 @@ def check_study_dir(config: RunConfig) -> None:
                 f"study {config.study_dir} was run with other {', '.join(changed)}; "
                 "use the same options, `resume` it, or give a new --study name"
             )
+
+
+def check_identity(study: optuna.Study, config: RunConfig) -> None:
+    """``ValueError`` in one line when ``config`` measures something else than the study recorded
+    (run.yaml edited between runs): one leaderboard must not mix budgets or data."""
+    recorded = {"insertion": "plain", **(study.user_attrs.get("config") or asdict(config))}  # older studies: plain
+    current = asdict(config)
+    changed = [k for k in IDENTITY if recorded.get(k) != current[k]]
+    if changed:
+        was = ", ".join(f"{k} {recorded.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ValueError(f"study {config.study_dir} was searched with other settings ({was}); restore them or start a new --study")
 
 
 def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
@@ -97,7 +116,12 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
     dataset = load_dataset(config.data)
     check_study_dir(config)
     study = open_study(config)
+    check_identity(study, config)
     config.save(config.study_dir / "run.yaml")
+    write_resolved_yaml(dataset, config.study_dir / "data.yaml")
+    if dataset.unusable:
+        print(f"warning: {dataset.unusable_text()}")
+        study.set_user_attr("unusable_images", dataset.unusable_text())
     (config.study_dir / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", asdict(config))

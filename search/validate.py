@@ -30,7 +30,7 @@ from scipy import stats
 
 from search.config import RunConfig
 from search.final import train_once
-from search.runner import proxy_budget, saved_proxy_run
+from search.runner import proxy_budget, saved_proxy_run, study_data
 from search.study import placement_of, scored_trials
 from spaces import Placement
 from trainers.data import build_proxy_data, load_dataset
@@ -102,7 +102,7 @@ def _proxy_data(config: RunConfig, proxy: RunConfig) -> Path:
     """data.yaml of the cached proxy images at ``proxy``'s size and fraction (the study's own when equal)."""
     same = (proxy.proxy_imgsz, proxy.proxy_fraction) == (config.proxy_imgsz, config.proxy_fraction)
     folder = config.study_dir / ("proxy" if same else f"validate/data-{proxy.proxy_imgsz}px-{proxy.proxy_fraction:g}")
-    return build_proxy_data(load_dataset(config.data), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
+    return build_proxy_data(load_dataset(study_data(config)), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
 
 
 def full_runs(placement: Placement, key: str, base: dict, config: RunConfig, seeds: int) -> dict:

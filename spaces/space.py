@@ -180,6 +180,11 @@ def load_space(base: dict, spec: str | Path | dict | None = None) -> SearchSpace
     if unknown:
         _fail(source, f"unknown key(s) {sorted(unknown)}; known: {', '.join(sorted(SPACE_KEYS))}")
 
+    for key in ("positions", "types"):
+        if isinstance(spec.get(key), str):  # `types: se`: one item, not its characters
+            spec = {**spec, key: [spec[key]]}
+        if key in spec and not spec[key]:
+            _fail(source, f"'{key}' is empty; list at least one, or leave the key out for all of them")
     every = find_positions(base)
     patterns = spec.get("positions") or ["*"]
     for pattern in patterns:
@@ -193,8 +198,6 @@ def load_space(base: dict, spec: str | Path | dict | None = None) -> SearchSpace
             attention_type(name)
         except ValueError as e:
             _fail(source, str(e))
-    if not types:
-        _fail(source, "'types' is empty; name at least one attention type")
 
     counts = {}
     for key, default in (("max_per_position", 1), ("max_total", 3)):

@@ -23,7 +23,7 @@ def checkpoint(tmp_path_factory):
 
 def test_regime_sets_proxy_epochs_and_insertion(checkpoint):
     scratch = RunConfig(data="d.yaml")
-    assert (scratch.weights, scratch.proxy_epochs, scratch.insertion) == (None, PROXY_EPOCHS["scratch"], "gated")
+    assert (scratch.weights, scratch.proxy_epochs, scratch.insertion) == (None, PROXY_EPOCHS["scratch"], "plain")
     named = RunConfig(data="d.yaml", model=str(checkpoint))
     assert named.weights == str(checkpoint) and named.proxy_epochs == PROXY_EPOCHS["pretrained"]
     given = RunConfig(data="d.yaml", weights=str(checkpoint), proxy_epochs=7, insertion="plain")

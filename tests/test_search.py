@@ -224,3 +224,39 @@ def test_spearman_interval_and_chance():
     assert spearman_interval(0.5, 5) is None and spearman_interval(1.0, 20) is None
     assert spearman_p([1, 2, 3, 4], [10, 20, 30, 40]) == 1 / 24  # one ordering of 24 ranks perfectly
     assert spearman_p([1, 2, 3, 4], [40, 30, 20, 10]) == 1.0
+
+
+def test_a_moved_study_resumes_in_its_new_folder(finished_search, tmp_path, capsys):
+    import shutil
+
+    study_dir, _ = finished_search
+    moved = tmp_path / "elsewhere" / "e2e"
+    shutil.copytree(study_dir, moved)
+    before = (study_dir / "study.db").stat().st_mtime_ns
+    assert main(["resume", str(moved), "--quiet"]) == 0  # everything is done: reuses trials, confirmation and final
+    assert f"study folder: {moved}" in capsys.readouterr().out
+    assert (study_dir / "study.db").stat().st_mtime_ns == before  # the original was not touched
+    assert main(["report", str(moved)]) == 0 and (moved / "report.md").is_file()
+
+
+def test_an_edited_or_broken_run_yaml_is_one_line(finished_search, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    study_dir, _ = finished_search
+    copy = tmp_path / "e2e"
+    shutil.copytree(study_dir, copy)
+    config = yaml.safe_load((copy / "run.yaml").read_text())
+    (copy / "run.yaml").write_text(yaml.safe_dump({**config, "proxy_epochs": 9}))
+    assert "was searched with other settings (proxy_epochs 6 -> 9)" in _bad(["resume", str(copy), "--quiet"], capsys)
+    (copy / "run.yaml").write_text(yaml.safe_dump({**config, "proxy_epochs": "six"}))
+    assert "'proxy_epochs: 'six'' should be of type int" in _bad(["resume", str(copy)], capsys)
+    for text in ("data: [oops\n", ""):
+        (copy / "run.yaml").write_text(text)
+        assert "restore the file the search wrote" in _bad(["resume", str(copy)], capsys)
+
+
+def test_an_image_size_ultralytics_would_change_is_refused(learnable_data, tmp_path, capsys):
+    err = _bad(["run", "--data", str(learnable_data), "--out", str(tmp_path), "--proxy-imgsz", "33", "--quiet"], capsys)
+    assert "--proxy-imgsz 33 is not a multiple of 32 (Ultralytics would train at 64); give 64" in err

@@ -248,3 +248,18 @@ def test_attention_on_a_removed_block_is_rejected():
 
 def test_scalar_dropped_is_one_position():
     assert Placement.from_dict({"dropped": "drop.10"}).dropped == ("drop.10",)
+
+
+@pytest.mark.parametrize(("text", "message"), [("types: []", "'types' is empty"), ("positions: []", "'positions' is empty")])
+def test_empty_lists_in_a_space_file_are_errors(tmp_path, text, message):
+    path = tmp_path / "space.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ValueError, match=message):
+        load_space(load_base("yolov8n.yaml"), path)
+
+
+def test_a_single_type_may_be_written_without_a_list(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("types: se\npositions: neck.*\n")
+    space = load_space(load_base("yolov8n.yaml"), path)
+    assert space.types == ("se",) and [p.name for p in space.positions] == ["neck.15", "neck.18", "neck.21"]

@@ -1,13 +1,17 @@
 """Detection datasets: validation of a user's data.yaml, the cached proxy subset, a generated toy set.
 
 `load_dataset` checks a data.yaml before any training starts and fails with one line naming the
-file and the fix. `build_proxy_data` writes, once per study, a seeded subset of the training
+file and the fix; it also counts the images Ultralytics would silently drop (labels it cannot
+use) and refuses a dataset where too many are unusable or the val split has no object.
+`write_resolved_yaml` writes the dataset once with absolute image lists, so every training reads
+the same images wherever it is started from. `build_proxy_data` writes, once per study, a seeded subset of the training
 images pre-resized to the proxy size (validation images resized too), so proxy trials do not
 decode full-size images again and again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from pathlib import Path
 import yaml
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+UNUSABLE_LIMIT = 0.1  # largest share of a split's images whose labels Ultralytics drops before we refuse
 
 
 class DataError(ValueError):
@@ -30,6 +35,15 @@ class Dataset:
     names: dict[int, str]
     train: tuple[Path, ...]
     val: tuple[Path, ...]
+    unusable: tuple[tuple[Path, str], ...] = ()  # (label file, why) of images Ultralytics drops
+
+    def unusable_text(self) -> str | None:
+        """One line on the images Ultralytics will drop, or None when there are none."""
+        if not self.unusable:
+            return None
+        path, why = self.unusable[0]
+        return (f"{len(self.unusable)} of {len(self.train) + len(self.val)} images have labels Ultralytics cannot use "
+                f"and will be left out (e.g. {path}: {why}); fix those label files to use them")  # fmt: skip
 
     @property
     def nc(self) -> int:
@@ -61,24 +75,41 @@ def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
     return images
 
 
-def _check_labels(images: list[Path], nc: int, source: Path) -> None:
+def _check_labels(images: list[Path], nc: int, source: Path) -> tuple[list[tuple[Path, str]], int]:
+    """Label files Ultralytics would drop whole (with why) and the number of objects, for ``images``.
+
+    Ultralytics' ``verify_image_label`` drops an image whose label file has a line that is neither a
+    box (5 columns) nor a polygon (an odd count above 6), or any value below 0 or a coordinate above 1.
+    A class id outside ``names`` is an error here, as a mistake in the file rather than in one label.
+    """
+    unusable, objects = [], 0
     for image in images:
         labels = label_path(image)
         if not labels.is_file():
             continue  # an image without objects: a background image, as in Ultralytics
+        why = None
         for n, line in enumerate(labels.read_text().splitlines(), 1):
             fields = line.split()
             if not fields:
                 continue
             try:
-                cls = float(fields[0])
+                values = [float(f) for f in fields]
             except ValueError:
                 raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line (class x y w h)") from None
-            if len(fields) < 5 or cls != int(cls) or not 0 <= cls < nc:
+            cls = values[0]
+            if cls != int(cls) or not 0 <= cls < nc:
                 raise DataError(
                     f"{labels}:{n}: class id {fields[0]} is outside 0..{nc - 1} ({source} names {nc} classes); "
                     "fix the label or add the class to 'names'"
                 )
+            if len(values) != 5 and (len(values) < 7 or len(values) % 2 == 0):
+                why = why or f"line {n} has {len(values)} values, not class x y w h"
+            elif min(values[1:]) < 0 or max(values[1:]) > 1:
+                why = why or f"line {n} has coordinates outside [0, 1]"
+            objects += 1
+        if why:
+            unusable.append((labels, why))
+    return unusable, objects
 
 
 def load_dataset(data: str | Path) -> Dataset:
@@ -103,8 +134,41 @@ def load_dataset(data: str | Path) -> Dataset:
     root = root if root.is_absolute() else (source.parent / root)
     train = _split_images(spec["train"], root, source, "train")
     val = _split_images(spec["val"], root, source, "val")
-    _check_labels(train + val, len(names), source)
-    return Dataset(source.resolve(), names, tuple(train), tuple(val))
+    unusable = []
+    for split, images in (("train", train), ("val", val)):
+        dropped, objects = _check_labels(images, len(names), source)
+        if split == "val" and objects - len(dropped) <= 0:
+            raise DataError(f"{source}: the val split has no labelled objects, so every trial would score 0; label the val images")
+        if len(dropped) > UNUSABLE_LIMIT * len(images):
+            path, why = dropped[0]
+            raise DataError(f"{source}: {len(dropped)} of {len(images)} {split} images have labels Ultralytics cannot use "
+                            f"(e.g. {path}: {why}); fix those label files")  # fmt: skip
+        unusable += dropped
+    return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable))
+
+
+def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
+    """Write ``dataset`` as a data.yaml at ``out`` whose splits are lists of absolute image paths
+    (``<stem>-train.txt``, ``<stem>-val.txt`` beside it): the same images wherever it is read from."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for split, images in (("train", dataset.train), ("val", dataset.val)):
+        listing = out.with_name(f"{out.stem}-{split}.txt")
+        listing.write_text("".join(f"{Path(image).resolve()}\n" for image in images))
+        splits[split] = str(listing.resolve())
+    out.write_text(f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump({**splits, "names": dataset.names}, sort_keys=False))
+    return out
+
+
+def fingerprint(dataset: Dataset) -> str:
+    """Hash of every image and label file's path, size and modification time: changes when the data does."""
+    digest = hashlib.sha1()
+    for image in dataset.train + dataset.val:
+        for path in (Path(image), label_path(Path(image))):
+            stat = path.stat() if path.is_file() else None
+            digest.update(f"{path}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction: float = 1.0, seed: int = 0) -> Path:
@@ -119,7 +183,8 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
     if not 0 < fraction <= 1:
         raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
     out = Path(out_dir)
-    settings = {"source": str(dataset.yaml_path), "imgsz": imgsz, "fraction": fraction, "seed": seed}
+    settings = {"source": str(dataset.yaml_path), "content": fingerprint(dataset), "imgsz": imgsz, "fraction": fraction,
+                "seed": seed}  # fmt: skip
     manifest = out / "manifest.json"
     data_yaml = out / "data.yaml"
     if manifest.is_file() and data_yaml.is_file() and json.loads(manifest.read_text()) == settings:

@@ -1,0 +1,72 @@
+"""The dataset a study trains on: resolved once, checked for labels Ultralytics would drop, and
+a proxy cache that follows the data's content. Real files, real Ultralytics dataset checks."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from trainers.data import DataError, build_proxy_data, load_dataset, make_toy_dataset, write_resolved_yaml
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return make_toy_dataset(tmp_path / "toy", n_train=12, n_val=6, imgsz=32)
+
+
+def _relative(data):
+    """The same data.yaml with ``path: .``, as many users write it."""
+    spec = yaml.safe_load(data.read_text())
+    data.write_text(yaml.safe_dump({**spec, "path": "."}))
+    return data
+
+
+def test_relative_path_resolves_against_the_yaml_wherever_ultralytics_reads_it(tmp_path, monkeypatch):
+    import trainers.offline  # noqa: F401  (offline-safe Ultralytics first)
+    from ultralytics.data.utils import check_det_dataset
+
+    mine = _relative(make_toy_dataset(tmp_path / "mine", n_train=4, n_val=2, imgsz=32))
+    other = _relative(make_toy_dataset(tmp_path / "other", n_train=5, n_val=3, imgsz=32))
+    monkeypatch.chdir(other.parent)  # started from another dataset's folder
+    resolved = write_resolved_yaml(load_dataset(mine), tmp_path / "study" / "data.yaml")
+    checked = check_det_dataset(str(resolved))
+    for split in ("train", "val"):
+        listed = open(checked[split]).read().split()
+        assert listed and all(p.startswith(str(mine.parent.resolve())) for p in listed)
+    assert checked["names"] == load_dataset(mine).names
+
+
+def test_labels_ultralytics_would_drop_are_counted_then_refused(toy):
+    labels = sorted((toy.parent / "labels" / "train").iterdir())
+    labels[0].write_text("0 0.5 0.5 1.4 0.2\n")  # box wider than the image
+    dataset = load_dataset(toy)
+    assert [p for p, _ in dataset.unusable] == [labels[0]]
+    assert "1 of 18 images" in dataset.unusable_text() and "outside [0, 1]" in dataset.unusable_text()
+    labels[1].write_text("0 0.5 0.5 0.2\n")  # a column missing
+    labels[2].write_text("1 0.5 0.5 0.2 0.2 0.7\n")  # one too many
+    with pytest.raises(DataError, match="3 of 12 train images have labels Ultralytics cannot use") as err:
+        load_dataset(toy)
+    assert "\n" not in str(err.value)
+
+
+def test_a_val_split_without_objects_is_refused(toy):
+    for label in (toy.parent / "labels" / "val").iterdir():
+        label.write_text("")
+    with pytest.raises(DataError, match="val split has no labelled objects"):
+        load_dataset(toy)
+
+
+def test_proxy_cache_follows_the_content(toy, tmp_path):
+    out = tmp_path / "proxy"
+    first = build_proxy_data(load_dataset(toy), out, imgsz=32)
+    label = sorted((toy.parent / "labels" / "train").iterdir())[0]
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    build_proxy_data(load_dataset(toy), out, imgsz=32)
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp  # unchanged data: reused
+    label.write_text("1 0.5 0.5 0.25 0.25\n")  # a fixed label
+    os.utime(label, ns=(label.stat().st_atime_ns, label.stat().st_mtime_ns + 10**9))
+    build_proxy_data(load_dataset(toy), out, imgsz=32)
+    copied = sorted((out / "labels" / "train").iterdir())[0]
+    assert first == out / "data.yaml" and copied.read_text() == "1 0.5 0.5 0.25 0.25\n"
