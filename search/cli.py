@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
 class UsageError(ValueError):
@@ -47,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--final-epochs", type=int, default=100, help="epochs of the winner's full retraining (default: %(default)s)")
     p.add_argument("--final-imgsz", type=int, default=640, help="image size of the full retraining, px (default: %(default)s)")
     p.add_argument("--no-final", dest="final", action="store_false", help="skip confirmation, full retraining and export")
-    p.add_argument("--confirm-top", type=int, default=3, help="best candidates re-trained with several seeds; 0: none (default: %(default)s)")
-    p.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed candidate and the baseline (default: %(default)s)")
+    p.add_argument("--confirm-top", type=int, default=3, help="best candidates that race the baseline on fresh seeds; 0: none (default: %(default)s)")
+    p.add_argument("--confirm-budget", type=int, default=16, help="proxy runs of that race, the baseline's included; it stops "
+                   "earlier once the verdict is settled (default: %(default)s)")
     p.add_argument("--objective", default="map", help="map, or map+params / map+gflops for a Pareto search (default: %(default)s)")
     p.add_argument("--sampler", default="tpe", help="tpe or random (default: %(default)s)")
     p.add_argument("--pruner", default="median", help="median, sha (successive halving) or none (default: %(default)s)")
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("resume", help="continue a study where it stopped (same settings as its run.yaml)")
     p.add_argument("study_dir", help="the study folder (holds run.yaml)")
     p.add_argument("--trials", type=int, help="raise the trial total (default: as before)")
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser("export", help="write the model YAML of the winner or of one trial")
@@ -150,14 +153,24 @@ def _placement(args: argparse.Namespace):
 
 
 def _search(config, quiet: bool) -> int:
-    from search.final import finalize
+    from search.final import final_claim, finalize
     from search.report import write_report
     from search.runner import load_inputs, run_search
 
+    from search.study import held_elsewhere
+
     study = run_search(config, show_progress=not quiet)
-    if config.final:
-        base, _ = load_inputs(config)
-        summary = finalize(study, config, base)
+    others = held_elsewhere(study)
+    if config.final and others:
+        print(f"trials {', '.join(str(t.number) for t in others)} still train in other workers; the last worker to finish "
+              "confirms, retrains and exports (or run `resume` on the study folder later)")
+    elif config.final:
+        with final_claim(config) as mine:
+            if not mine:
+                print("another worker is confirming, retraining and exporting this study; its report will follow")
+                return 0
+            base, _ = load_inputs(config)
+            summary = finalize(study, config, base, show_progress=not quiet)
         print(f"verdict: {summary['verdict']}")
         print(f"exported {config.study_dir / 'best.yaml'}: trial {summary['trial']} ({summary['placement_str']})")
     print(f"report: {write_report(config.study_dir)}")
@@ -201,6 +214,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = load_study_config(args.study_dir)
     if args.trials is not None:
         config = replace(config, trials=args.trials)
+    if args.storage is not None:
+        config = replace(config, storage=args.storage)
     _prepare(config.study_dir / "config", quiet=True)
     return _search(config, args.quiet)
 
@@ -337,7 +352,7 @@ def _prepare(config_dir: Path | None = None, quiet: bool = False) -> None:
         os.environ["YOLO_VERBOSE"] = "False"  # Ultralytics' own bars and logs off: ours show progress
     from trainers.offline import prepare_ultralytics
 
-    prepare_ultralytics(config_dir or Path(tempfile.gettempdir()) / "yolo-attention-search")
+    prepare_ultralytics(config_dir or Path(tempfile.gettempdir()) / f"yolo-attention-search-{os.getuid()}")  # per user
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,3 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # UsageError, PlacementError and the packages' validation errors
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\ninterrupted: every finished trial and run is kept in the study; run the same command again "
+              "(or `python -m search resume <study folder>`) to go on where it stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -20,11 +20,12 @@ EXECUTORS = ("inprocess", "ray")
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option checks need no torch import
 
 # Proxy epochs by regime: a fine-tune from a checkpoint (bccd from yolov8n.pt, 5 epochs at 320 px:
-# mAP50-95 0.589, seed sd 0.004; results/benchmarks/pretrained_insertion.md) and from scratch (30 epochs
-# at 320 px learns bccd: results/benchmarks/bccd_signal.md).
+# mAP50-95 0.589 +- 0.008 over 4 seeds, 6x cheaper than 30 epochs from scratch; other pretrained budgets
+# are not measured yet; results/benchmarks/pretrained_insertion.md) and from scratch (30 epochs at
+# 320 px learns bccd: results/benchmarks/bccd_signal.md).
 PROXY_EPOCHS = {"pretrained": 5, "scratch": 30}
 # Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
-# fine-tunes better than plain (pretrained_insertion.md). From scratch there is no function to keep and
+# fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to keep and
 # gated insertion is not measured yet: the modules go in as published, as every from-scratch figure
 # in README was measured.
 DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
@@ -56,7 +57,13 @@ class RunConfig:
     final_imgsz: int = 640
     final: bool = True
     confirm_top: int = 3
-    confirm_seeds: int = 3
+    # Proxy runs of the confirmation race, the baseline's included (search.racing). 16 is the smallest
+    # budget that, at the pretrained regime's noise (seed sd 0.004, same-seed correlation 0.5) with the
+    # default top 3 of 100 trials, exports a placement 0.01 mAP50-95 better than the baseline at least
+    # 80% of the time (0.85; 14 runs: 0.79) with at most 5% false "improves" (0.03), simulated by
+    # python results/benchmarks/selection_power.py --sd 0.004 --corr 0 0.5 0.8 --effect 0.01 --winners 1
+    # --trials 100 --top 3 6 --budget 14 16 20 30 --reps 2000 (selection_power.md).
+    confirm_budget: int = 16
     objective: str = "map"
     sampler: str = "tpe"
     pruner: str = "median"  # chosen by results/benchmarks/pruner_choice.md
@@ -125,8 +132,7 @@ class RunConfig:
         if self.pruner not in PRUNERS:
             raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
         self.validate_budgets()
-        if self.confirm_top < 0 or self.confirm_seeds < 1:
-            raise ValueError(f"--confirm-top must be >= 0 and --confirm-seeds >= 1, got {self.confirm_top} and {self.confirm_seeds}")
+        self.validate_confirmation()
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
         self._validate_executor()
@@ -137,6 +143,16 @@ class RunConfig:
             raise ValueError(f"--set {', '.join(reserved)}: set by the search itself; use its own option instead")
         if self.weights and not Path(self.weights).is_file():
             raise ValueError(f"--weights {self.weights}: no such checkpoint file; give a .pt on this disk")
+
+    def validate_confirmation(self) -> None:
+        """Raise ``ValueError`` in one line for a confirmation that cannot decide (`search.racing`)."""
+        if self.confirm_top < 0:
+            raise ValueError(f"--confirm-top must be at least 0, got {self.confirm_top}")
+        from search.racing import minimal_budget
+
+        if self.confirm_top and self.confirm_budget < minimal_budget(self.confirm_top):
+            raise ValueError(f"--confirm-budget {self.confirm_budget} cannot race {self.confirm_top} candidates against the "
+                             f"baseline; give at least {minimal_budget(self.confirm_top)} (or fewer --confirm-top)")  # fmt: skip
 
     def _validate_executor(self) -> None:
         if self.executor not in EXECUTORS:
@@ -166,9 +182,14 @@ class RunConfig:
                             "space": absolute(self.space), "weights": absolute(self.weights),
                             "out": absolute(self.out)})  # fmt: skip
 
+    def public(self) -> dict:
+        """The options as a plain dict with the storage URL's password removed: what run.yaml and the
+        study's ``config`` attribute keep, and what two runs compare."""
+        return {**asdict(self), "storage": without_password(self.storage)}
+
     def save(self, path: str | Path) -> None:
-        """Write as YAML (``run.yaml``)."""
-        Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+        """Write as YAML (``run.yaml``), without the storage password (`public`)."""
+        Path(path).write_text(yaml.safe_dump(self.public(), sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -180,6 +201,9 @@ class RunConfig:
         if not isinstance(values, dict) or "data" not in values:
             raise ValueError(f"{path}: not a run configuration (a mapping with at least 'data'); restore the file the search wrote")
         values.setdefault("insertion", "plain")  # studies from before gated insertion inserted plainly
+        # Studies from before the racing confirmation gave seeds per candidate (confirm_seeds); a budget
+        # replaces it (below), and the race reuses their saved seed runs (same folders, same seeds).
+        seeds_era = values.pop("confirm_seeds", None) is not None and "confirm_budget" not in values
         known = {f.name: f for f in fields(cls)}
         unknown = set(values) - set(known)
         if unknown:
@@ -189,7 +213,37 @@ class RunConfig:
             expected = getattr(defaults, key)
             if value is not None and expected is not None and not _same_kind(value, expected):
                 raise ValueError(f"{path}: '{key}: {value!r}' should be of type {type(expected).__name__}; restore the file the search wrote")
+        if seeds_era:  # the default budget, or the least that races its --confirm-top (resume cannot change it)
+            from search.racing import minimal_budget
+
+            values["confirm_budget"] = max(defaults.confirm_budget, minimal_budget(values.get("confirm_top", defaults.confirm_top)))
         return cls(**values)
+
+
+def without_password(url: str | None) -> str | None:
+    """Storage ``url`` with its password removed (the database driver then reads it from its own
+    environment: PGPASSWORD or ~/.pgpass, MYSQL_PWD; or give the full URL again with `resume --storage`)."""
+    if not url or "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: open_study reports it
+        return url
+    return parsed._replace(password=None).render_as_string(hide_password=False) if parsed.password else url
+
+
+def shown(url: str | None) -> str | None:
+    """Storage ``url`` as printed in messages: the password replaced by ``***``."""
+    if not url or "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
 
 
 def is_checkpoint(model: str) -> bool:

@@ -1,11 +1,13 @@
-"""Confirmation: the top candidates and the baseline, re-trained with several seeds.
+"""Confirmation: the top candidates race the baseline on fresh seeds (`search.racing`).
 
-One proxy run ranks placements barely better than chance: its seed noise is as large as the
-effect of attention (DESIGN.md). So before the final retraining, the best ``--confirm-top K``
-distinct placements and the baseline are trained with ``--confirm-seeds S`` seeds each (the
-search's own run is seed 1 of S), the winner is the highest mean mAP50-95, and it must beat the
-baseline by Welch's t-test (`search.verdict`) or the baseline is kept. Each run is saved in
-``confirm/<placement key>/seed<seed>/`` and not repeated on resume.
+One proxy run ranks placements barely better than chance: its seed noise is as large as the effect
+of attention, and the best of many single runs is biased upwards (DESIGN.md). So the best
+``--confirm-top K`` distinct placements of the search race the baseline within ``--confirm-budget N``
+proxy runs (the baseline's included), on seeds ``seed + 1, seed + 2, ...`` that the search never
+used; `search.racing` holds the rules (selection, dropping, the test and its correction). The winner
+is exported only when it passes that test; otherwise the baseline is. Each run is saved in
+``confirm/<placement key>/seed<seed>/`` and not repeated on resume: the race replays the same
+decisions from the saved scores.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 import optuna
 
 from search.config import RunConfig
+from search.progress import RaceProgress
+from search.racing import ALPHA, Race, race
 from search.runner import METRICS, proxy_budget, saved_proxy_run
 from search.study import baseline_trial, placement_of, scored_trials
-from search.verdict import Comparison, beats_baseline, compare, tradeoff_line, verdict_line
+from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement
 
 
@@ -29,60 +33,112 @@ def _seed_run(placement: Placement, seed: int, base: dict, proxy: Path, config: 
     return saved_proxy_run(placement, base, proxy, replace(proxy_budget(config), seed=seed), folder, config)
 
 
-def _candidate(trial: optuna.trial.FrozenTrial, base: dict, proxy: Path, config: RunConfig) -> dict:
-    """Per-metric scores over the seeds: the trial's own run first, then the extra seeds."""
-    placement = placement_of(trial)
-    runs = [{"status": "complete", **{k: trial.user_attrs.get(k) for k in METRICS}}]
-    runs += [_seed_run(placement, config.seed + n, base, proxy, config) for n in range(1, config.confirm_seeds)]
-    done = [r for r in runs if r["status"] == "complete" and r.get("map50_95") is not None]
-    return {
-        "trial": trial.number, "placement": placement.to_dict(), "placement_str": str(placement),
-        "failed_runs": len(runs) - len(done), **{k: [r[k] for r in done] for k in METRICS},
-    }  # fmt: skip
+def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
+    """The best ``top`` distinct placements of the search by proxy score, the baseline's excluded."""
+    seen, found = {base_trial.user_attrs["placement_key"]}, []
+    for trial in scored_trials(study):
+        key = trial.user_attrs["placement_key"]
+        if key not in seen and len(found) < top:
+            seen.add(key)
+            found.append(trial)
+    return found
 
 
-def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path) -> dict:
-    """Re-train the top candidates and the baseline with several seeds and pick the winner.
+def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path, show_progress: bool = True) -> dict:
+    """Race the top candidates against the baseline on fresh seeds and pick the winner.
 
-    Returns ``{"baseline": ..., "candidates": [...], "winner": index or None, "verdict": str,
-    "tradeoffs": {...}}``; ``winner`` is None when no candidate beats the baseline beyond noise.
+    Returns ``{"baseline": ..., "candidates": [...], "winner": index or None, "verdict": str, "budget",
+    "alpha", "runs", "stopped", "noise": `search.racing.Race.resolution` or None}``; ``winner`` is None
+    when no candidate beats the baseline beyond noise. Each entry holds its trial, placement, per-run
+    metric lists and the seeds of those runs; a candidate also its fate in the race (``race``), the
+    tested one its ``comparison``, and those with runs their precision/recall ``tradeoff``.
     """
     base_trial = baseline_trial(study)
     if base_trial is None or base_trial.state != optuna.trial.TrialState.COMPLETE:
         raise ValueError(f"study '{study.study_name}' has no completed baseline trial to confirm against")
-    seen, top = {base_trial.user_attrs["placement_key"]}, []
-    for trial in scored_trials(study):
-        key = trial.user_attrs["placement_key"]
-        if key not in seen and len(top) < config.confirm_top:
-            seen.add(key)
-            top.append(trial)
-    baseline = _candidate(base_trial, base, proxy, config)
-    candidates = [_candidate(t, base, proxy, config) for t in top]
-    for c in candidates:  # the baseline's own run always completed (its trial is COMPLETE)
-        scored = bool(c["map50_95"])
-        c["comparison"] = _comparison_dict(compare(c["map50_95"], baseline["map50_95"])) if scored else None
-        c["tradeoff"] = tradeoff_line(_means(c), _means(baseline)) if scored else None
-    ranked = sorted((i for i, c in enumerate(candidates) if c["map50_95"]), key=lambda i: -statistics.fmean(candidates[i]["map50_95"]))
-    best = ranked[0] if ranked else None
-    result = {"seeds": config.confirm_seeds, "baseline": baseline, "candidates": candidates, "winner": None}
-    if best is None:
+    top = _contenders(study, base_trial, config.confirm_top)
+    trials = {t.user_attrs["placement_key"]: t for t in (base_trial, *top)}
+    labels = {key: f"trial {t.number}" for key, t in trials.items()}
+    base_key, keys = base_trial.user_attrs["placement_key"], [t.user_attrs["placement_key"] for t in top]
+    runs: dict[tuple[str, int], dict] = {}
+    with RaceProgress(config.confirm_budget, labels, enabled=show_progress) as progress:
+
+        def run(key: str, seed: int) -> float | None:
+            progress.start_run(key, seed, seed - config.seed)
+            runs[key, seed] = _seed_run(placement_of(trials[key]), seed, base, proxy, config)
+            done = runs[key, seed]["status"] == "complete" and runs[key, seed].get("map50_95") is not None
+            return runs[key, seed]["map50_95"] if done else None
+
+        found = race(keys, base_key, run, config.confirm_budget, config.seed + 1, on_round=progress.round) if keys else None
+    baseline = _entry(trials[base_key], runs, found)
+    candidates = [_entry(trials[k], runs, found) for k in keys]
+    result = {"budget": config.confirm_budget, "alpha": found.alpha if found else ALPHA, "runs": found.runs if found else 0,
+              "stopped": found.stopped if found else "", "noise": found.resolution() if found else None,
+              "baseline": baseline, "candidates": candidates, "winner": None}  # fmt: skip
+    if found is None:
         result["verdict"] = "no candidate besides the baseline completed: keep the base model"
         return result
-    comparison = compare(candidates[best]["map50_95"], baseline["map50_95"])
-    line = verdict_line(comparison)
-    if beats_baseline(comparison):
-        result["winner"] = best
-        result["verdict"] = f"trial {candidates[best]['trial']} ({candidates[best]['placement_str']}) {line}"
-    else:
-        result["verdict"] = f"no placement beat the baseline beyond noise: keep the base model (best candidate, trial {candidates[best]['trial']}: {line})"
+    if found.winner is not None:
+        result["winner"] = keys.index(found.winner)
+    result["verdict"] = _verdict(found, labels, trials)
     return result
 
 
-def _means(candidate: dict) -> dict:
-    """Mean precision and recall over a candidate's completed seed runs (at least one)."""
-    return {k: statistics.fmean(candidate[k]) for k in ("precision", "recall")}
+def _verdict(found: Race, labels: dict[str, str], trials: dict[str, optuna.trial.FrozenTrial]) -> str:
+    """The race's outcome in one sentence."""
+    if found.winner is not None:
+        return f"{labels[found.winner]} ({trials[found.winner].user_attrs['placement_str']}) {verdict_line(found.comparison)}"
+    keep = "no placement beat the baseline beyond noise: keep the base model"
+    if found.comparison is not None:
+        return f"{keep} (best candidate, {labels[found.leader]}: {verdict_line(found.comparison)})"
+    return f"{keep} ({found.stopped})"
+
+
+def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None) -> dict:
+    """A placement's confirmation: its completed runs' metrics and seeds, its fate in the race, and
+    (tested candidates) the comparison and the precision/recall trade-off against the baseline."""
+    key = trial.user_attrs["placement_key"]
+    mine = sorted((seed, m) for (k, seed), m in runs.items() if k == key)
+    done = [(seed, m) for seed, m in mine if m["status"] == "complete" and m.get("map50_95") is not None]
+    entry = {"trial": trial.number, "placement": trial.user_attrs["placement"],
+             "placement_str": trial.user_attrs["placement_str"], "seeds": [seed for seed, _ in done],
+             "failed_runs": len(mine) - len(done),
+             **{k: [m[k] for _, m in done] for k in METRICS}}  # fmt: skip
+    if found is None or key == found.baseline:
+        return entry
+    entry["race"] = _fate(found, key)
+    entry["comparison"] = _comparison_dict(found.comparison) if key == found.leader and found.comparison else None
+    entry["tradeoff"] = _tradeoff(runs, key, found.baseline)
+    return entry
+
+
+def _fate(found: Race, key: str) -> str:
+    """What happened to contender ``key`` in the race, in a few words."""
+    if key == found.winner:
+        return "won the test"
+    drop = found.dropped.get(key)
+    if drop is not None:
+        behind = "the baseline" if drop.behind == found.baseline else "the leader"
+        why = "its runs failed" if drop.behind is None else f"clearly behind {behind}"
+        return f"dropped after round {drop.round}: {why}"
+    if key == found.leader:
+        return "tested: not better beyond noise" if found.comparison else f"tested: {found.stopped}"
+    return "not selected: another contender led"
+
+
+def _tradeoff(runs: dict[tuple[str, int], dict], key: str, baseline: str) -> str | None:
+    """`tradeoff_line` of mean precision and recall over the seeds both ``key`` and ``baseline`` completed."""
+    scored = {(k, seed): m for (k, seed), m in runs.items() if m["status"] == "complete" and m.get("precision") is not None}
+    seeds = sorted({s for k, s in scored if k == key} & {s for k, s in scored if k == baseline})
+    if not seeds:
+        return None
+
+    def means(k: str) -> dict:
+        return {name: statistics.fmean(scored[k, s][name] for s in seeds) for name in ("precision", "recall")}
+
+    return tradeoff_line(means(key), means(baseline))
 
 
 def _comparison_dict(c: Comparison) -> dict:
     return {"difference": c.difference, "low": c.low, "high": c.high, "p_value": c.p_value, "method": c.method,
-            "line": verdict_line(c)}  # fmt: skip
+            "confidence": c.confidence, "correlation": c.correlation, "line": verdict_line(c)}  # fmt: skip

@@ -9,7 +9,9 @@ trainings, not a full training with a proxy. A finished final training is not re
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -18,7 +20,7 @@ from optuna.trial import FrozenTrial
 from search.config import RunConfig
 from search.confirm import confirm
 from search.runner import score_metrics, study_data
-from search.study import placement_of, scored_trials
+from search.study import WORKER, owner_dead, placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
 from trainers.data import build_proxy_data, load_dataset
 from trainers.train import Budget, TrialRecord, class_count, full_train
@@ -58,16 +60,44 @@ def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path
     return record
 
 
-def finalize(study: optuna.Study, config: RunConfig, base: dict) -> dict:
+@contextmanager
+def final_claim(config: RunConfig):
+    """Yield True for the one worker of a study that may finalize now, False for the others.
+
+    The claim is a file in the study folder created atomically (``O_EXCL``), holding the claiming
+    worker; it is removed when finalizing ends, and taken over when its worker died on this machine.
+    """
+    path = config.study_dir / "final.claim"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if owner_dead(path.read_text().strip() or None):
+                path.unlink(missing_ok=True)  # its worker died mid-way: take over
+                continue
+            yield False
+            return
+        with os.fdopen(fd, "w") as f:
+            f.write(WORKER)
+        try:
+            yield True
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    yield False
+
+
+def finalize(study: optuna.Study, config: RunConfig, base: dict, show_progress: bool = True) -> dict:
     """Confirm the top candidates with seeds, retrain winner and baseline in full, write ``best.yaml``.
 
     The winner is the baseline itself when no candidate beats it beyond seed noise. Returns the
-    summary kept in the study's user attribute ``final``.
+    summary kept in the study's user attribute ``final``. Hold `final_claim` around it when
+    several workers share the study.
     """
     if config.confirm_top > 0:
         proxy = build_proxy_data(load_dataset(study_data(config)), config.study_dir / "proxy", config.proxy_imgsz,
                                  config.proxy_fraction, config.seed)  # fmt: skip
-        confirmation = confirm(study, config, base, proxy)
+        confirmation = confirm(study, config, base, proxy, show_progress)
         chosen = confirmation["winner"]
         winner = confirmation["candidates"][chosen] if chosen is not None else confirmation["baseline"]
         number, placement = winner["trial"], Placement.from_dict(winner["placement"])

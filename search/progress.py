@@ -1,13 +1,19 @@
 """Progress bars: one for the study (trials done, pruned, failed, best against baseline, elapsed and
-remaining time) and one for the trial in training (epochs, current mAP50-95)."""
+remaining time) and one for the trial in training (epochs, current mAP50-95); one for the seed
+confirmation (runs of the budget, the run in training, the running verdict)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
 from spaces import Placement
+
+if TYPE_CHECKING:
+    from search.racing import Race
 
 
 class Progress:
@@ -64,3 +70,54 @@ class Progress:
                 text += f" ({best - base.values[0]:+.4f} vs baseline)"
         self.bar.n = count_trials(self.study)
         self.bar.set_postfix_str(text)
+
+
+class RaceProgress:
+    """One tqdm bar for the seed confirmation (`search.racing`): proxy runs spent of the budget, the
+    run in training (candidate, round, seed) and the running verdict; silent when ``enabled`` is False.
+
+    ``labels`` names each placement key as the bar shows it (``trial 12``).
+    """
+
+    def __init__(self, budget: int, labels: dict[str, str], enabled: bool = True):
+        self.labels, self.enabled = labels, enabled
+        self.bar: tqdm | None = None
+        self.budget, self.state = budget, ""
+
+    def __enter__(self) -> RaceProgress:
+        if self.enabled:
+            self.bar = tqdm(total=self.budget, desc="confirm", unit="run", position=0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def start_run(self, key: str, seed: int, round_number: int) -> None:
+        """A proxy run of placement ``key`` with ``seed`` (round ``round_number``) starts."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"round {round_number}, seed {seed}: {self.labels[key]}; {self.state}"[:120])
+
+    def round(self, race: Race) -> None:
+        """A round ended (``race`` is the `search.racing.Race` so far): show the runs and the verdict so far."""
+        if self.bar is None:
+            return
+        self.bar.n = race.runs
+        self.state = race_state(race, self.labels)
+        self.bar.set_postfix_str(self.state[:120])
+
+
+def race_state(race: Race, labels: dict[str, str]) -> str:
+    """The running verdict of a race in a few words: who leads by how much, or how it ended."""
+    if race.stopped:
+        return race.stopped
+    if race.leader is None:
+        return f"{len(race.alive)} of {len(race.contenders)} contenders in"
+    testing = race.test_rounds > 0
+    leader, base = race.scores(race.leader, testing), race.scores(race.baseline, testing)
+    pairs = [(a, b) for a, b in zip(leader, base) if a is not None and b is not None]
+    lead = f"{labels[race.leader]} {sum(a - b for a, b in pairs) / len(pairs):+.4f} vs baseline" if pairs else labels[race.leader]
+    stage = "testing" if testing else f"{len(race.alive)} of {len(race.contenders)} in, leading"
+    found = race.comparison
+    interval = f", last look [{found.low:+.4f}, {found.high:+.4f}]" if found is not None and found.low is not None else ""
+    return f"{stage}: {lead}{interval}"

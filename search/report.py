@@ -3,8 +3,8 @@
 `write_report` reads the Optuna study (the single source of truth, `search.study`) and the run's
 ``run.yaml``, and writes, in order: what was searched and how many trials ended how; the baseline
 and a leaderboard of completed trials; the pruned, failed and infeasible ones; the confirmation of
-the best candidates with several seeds; the full retraining of the exported model against the
-baseline with the verdict and a diagram of the placement; whether the proxy predicts full training;
+the best candidates on fresh seeds, its resolution and the verdict (stated there only); the full
+retraining of the exported model against the baseline and a diagram of the placement; whether the proxy predicts full training;
 diagnostics (fitting, object sizes against receptive fields, where the placement sits); parameter
 importances; the Pareto front of multi-objective studies. Plots are PNGs beside the report
 (matplotlib, no display, no network); ``report.html`` is the same report in one self-contained file
@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import RunConfig, load_study_config, storage_url_of
 from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.provenance import machine_text, versions_text
-from search.study import first_baseline, rank_key
+from search.study import first_baseline, interrupted_numbers, rank_key
 
 METRICS = (("precision", "P"), ("recall", "R"), ("map50", "mAP50"), ("map50_95", "mAP50-95"))
 TIE = 5e-5  # mAP50-95 differences below this print as +0.0000: a tie, not a win or a loss
@@ -64,10 +64,11 @@ class Trials:
 def sort_trials(trials: list[FrozenTrial]) -> Trials:
     """Group trials by outcome; infeasible and interrupted ones are apart (they do not count)."""
     groups = Trials()
+    interrupted = interrupted_numbers(trials)
     for t in trials:
         if t.user_attrs.get("infeasible"):
             groups.infeasible.append(t)
-        elif t.user_attrs.get("interrupted"):
+        elif t.number in interrupted:
             groups.interrupted.append(t)
         elif t.state == TrialState.COMPLETE:
             groups.complete.append(t)
@@ -258,7 +259,8 @@ INSERTION_TEXT = {
 
 
 def final_section(study: optuna.Study, placement_plot: bool = False) -> list[str]:
-    """The full retraining of the exported model next to the baseline's, its placement and the verdict."""
+    """The full retraining of the exported model next to the baseline's, its placement, and what it adds
+    to the verdict (`final_verdict`)."""
     lines = ["## Full retraining", ""]
     summary = study.user_attrs.get("final")
     if not summary:
@@ -297,11 +299,11 @@ def sentence(text: str) -> str:
 
 
 def final_verdict(summary: dict) -> str:
-    """The decided verdict (``summary["verdict"]``, from the seed confirmation), with what the full
-    retraining adds; summaries written before there was one get the full-retraining `verdict`."""
+    """What the full retraining adds to the verdict, which the confirmation section states (once);
+    summaries written before there was one get the full-retraining `verdict`."""
     if not summary.get("verdict"):
         return verdict(summary)
-    return f"**Verdict: {sentence(summary['verdict'])}** {full_retraining_note(summary)}".rstrip()
+    return full_retraining_note(summary)
 
 
 def full_retraining_note(summary: dict) -> str:
@@ -356,17 +358,19 @@ def mean_of(values: list[float]) -> str:
 
 
 def seed_row(entry: dict, label: str) -> list[object]:
-    """One confirmation row: mean ± sd of mAP50-95, mean P and R, the comparison and the trade-off."""
+    """One confirmation row: runs, mean ± sd of mAP50-95, mean P and R, its fate in the race, the
+    comparison and the trade-off."""
     runs = str(len(entry.get("map50_95") or [])) + (f" ({entry['failed_runs']} failed)" if entry.get("failed_runs") else "")
     comparison = entry.get("comparison") or {}
-    against = comparison.get("line") or ("–" if label == "baseline" else "not compared: no seed run completed")
+    against = comparison.get("line") or ("–" if label == "baseline" or entry.get("race") else "not compared: no seed run completed")
     return [label, entry.get("trial"), entry.get("placement_str"), runs, mean_sd(entry.get("map50_95") or []),
-            mean_of(entry.get("precision") or []), mean_of(entry.get("recall") or []), against,
+            mean_of(entry.get("precision") or []), mean_of(entry.get("recall") or []), entry.get("race") or "–", against,
             entry.get("tradeoff") or "–"]  # fmt: skip
 
 
 def confirmation_section(study: optuna.Study) -> list[str]:
-    """The top candidates and the baseline re-trained with several seeds, and what was exported."""
+    """The race of the top candidates against the baseline on fresh seeds, its resolution, and the
+    verdict (stated here only)."""
     summary = study.user_attrs.get("final")
     if not summary:
         return []
@@ -377,22 +381,45 @@ def confirmation_section(study: optuna.Study) -> list[str]:
     rows = [seed_row(found["baseline"], "baseline")]
     rows += [seed_row(c, f"candidate {i}" + (" (winner)" if i - 1 == winner else ""))
              for i, c in enumerate(found.get("candidates") or [], 1)]  # fmt: skip
-    head = ["", "trial", "placement", "runs", "mAP50-95 mean ± sd", "P (mean)", "R (mean)", "against the baseline", "trade-off"]
-    lines = [f"## Confirmation with {found.get('seeds')} seeds", "",
-             "Each placement's proxy training repeated with different seeds (the search's run is the first); "
-             "a candidate wins only if the interval of its mAP50-95 difference to the baseline lies above 0.", ""]  # fmt: skip
-    lines += table(head, rows) + [""]
-    if summary.get("verdict"):
-        lines += [f"**{sentence(summary['verdict'])}**", ""]
-    return lines + [exported_text(found, summary), ""]
+    head = ["", "trial", "placement", "runs", "mAP50-95 mean ± sd", "P (mean)", "R (mean)", "in the race", "against the baseline", "trade-off"]
+    lines = ["## Confirmation with more seeds", "", race_text(found), ""] + table(head, rows) + [""]
+    resolution = resolution_text(found.get("noise"), found.get("budget"))
+    if resolution:
+        lines += [resolution, ""]
+    return lines + [f"**Verdict: {sentence(summary['verdict'])}**", ""]
 
 
-def exported_text(found: dict, summary: dict) -> str:
-    """Which model was exported after the confirmation, said plainly."""
-    if found.get("winner") is None:
-        trial = found["baseline"].get("trial")
-        return f"No candidate beat the baseline beyond seed noise: the exported model is the baseline (trial {trial}, no attention)."
-    return f"The exported model is trial {summary.get('trial')} ({summary.get('placement_str')})."
+def race_text(found: dict) -> str:
+    """How the confirmation decided: the race (`search.racing`), or the fixed seeds of older studies."""
+    if found.get("budget") is None:
+        return (f"Each placement's proxy training repeated with {found.get('seeds')} seeds (the search's run is the first) "
+                "and compared by Welch's t (a study from before the racing confirmation).")  # fmt: skip
+    k = len(found.get("candidates") or [])
+    if k == 0:
+        return "No placement besides the baseline completed in the search: there was nothing to confirm."
+    entered = "The best placement of the search was tested against" if k == 1 else f"The best {k} placements of the search raced"
+    selection = ("" if k == 1 else " The first rounds choose a leader and drop contenders clearly behind; the leader is "
+                 "then tested against the baseline on further rounds only.")  # fmt: skip
+    return (f"{entered} the baseline on seeds the search never used (in each round every placement trains with the same "
+            f"seed), within a budget of {found['budget']} proxy runs: {found.get('runs')} spent ({found.get('stopped')})."
+            f"{selection} The test (paired on same-seed scores when they correlate) looks halfway and at the end, at a "
+            f"level split between its looks, so the whole procedure declares a false improvement at most "
+            f"{found['alpha']:.0%} of the time. The table counts all of a placement's confirmation runs; the comparison "
+            "uses the test rounds.")  # fmt: skip
+
+
+def resolution_text(noise: dict | None, budget: int | None) -> str | None:
+    """The smallest gain this confirmation could tell from noise, and the seeds a gain of
+    ``noise["effect"]`` would need; None without measured noise."""
+    if not noise:
+        return None
+    measured = (f"the noise measured in this confirmation (seed sd {noise['sd']:.4f} mAP50-95, same-seed correlation "
+                f"{noise['correlation']:+.2f})")  # fmt: skip
+    needed = noise.get("seeds_needed")
+    more = (f"{needed} seeds per side (a --confirm-budget of about {noise['budget_needed']}) would be needed for "
+            f"{noise['effect']:g}" if needed else f"no practical number of seeds would resolve {noise['effect']:g}")  # fmt: skip
+    return (f"With this budget ({budget} runs, {noise['test_rounds']} test rounds) and {measured}, a gain below "
+            f"{noise['detectable']:.4f} mAP50-95 cannot be told from noise (80% power); {more}.")
 
 
 def not_confirmed_text(summary: dict) -> str:

@@ -26,6 +26,9 @@ from search.progress import Progress
 from search.provenance import environment
 from search.study import (
     STALL_LIMIT,
+    WORKER,
+    held_elsewhere,
+    running_twin,
     count_trials,
     finished_by_key,
     open_study,
@@ -39,6 +42,8 @@ from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.train import Budget, TrialRecord, train_candidate
 
 METRICS = ("precision", "recall", "map50", "map50_95")  # the scores kept per trial and per run
+
+TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the placement it waits for
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "objective", "proxy_epochs", "proxy_imgsz",
@@ -81,7 +86,7 @@ def check_study_dir(config: RunConfig) -> None:
     saved_path = config.study_dir / "run.yaml"
     if saved_path.is_file():
         saved = RunConfig.load(saved_path)
-        changed = [k for k in IDENTITY if getattr(saved, k) != getattr(config, k)]
+        changed = [k for k in IDENTITY if saved.public()[k] != config.public()[k]]
         if changed:
             raise ValueError(
                 f"study {config.study_dir} was run with other {', '.join(changed)}; "
@@ -92,8 +97,8 @@ def check_study_dir(config: RunConfig) -> None:
 def check_identity(study: optuna.Study, config: RunConfig) -> None:
     """``ValueError`` in one line when ``config`` measures something else than the study recorded
     (run.yaml edited between runs): one leaderboard must not mix budgets or data."""
-    recorded = {"insertion": "plain", **(study.user_attrs.get("config") or asdict(config))}  # older studies: plain
-    current = asdict(config)
+    recorded = {"insertion": "plain", **(study.user_attrs.get("config") or config.public())}  # older studies: plain
+    current = config.public()
     changed = [k for k in IDENTITY if recorded.get(k) != current[k]]
     if changed:
         was = ", ".join(f"{k} {recorded.get(k)!r} -> {current[k]!r}" for k in changed)
@@ -115,7 +120,7 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
         check_matches(config.weights, base)
     dataset = load_dataset(config.data)
     check_study_dir(config)
-    study = open_study(config)
+    study = open_study(config, recover=True)
     check_identity(study, config)
     config.save(config.study_dir / "run.yaml")
     write_resolved_yaml(dataset, config.study_dir / "data.yaml")
@@ -124,7 +129,7 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
         study.set_user_attr("unusable_images", dataset.unusable_text())
     (config.study_dir / "space.yaml").write_text(yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
-    study.set_user_attr("config", asdict(config))
+    study.set_user_attr("config", config.public())
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
         study.set_user_attr("environment", environment())
     if not study.trials:
@@ -143,7 +148,7 @@ def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
     study, space, base, proxy = start_search(config)
     start = time.monotonic()
     with Progress(study, config.trials, enabled=show_progress) as progress:
-        while count_trials(study) < config.trials:
+        while count_trials(study) + len(held_elsewhere(study)) < config.trials:  # other workers' trials will count
             if config.timeout is not None and time.monotonic() - start > config.timeout:
                 break
             if stalled(study):
@@ -162,6 +167,12 @@ def evaluate(
     placement = prepare_trial(trial, study, space)
     if placement is None:
         return
+    while running_twin(study, placement.key, trial.number) is not None:  # another worker trains it now
+        time.sleep(TWIN_POLL_S)
+    twin = finished_by_key(study).get(placement.key)
+    if twin is not None:
+        tell_duplicate(trial, study, twin)
+        return
     progress.start_trial(trial.number, placement)
 
     def report(epoch: int, metrics: dict) -> bool:
@@ -178,6 +189,7 @@ def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Plac
     """The placement an asked trial must train, or None when it was told without training:
     infeasible (PRUNED, not counted) or identical to a finished trial (`tell_duplicate`)."""
     placement = suggest_placement(trial, space)
+    trial.set_user_attr("worker", WORKER)  # whose heartbeat keeps it alive (search.study)
     trial.set_user_attr("placement", placement.to_dict())
     trial.set_user_attr("placement_key", placement.key)
     trial.set_user_attr("placement_str", str(placement))

@@ -8,6 +8,10 @@ truncated score.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+import time
 import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -15,16 +19,25 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from search.config import RunConfig
+# We record heartbeats ourselves (`_beat`) for trials asked with ask/tell, which Optuna warns about.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+from search.config import RunConfig, shown
 
 if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
     from spaces import Placement, SearchSpace
 
 KEEP, DROP = "keep", "drop"
 COUNT = "modules"  # Optuna parameter: how many attention modules the placement adds
-# User attributes that mark trials which do not count towards --trials: a run was killed, the
-# placement broke the space's limits, or it repeated a placement already trained.
-NOT_COUNTED = ("interrupted", "infeasible", "duplicate_of")
+# User attributes that mark trials which do not count towards --trials: the placement broke the
+# space's limits, or it repeated a placement already trained. (A trial whose process died does not
+# count either: a retry names it in ``retry_of``, see `interrupted_numbers`.)
+NOT_COUNTED = ("infeasible", "duplicate_of")
+# Liveness of a RUNNING trial (Optuna's RDB heartbeat): its process records a heartbeat every
+# HEARTBEAT_S seconds; a trial silent for GRACE_S is stale, failed and queued again by any process
+# that opens the study for a search. On one machine a dead owner is seen at once (its pid).
+HEARTBEAT_S, GRACE_S = 10, 60
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # this process, as trials' ``worker`` attribute names it
 # Stop asking when this many trials in a row were not trained: the sampler keeps proposing
 # placements already evaluated or outside the space (a small space, or a converged sampler).
 STALL_LIMIT = 50
@@ -58,15 +71,26 @@ def placement_params(placement: Placement, space: SearchSpace) -> dict:
     return params
 
 
-def make_sampler(config: RunConfig) -> optuna.samplers.BaseSampler:
-    """TPE (multivariate, grouped for the conditional slots) or random, seeded."""
+def make_sampler(config: RunConfig, offset: int = 0) -> optuna.samplers.BaseSampler:
+    """TPE (multivariate, grouped for the conditional slots) or random, seeded with ``config.seed +
+    offset`` (the trials already in the study: a second worker or a resume does not replay the
+    first worker's proposals)."""
+    seed = config.seed + offset
     if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=config.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():  # `group` is marked experimental; it is what a conditional space needs
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(
-            multivariate=True, group=True, seed=config.seed, n_startup_trials=min(10, max(2, config.trials // 5))
+            multivariate=True, group=True, seed=seed, n_startup_trials=min(10, max(2, config.trials // 5))
         )
+
+
+def warmup_epochs(epochs: int) -> int:
+    """The median pruner's ``n_warmup_steps`` for a proxy of ``epochs`` epochs (steps are epochs,
+    counted from 1: no trial is pruned before epoch ``n_warmup_steps``). For the 5-epoch pretrained
+    proxy a longer warm-up trained more epochs for no less regret on real curves
+    (results/benchmarks/pretrained_pruner.md)."""
+    return max(1, epochs // 3)
 
 
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
@@ -74,7 +98,7 @@ def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
     if config.pruner == "none" or len(config.directions) > 1:
         return optuna.pruners.NopPruner()
     if config.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=max(1, config.proxy_epochs // 3))
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup_epochs(config.proxy_epochs))
     return optuna.pruners.SuccessiveHalvingPruner(
         min_resource=max(1, config.proxy_epochs // 9), reduction_factor=3, min_early_stopping_rate=0
     )
@@ -85,38 +109,122 @@ SQLITE_TIMEOUT_S = 60
 
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDBStorage for ``url``; SQLite connections wait up to `SQLITE_TIMEOUT_S` for a lock,
-    so several processes (a dashboard, a second search) can share one study.db."""
+    """Optuna's RDBStorage for ``url`` with heartbeats (`HEARTBEAT_S`, `GRACE_S`): a stale trial is
+    queued again (`requeue`). SQLite connections wait up to `SQLITE_TIMEOUT_S` for a lock, so several
+    processes (a dashboard, more search workers) can share one study.db."""
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else None
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    with warnings.catch_warnings():  # heartbeat_interval is marked experimental; it is Optuna's liveness check
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                      grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue)  # fmt: skip
 
 
-def open_study(config: RunConfig) -> optuna.Study:
-    """Create or load the study; trials a killed process left RUNNING are marked FAIL
-    (``interrupted``) and queued again with the same params."""
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a failed stale trial again with the same params (``retry_of`` names it)."""
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+
+
+def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
+    """Create or load the study. With ``recover`` (a search starting), trials whose process died
+    (`recover_dead_trials`) are failed and queued again; other commands change no trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar and report say what happens
-    try:
-        storage = rdb_storage(config.storage_url)
-    except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
-        raise ValueError(f"storage '{config.storage_url}' cannot be opened ({type(e).__name__}); check the URL") from None
-    study = optuna.create_study(
-        study_name=config.study,
-        storage=storage,
-        sampler=make_sampler(config),
-        pruner=make_pruner(config),
-        directions=config.directions,
-        load_if_exists=True,
-    )
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    for attempt in range(3):  # two workers creating one new study at once: the loser loads it
+        try:
+            storage = rdb_storage(config.storage_url)
+            study = optuna.create_study(study_name=config.study, storage=storage, sampler=make_sampler(config),
+                                        pruner=make_pruner(config), directions=config.directions, load_if_exists=True)  # fmt: skip
+            break
+        except ModuleNotFoundError as e:  # the URL's database driver is not installed
+            extra = "[postgres]" if "psycopg" in str(e.name) else ""
+            raise ValueError(f"storage '{shown(config.storage_url)}' needs the database driver {e.name}, which is not installed; "
+                             f"pip install 'yolo-attention-search{extra}'" + ("" if extra else f" {e.name}")) from None  # fmt: skip
+        except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+            if attempt == 2 or type(e).__name__ not in {"IntegrityError", "DuplicatedStudyError"}:
+                raise ValueError(f"storage '{shown(config.storage_url)}' cannot be opened ({type(e).__name__}); check the URL"
+                                 + (" (a password comes from PGPASSWORD or `resume --storage`)" if config.storage else "")) from None
+            time.sleep(1)
+    if recover:
+        recover_dead_trials(study)
+        _beat(storage, study)
+        study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))
     return study
 
 
-def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts towards ``--trials``: finished, and neither interrupted nor infeasible."""
-    return trial.state.is_finished() and not any(k in trial.user_attrs for k in NOT_COUNTED)
+def held_elsewhere(study: optuna.Study) -> list[FrozenTrial]:
+    """RUNNING trials that another live worker holds (its heartbeat or pid keeps them)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.user_attrs.get("worker") != WORKER]
+
+
+def running_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
+    """Another worker's RUNNING trial, asked before trial ``number``, that trains placement ``key``
+    now (the earlier trial trains, the later one waits for it: two workers never wait for each other)."""
+    return next((t for t in held_elsewhere(study) if t.user_attrs.get("placement_key") == key and t.number < number), None)
+
+
+def owner_dead(worker: str | None) -> bool:
+    """True when ``worker`` ("host:pid") is a process of this machine that no longer runs, or unknown."""
+    if worker is None:
+        return True  # asked and killed before it was handed out
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname():
+        return False  # another machine: its heartbeat decides
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def recover_dead_trials(study: optuna.Study) -> None:
+    """Fail and queue again every RUNNING trial whose process is gone: stale heartbeats (Optuna's
+    `fail_stale_trials`, any machine) and owners on this machine that no longer run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if owner_dead(trial.user_attrs.get("worker")):
+            try:
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another process recovered it first
+            requeue(study, trial)
+
+
+_BEATING: set[tuple[str, int]] = set()  # (storage URL, study id) this process already beats for
+
+
+def _beat(storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
+    """Record, every `HEARTBEAT_S` until the process ends, a heartbeat for each RUNNING trial of
+    ``study`` that this process (`WORKER`) holds, whichever executor trains it."""
+    key = (str(storage.engine.url), study._study_id)
+    if key in _BEATING:
+        return
+    _BEATING.add(key)
+
+    def loop() -> None:
+        while True:
+            try:
+                for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    if trial.user_attrs.get("worker") == WORKER:
+                        storage.record_heartbeat(trial._trial_id)
+            except Exception:  # a locked or vanished database: try again at the next beat
+                pass
+            threading.Event().wait(HEARTBEAT_S)
+
+    threading.Thread(target=loop, name="optuna-heartbeat", daemon=True).start()
+
+
+def interrupted_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of trials whose process died and that were queued again (a retry names them)."""
+    return {t.user_attrs["retry_of"] for t in trials if t.user_attrs.get("retry_of") is not None}
+
+
+def counted(trial: FrozenTrial, interrupted: set[int] = frozenset()) -> bool:
+    """Whether a trial counts towards ``--trials``: finished, trained, and not among ``interrupted``."""
+    return trial.state.is_finished() and trial.number not in interrupted and not any(k in trial.user_attrs for k in NOT_COUNTED)
 
 
 def stalled(study: optuna.Study) -> bool:
@@ -127,7 +235,9 @@ def stalled(study: optuna.Study) -> bool:
 
 def count_trials(study: optuna.Study) -> int:
     """Trials done so far, as `counted` defines them."""
-    return sum(counted(t) for t in study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    interrupted = interrupted_numbers(trials)
+    return sum(counted(t, interrupted) for t in trials)
 
 
 def placement_of(trial: FrozenTrial) -> Placement:
@@ -159,7 +269,9 @@ def scored_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 def first_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     """The first counted trial of the un-modified base model (later ones are duplicates of it)."""
-    return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("baseline") and counted(t)), None)
+    trials = list(trials)
+    interrupted = interrupted_numbers(trials)
+    return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("baseline") and counted(t, interrupted)), None)
 
 
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:

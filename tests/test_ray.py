@@ -29,7 +29,7 @@ from search import ray_executor
 from search.cli import main
 from search.config import RunConfig
 from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
-from search.study import rdb_storage
+from search.study import interrupted_numbers, rdb_storage
 from trainers.data import make_toy_dataset
 
 # The TINY budget of test_search.py with 2 epochs: enough to compare what the two executors do.
@@ -314,12 +314,12 @@ def test_kill_nine_then_rerun_resumes_a_ray_search(learnable_data, tmp_path):
     by_number = {t.number: t for t in trials}
     for before in finished_before:
         assert by_number[before.number].state == before.state and by_number[before.number].values == before.values
-    interrupted = [t for t in trials if t.user_attrs.get("interrupted")]
+    interrupted = [t for t in trials if t.number in interrupted_numbers(trials)]
     assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
     for trial in interrupted:
         retries = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
         assert len(retries) == 1 and retries[0].params == trial.params and retries[0].state.is_finished()
-    counted = [t for t in trials if t.state.is_finished() and not {"interrupted", "infeasible", "duplicate_of"} & set(t.user_attrs)]
+    counted = [t for t in trials if t.state.is_finished() and t not in interrupted and not {"infeasible", "duplicate_of"} & set(t.user_attrs)]
     assert len(counted) == 5
 
 

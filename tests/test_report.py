@@ -65,22 +65,28 @@ PROXY_VALIDATION = {
 }  # fmt: skip
 
 
+NOISE = {"sd": 0.0125, "correlation": -0.2, "effect": 0.01, "test_rounds": 3, "detectable": 0.0421, "seeds_needed": 22,
+         "budget_needed": 44}  # fmt: skip
+
+
 def confirmed_final() -> dict:
-    """A `finalize` summary after a seed confirmation that kept the baseline (winner None)."""
+    """A `finalize` summary after a racing confirmation of one candidate that kept the baseline (winner None)."""
     from search.verdict import compare, tradeoff_line, verdict_line
 
-    comparison = compare(SEEDS["candidate"], SEEDS["baseline"])
+    comparison = compare(SEEDS["candidate"], SEEDS["baseline"], 0.9, paired=True)
     baseline = {"trial": 0, "placement_str": "baseline (no attention)", "failed_runs": 0, "map50_95": SEEDS["baseline"],
-                "precision": [0.60, 0.61, 0.59], "recall": [0.50, 0.50, 0.50], "map50": [0.45, 0.46, 0.44]}
+                "seeds": [1, 2, 3], "precision": [0.60, 0.61, 0.59], "recall": [0.50, 0.50, 0.50], "map50": [0.45, 0.46, 0.44]}
     candidate = {"trial": 2, "placement_str": "backbone.4: cbam", "failed_runs": 0, "map50_95": SEEDS["candidate"],
-                 "precision": [0.64, 0.63, 0.65], "recall": [0.48, 0.47, 0.49], "map50": [0.48, 0.47, 0.49],
+                 "seeds": [1, 2, 3], "precision": [0.64, 0.63, 0.65], "recall": [0.48, 0.47, 0.49], "map50": [0.48, 0.47, 0.49],
+                 "race": "tested: not better beyond noise",
                  "comparison": {"difference": comparison.difference, "low": comparison.low, "high": comparison.high,
                                 "p_value": comparison.p_value, "method": comparison.method, "line": verdict_line(comparison)},
                  "tradeoff": tradeoff_line({"precision": 0.64, "recall": 0.48}, {"precision": 0.60, "recall": 0.50})}
     verdict = f"no placement beat the baseline beyond noise: keep the base model (best candidate, trial 2: {verdict_line(comparison)})"
+    confirmation = {"budget": 6, "alpha": 0.05, "runs": 6, "stopped": "the budget is spent", "noise": NOISE,
+                    "baseline": baseline, "candidates": [candidate], "winner": None, "verdict": verdict}
     return {"trial": 0, "placement": {"modules": {}, "dropped": []}, "placement_str": "baseline (no attention)",
-            "verdict": verdict, "confirmation": {"seeds": 3, "baseline": baseline, "candidates": [candidate], "winner": None},
-            "final": BASELINE_RUN, "baseline": BASELINE_RUN}  # fmt: skip
+            "verdict": verdict, "confirmation": confirmation, "final": BASELINE_RUN, "baseline": BASELINE_RUN}  # fmt: skip
 
 
 def loss_epochs(n: int = 9) -> list[dict]:
@@ -203,6 +209,14 @@ def test_report_when_attention_wins(tmp_path: Path, toy: Path):
     assert re.search(r"`backbone\.4` \(cbam\): after layer 4 \(C2f\), stride 8, theoretical RF 95 px; " + share, text)
 
 
+def test_confirmation_of_an_older_study_is_still_described():
+    from search.report import race_text, resolution_text
+
+    assert "repeated with 3 seeds" in race_text({"seeds": 3, "candidates": [{}], "baseline": {}})
+    assert resolution_text(None, 16) is None
+    assert "no practical number of seeds would resolve 0.01" in resolution_text({**NOISE, "seeds_needed": None}, 6)
+
+
 def test_seed_noise_line_says_when_candidates_are_within_noise():
     from search.report import seed_noise_text
 
@@ -230,15 +244,22 @@ def test_report_of_a_confirmed_study(tmp_path: Path, toy: Path):
     study_dir = make_confirmed_study(tmp_path, toy)
     text = write_report(study_dir).read_text()
 
-    confirmation = section(text, "Confirmation with 3 seeds")
+    confirmation = section(text, "Confirmation with more seeds")
     baseline, candidate = table_rows(confirmation)
     assert baseline[:7] == ["baseline", "0", "baseline (no attention)", "3", "0.3000 ± 0.0100", "0.6000", "0.5000"]
     mean, sd = statistics.fmean(SEEDS["candidate"]), statistics.stdev(SEEDS["candidate"])
     assert candidate[:5] == ["candidate 1", "2", "backbone.4: cbam", "3", f"{mean:.4f} ± {sd:.4f}"]
-    assert "no difference beyond seed noise" in candidate[7] and "trades recall for precision" in candidate[8]
-    assert "**No placement beat the baseline beyond noise: keep the base model" in confirmation
-    assert "the exported model is the baseline" in confirmation
-    assert "**Verdict: No placement beat the baseline" in section(text, "Full retraining")
+    assert candidate[7] == "tested: not better beyond noise"
+    assert "no difference beyond seed noise" in candidate[8] and "trades recall for precision" in candidate[9]
+    assert "within a budget of 6 proxy runs: 6 spent (the budget is spent)" in confirmation
+    assert "The best placement of the search was tested against the baseline on seeds the search never used" in confirmation
+    assert "a false improvement at most 5% of the time" in confirmation
+    assert ("With this budget (6 runs, 3 test rounds) and the noise measured in this confirmation (seed sd 0.0125 "
+            "mAP50-95, same-seed correlation -0.20), a gain below 0.0421 mAP50-95 cannot be told from noise (80% power); "
+            "22 seeds per side (a --confirm-budget of about 44) would be needed for 0.01.") in confirmation  # fmt: skip
+    assert "**Verdict: No placement beat the baseline beyond noise: keep the base model" in confirmation
+    assert text.count("No placement beat the baseline") == 1 and text.count("Verdict:") == 1  # stated once
+    assert "The baseline retrained in full reached 0.3100 mAP50-95." in section(text, "Full retraining")
 
     proxy = section(text, "Does the proxy predict full training?")
     assert "- proxy 30 ep at 320 px: Spearman ρ = +0.80 (95% interval [-0.70, +0.99], 4 candidates, p=0.167" in proxy

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from search.cli import main
 from search.config import RunConfig
+from search.study import interrupted_numbers
 from trainers.data import make_toy_dataset
 
 # A budget at which the toy set learns in a few CPU epochs (AdamW, no mosaic, no warm-up).
@@ -42,7 +43,7 @@ def _study(study_dir: Path) -> optuna.Study:
 def finished_search(learnable_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     done = _search("run", "--data", str(learnable_data), "--out", str(out), "--study", "e2e", "--trials", "6",
-                   "--pruner", "median", "--confirm-top", "1", "--confirm-seeds", "2", *TINY)  # fmt: skip
+                   "--pruner", "median", "--confirm-top", "1", "--confirm-budget", "6", *TINY)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return out / "e2e", done
 
@@ -64,8 +65,10 @@ def test_search_end_to_end(finished_search):
     final = study.user_attrs["final"]
     assert "verdict: " in done.stdout and final["verdict"] in done.stdout
     confirmation = final["confirmation"]
-    assert len(confirmation["baseline"]["map50_95"]) == 2 and len(confirmation["candidates"]) == 1
+    assert len(confirmation["candidates"]) == 1 and confirmation["runs"] <= 6 and confirmation["stopped"]
+    assert confirmation["baseline"]["seeds"][0] == 1  # fresh seeds: the search trained with seed 0
     assert len(list((study_dir / "confirm").glob("*/seed1/metrics.json"))) == 2  # baseline and candidate
+    assert len(list((study_dir / "confirm").glob("*/seed*/metrics.json"))) == confirmation["runs"]
     kept_baseline = confirmation["winner"] is None
     assert final["placement_str"] == ("baseline (no attention)" if kept_baseline else confirmation["candidates"][0]["placement_str"])
     for name in ("run.yaml", "space.yaml", "study.db", "trials/0/model.yaml", "trials/0/results.csv", "trials/0/log"):
@@ -127,11 +130,11 @@ def test_kill_nine_then_rerun_resumes_without_loss(learnable_data, tmp_path):
     by_number = {t.number: t for t in trials}
     for before in finished_before:  # kept as they were
         assert by_number[before.number].state == before.state and by_number[before.number].values == before.values
-    interrupted = [t for t in trials if t.user_attrs.get("interrupted")]
+    interrupted = [t for t in trials if t.number in interrupted_numbers(trials)]
     assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
     retry = [t for t in trials if t.user_attrs.get("retry_of") == interrupted[0].number]
     assert len(retry) == 1 and retry[0].params == interrupted[0].params and retry[0].state.is_finished()
-    counted = [t for t in trials if t.state.is_finished() and not {"interrupted", "infeasible", "duplicate_of"} & set(t.user_attrs)]
+    counted = [t for t in trials if t.state.is_finished() and t not in interrupted and not {"infeasible", "duplicate_of"} & set(t.user_attrs)]
     assert len(counted) == 5
     trained = [t.user_attrs["placement_key"] for t in counted]
     assert len(trained) == len(set(trained))  # no placement trained twice
@@ -260,3 +263,21 @@ def test_an_edited_or_broken_run_yaml_is_one_line(finished_search, tmp_path, cap
 def test_an_image_size_ultralytics_would_change_is_refused(learnable_data, tmp_path, capsys):
     err = _bad(["run", "--data", str(learnable_data), "--out", str(tmp_path), "--proxy-imgsz", "33", "--quiet"], capsys)
     assert "--proxy-imgsz 33 is not a multiple of 32 (Ultralytics would train at 64); give 64" in err
+
+
+def test_ctrl_c_is_one_line_and_resumable(learnable_data, tmp_path):
+    args = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "c", "--trials", "3", "--no-final", *TINY]
+    process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:  # wait for a trial in training
+        time.sleep(1)
+        if (tmp_path / "c" / "run.yaml").is_file() and any(t.state == TrialState.RUNNING for t in _study(tmp_path / "c").get_trials()):
+            break
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("interrupted: every finished trial and run is kept")
+    done = _search(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(interrupted_numbers(_study(tmp_path / "c").get_trials())) == 1

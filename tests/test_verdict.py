@@ -1,11 +1,13 @@
-"""`search.verdict`: Welch's t comparison, Student-t helpers, verdict and trade-off lines."""
+"""`search.verdict`: paired and Welch's t comparisons (against scipy), verdict and trade-off lines."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from search.verdict import Comparison, beats_baseline, compare, tradeoff_line, verdict_line
+from scipy import stats
+
+from search.verdict import PAIRED, WELCH, Comparison, beats_baseline, compare, tradeoff_line, verdict_line
 
 
 def test_welch_interval_matches_a_hand_computation():
@@ -107,3 +109,54 @@ def test_verdict_line_format():
 )
 def test_tradeoff_line(candidate, expected):
     assert tradeoff_line(candidate, {"precision": 0.700, "recall": 0.600}) == expected
+
+
+def correlated(n: int, rho: float, gain: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate and baseline scores of ``n`` seeds, sd 0.004, correlation ``rho`` within a seed."""
+    rng = np.random.default_rng(seed)
+    shared = rng.standard_normal(n)
+    side = lambda: 0.004 * (np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.standard_normal(n))  # noqa: E731
+    return 0.5 + gain + side(), 0.5 + side()
+
+
+def test_paired_when_same_seed_scores_correlate():
+    c, b = correlated(6, 0.8, 0.004, seed=1)
+    found = compare(list(c), list(b), 0.9, paired=True)
+    expected = stats.ttest_rel(c, b)
+    assert found.method == PAIRED and found.n_pairs == 6 and found.correlation == pytest.approx(np.corrcoef(c, b)[0, 1])
+    assert (found.low, found.high) == pytest.approx(tuple(expected.confidence_interval(0.9)))
+    assert found.p_value == pytest.approx(expected.pvalue)
+    unpaired = compare(list(c), list(b), 0.9)
+    assert unpaired.method == WELCH and unpaired.high - unpaired.low > found.high - found.low  # pairing narrows it
+    line = verdict_line(found)
+    assert "90% interval" in line and f"paired t, {'p<0.001' if found.p_value < 0.001 else f'p={found.p_value:.3f}'}, 6 same-seed pairs, r=+" in line
+
+
+def test_welch_when_the_correlation_is_not_positive_or_pairs_are_few():
+    c, b = correlated(6, 0.0, 0.0, seed=2)
+    c = c - 2 * (b - b.mean())  # same-seed scores now move against each other
+    found = compare(list(c), list(b), paired=True)
+    assert found.correlation < 0 and found.method == WELCH and found.n_pairs == 0
+    assert (found.low, found.high) == pytest.approx(tuple(stats.ttest_ind(c, b, equal_var=False).confidence_interval()))
+    few = compare([0.51, 0.52], [0.50, 0.51], paired=True)
+    assert few.method == WELCH and few.correlation is None
+
+
+def test_failed_runs_leave_their_seed_unpaired():
+    c, b = correlated(6, 0.9, 0.003, seed=3)
+    candidate, baseline = [*c[:5], None], [None, *b[1:]]  # seed 1's baseline and seed 6's candidate failed
+    found = compare(candidate, baseline, paired=True)
+    assert found.method == PAIRED and found.n_pairs == 4
+    assert (found.low, found.high) == pytest.approx(tuple(stats.ttest_rel(c[1:5], b[1:5]).confidence_interval()))
+    welch = compare(candidate, baseline, paired=True, pairing=False)  # decided beforehand: every completed run counts
+    assert welch.method == WELCH and (welch.n_candidate, welch.n_baseline) == (5, 5)
+    with pytest.raises(ValueError, match="one entry per seed"):
+        compare([0.5, 0.6], [0.5], paired=True)
+
+
+def test_pairing_decided_beforehand_overrides_the_measured_correlation():
+    c, b = correlated(5, 0.0, 0.0, seed=4)
+    c = c - 2 * (b - b.mean())
+    assert compare(list(c), list(b), paired=True, pairing=True).method == PAIRED
+    c, b = correlated(5, 0.9, 0.0, seed=5)
+    assert compare(list(c), list(b), paired=True, pairing=False).method == WELCH

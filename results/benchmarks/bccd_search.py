@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 REPORT = HERE / "bccd_search_report.html"
 DATA = HERE.parents[2] / "shared" / "datasets" / "bccd" / "data.yaml"
 OPTIONS = ["--trials", "10", "--proxy-epochs", "10", "--proxy-imgsz", "160", "--pruner", "none",
-           "--confirm-top", "2", "--confirm-seeds", "2", "--final-epochs", "20", "--final-imgsz", "160", "--quiet"]  # fmt: skip
+           "--confirm-top", "2", "--confirm-budget", "12", "--final-epochs", "20", "--final-imgsz", "160", "--quiet"]  # fmt: skip
 
 
 def main() -> None:

@@ -1,0 +1,70 @@
+"""`search.power`: minimal detectable effect, seeds needed, and seed noise measured from scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from search.power import detectable_effect, seed_noise, seeds_needed
+from search.verdict import compare
+
+
+@pytest.mark.parametrize("seeds, correlation", [(3, 0.0), (5, 0.5), (8, 0.8)])
+def test_detectable_effect_has_the_stated_power(seeds, correlation):
+    """At the returned effect, the test `compare` runs rejects 80% of simulated comparisons."""
+    sd, alpha = 0.004, 0.025
+    effect = detectable_effect(sd, seeds, alpha, correlation)
+    rng = np.random.default_rng(seeds)
+    found = 0
+    for _ in range(1500):
+        shared = rng.standard_normal(seeds)
+        side = lambda: sd * (np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * rng.standard_normal(seeds))  # noqa: E731
+        comparison = compare(list(effect + side()), list(side()), 1 - 2 * alpha, paired=correlation > 0, pairing=correlation > 0)
+        found += comparison.low > 0
+    assert found / 1500 == pytest.approx(0.8, abs=0.035)
+
+
+def test_detectable_effect_against_scipy_power():
+    """Paired: the noncentral t at n - 1 degrees of freedom. Welch's: the same expectation over the
+    variance share, integrated by `scipy.stats.beta.expect` (adaptive quadrature) instead of
+    Gauss-Jacobi nodes. 3 vs 3 seeds at one-sided 2.5% need about 3.5 sd unpaired (3.1 if the degrees
+    of freedom were the pooled t's 4, as DESIGN.md's "about 3 sd" assumed)."""
+    paired = detectable_effect(1.0, 5, 0.025, 0.5)
+    assert stats.nct.sf(stats.t.isf(0.025, 4), 4, paired / np.sqrt(2 * 0.5 / 5)) == pytest.approx(0.8)
+    welch = detectable_effect(1.0, 3, 0.025)
+
+    def rejects(b: float) -> float:
+        return stats.nct.sf(stats.t.isf(0.025, 2 / (b * b + (1 - b) ** 2)), 4, welch / np.sqrt(2 / 3))
+
+    assert stats.beta(1, 1).expect(rejects) == pytest.approx(0.8, abs=1e-5)
+    assert welch == pytest.approx(3.51, abs=0.01)
+    assert detectable_effect(1.0, 6, 0.025, 0.5) < detectable_effect(1.0, 6, 0.025, 0.0)  # pairing helps
+    assert detectable_effect(0.0, 4, 0.05) == 0.0 and detectable_effect(1.0, 4, 0.05, 1.0) == 0.0
+
+
+def test_seeds_needed_is_the_fewest():
+    n = seeds_needed(0.01, 0.004, 0.025, 0.5)
+    assert detectable_effect(0.004, n, 0.025, 0.5) <= 0.01 < detectable_effect(0.004, n - 1, 0.025, 0.5)
+    by_seeds = seeds_needed(0.01, 0.004, lambda k: 0.05 / k, 0.5)  # a level that falls with the seeds
+    assert detectable_effect(0.004, by_seeds, 0.05 / by_seeds, 0.5) <= 0.01
+    assert seeds_needed(1e-6, 0.004, 0.025, most=50) is None
+
+
+@pytest.mark.parametrize("sd, seeds, alpha, correlation, power", [
+    (-1.0, 3, 0.05, 0.0, 0.8), (0.01, 1, 0.05, 0.0, 0.8), (0.01, 3, 0.05, 1.5, 0.8), (0.01, 3, 0.9, 0.0, 0.8),
+])  # fmt: skip
+def test_bad_input_raises(sd, seeds, alpha, correlation, power):
+    with pytest.raises(ValueError):
+        detectable_effect(sd, seeds, alpha, correlation, power)
+
+
+def test_seed_noise_recovers_sd_and_correlation():
+    rng = np.random.default_rng(0)
+    shared = rng.standard_normal(300)
+    scores = {f"p{i}": list(0.5 + 0.01 * i + 0.004 * (np.sqrt(0.5) * shared + np.sqrt(0.5) * rng.standard_normal(300)))
+              for i in range(4)}  # fmt: skip
+    scores["p0"][:100] = [None] * 100  # not run on the first seeds
+    sd, correlation = seed_noise(scores)
+    assert sd == pytest.approx(0.004, rel=0.05) and correlation == pytest.approx(0.5, abs=0.06)
+    assert seed_noise({"a": [0.5, None], "b": [None, 0.4]}) == (None, None)

@@ -1,0 +1,99 @@
+"""Study integrity: only dead trials are recovered (a live search beside the command is left alone),
+by pid on this machine and by Optuna's heartbeat across machines; read-only commands change nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from search import study as study_module
+from search.config import RunConfig
+from search.study import WORKER, count_trials, interrupted_numbers, open_study, recover_dead_trials
+
+
+def _config(tmp_path) -> RunConfig:
+    (tmp_path / "s").mkdir(exist_ok=True)
+    return RunConfig(data="d.yaml", out=str(tmp_path), study="s")
+
+
+def _running(study: optuna.Study, worker: str | None) -> optuna.trial.Trial:
+    trial = study.ask()
+    if worker is not None:
+        trial.set_user_attr("worker", worker)
+    return trial
+
+
+def test_a_live_owner_keeps_its_trial_a_dead_one_is_retried(tmp_path):
+    study = open_study(_config(tmp_path))
+    mine = _running(study, WORKER)  # this process: alive
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = _running(study, f"{WORKER.rpartition(':')[0]}:{child.pid}")  # a finished process of this machine
+    elsewhere = _running(study, "another-host:1")  # another machine: only its heartbeat decides
+    open_study(_config(tmp_path))  # a read-only open (export, report) changes nothing
+    assert all(t.state == TrialState.RUNNING for t in study.get_trials())
+    recover_dead_trials(study)
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[mine.number] == TrialState.RUNNING and states[elsewhere.number] == TrialState.RUNNING
+    assert states[dead.number] == TrialState.FAIL
+    assert interrupted_numbers(study.get_trials()) == {dead.number}
+    retry = [t for t in study.get_trials() if t.user_attrs.get("retry_of") == dead.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.WAITING
+    assert count_trials(study) == 0  # the dead trial does not count
+
+
+def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch):
+    monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(study_module, "GRACE_S", 1)
+    study = open_study(_config(tmp_path))
+    trial = _running(study, "another-host:1")
+    study._storage.record_heartbeat(trial._trial_id)
+    recover_dead_trials(study)
+    assert study.get_trials()[0].state == TrialState.RUNNING  # heard from a moment ago
+    time.sleep(2.5)
+    recover_dead_trials(study)
+    assert study.get_trials()[0].state == TrialState.FAIL
+    assert interrupted_numbers(study.get_trials()) == {trial.number}
+
+
+def test_two_workers_share_one_study(tmp_path):
+    """Two `run` processes on one SQLite study: exactly --trials counted, no placement trained twice,
+    and one confirmation, final training and export."""
+    from test_search import TINY  # the toy budget the end-to-end tests use
+
+    from trainers.data import make_toy_dataset
+
+    data = make_toy_dataset(tmp_path / "data", n_train=16, n_val=8, imgsz=64)
+    args = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", str(tmp_path), "--study", "shared",
+            "--trials", "4", "--pruner", "none", "--confirm-top", "0", *TINY]  # fmt: skip
+    workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=900) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'shared' / 'study.db'}")
+    assert count_trials(study) == 4
+    trained = [t.user_attrs["placement_key"] for t in study.get_trials() if t.state.is_finished()
+               and "duplicate_of" not in t.user_attrs and "infeasible" not in t.user_attrs]  # fmt: skip
+    assert len(trained) == len(set(trained)) == 4
+    assert sum("exported" in out for out, _ in outputs) >= 1 and (tmp_path / "shared" / "best.yaml").is_file()
+    assert not (tmp_path / "shared" / "final.claim").exists()
+
+
+def test_storage_password_is_never_saved_or_shown(tmp_path, capsys):
+    from search.cli import main
+
+    url = "postgresql://searcher:s3cret@127.0.0.1:1/studies"
+    config = RunConfig(data="d.yaml", storage=url)
+    config.save(tmp_path / "run.yaml")
+    saved = (tmp_path / "run.yaml").read_text()
+    assert "s3cret" not in saved and "postgresql://searcher@127.0.0.1:1/studies" in saved
+    assert RunConfig.load(tmp_path / "run.yaml").public() == config.public()  # same study identity
+    from trainers.data import make_toy_dataset
+
+    data = make_toy_dataset(tmp_path / "toy", n_train=2, n_val=2, imgsz=32)
+    assert main(["run", "--data", str(data), "--out", str(tmp_path), "--storage", url, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "s3cret" not in err and err.count("\n") == 1 and ("[postgres]" in err or "cannot be opened" in err)
