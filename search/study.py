@@ -88,7 +88,7 @@ def make_sampler(config: RunConfig, offset: int = 0) -> optuna.samplers.BaseSamp
 def warmup_epochs(epochs: int) -> int:
     """The median pruner's ``n_warmup_steps`` for a proxy of ``epochs`` epochs (steps are epochs,
     counted from 1: no trial is pruned before epoch ``n_warmup_steps``). For the 5-epoch pretrained
-    proxy a longer warm-up trained more epochs for no less regret on real curves
+    proxy a longer warm-up trained more epochs for a regret lower by less than a tenth of the seed sd on real curves
     (results/benchmarks/pretrained_pruner.md)."""
     return max(1, epochs // 3)
 
