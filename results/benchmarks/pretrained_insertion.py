@@ -21,6 +21,8 @@ from pathlib import Path
 
 from machine import describe_machine, publish
 
+from search.provenance import environment
+
 from trainers.offline import prepare_ultralytics
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -62,7 +64,7 @@ def main() -> None:
     plan = [(seed, arm) for seed in range(max(args.seeds, args.extra_seeds)) for arm in arms()
             if seed < args.seeds or arm[0] == "baseline" or arm[1] == "gated"]  # fmt: skip
     committed = Path(__file__).with_suffix(".json")
-    earlier = {(r["arm"], r["seed"]): r for r in json.loads(committed.read_text())} if committed.is_file() else {}
+    earlier = {(r["arm"], r["seed"]): r for r in json.loads(committed.read_text())["runs"]} if committed.is_file() else {}
     runs = []
     for seed, (label, insertion, modules) in plan:  # seed-major: a stopped run still has whole seeds
         folder = work / f"{label.replace(' ', '_')}-seed{seed}"
@@ -80,7 +82,8 @@ def main() -> None:
             print(f"{label} seed {seed}: {record.status} {record.final.get('map50_95')}", flush=True)
         record = TrialRecord(**json.loads(saved.read_text()))
         runs.append({"arm": label, "insertion": insertion, "seed": seed, **record.to_dict(), "gates_best": record.gates})
-    Path(__file__).with_suffix(".json").write_text(json.dumps(runs))
+    # Where and with what it was published (every run so far was trained on that machine and versions).
+    committed.write_text(json.dumps({"environment": environment(), "runs": runs}))
     publish(__file__, report(runs, args))
 
 

@@ -27,7 +27,7 @@ RUNS = Path(__file__).with_name("pretrained_insertion.json")
 
 def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    runs = [r for r in json.loads(RUNS.read_text()) if r["status"] == "complete"]
+    runs = [r for r in json.loads(RUNS.read_text())["runs"] if r["status"] == "complete"]
     by_seed: dict[int, list[tuple[list[float], float]]] = {}
     for r in runs:
         by_seed.setdefault(r["seed"], []).append(([e["fitness"] for e in r["epochs"]], r["final"]["map50_95"]))

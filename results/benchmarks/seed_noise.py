@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--arms", default="gated", choices=("gated", "plain", "all"), help="which placement arms beside the baseline")
     args = parser.parse_args()
-    runs = [r for r in json.loads(RUNS.read_text()) if r["status"] == "complete"]
+    runs = [r for r in json.loads(RUNS.read_text())["runs"] if r["status"] == "complete"]
     arms = sorted({r["arm"] for r in runs if r["arm"] == "baseline" or args.arms == "all" or r["arm"].endswith(args.arms)})
     seeds = sorted(set.intersection(*({r["seed"] for r in runs if r["arm"] == a} for a in arms)))
     by = {(r["arm"], r["seed"]): r for r in runs}
