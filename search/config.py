@@ -220,30 +220,29 @@ class RunConfig:
         return cls(**values)
 
 
-def without_password(url: str | None) -> str | None:
-    """Storage ``url`` with its password removed (the database driver then reads it from its own
-    environment: PGPASSWORD or ~/.pgpass, MYSQL_PWD; or give the full URL again with `resume --storage`)."""
+def _parsed(url: str | None):
+    """``url`` as a SQLAlchemy URL when it holds credentials; None otherwise (or when SQLAlchemy cannot read it)."""
     if not url or "@" not in url:
-        return url
+        return None
     from sqlalchemy.engine import make_url
 
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except Exception:  # not a URL SQLAlchemy reads: open_study reports it
-        return url
-    return parsed._replace(password=None).render_as_string(hide_password=False) if parsed.password else url
+        return None
+
+
+def without_password(url: str | None) -> str | None:
+    """Storage ``url`` with its password removed (the database driver then reads it from its own
+    environment: PGPASSWORD or ~/.pgpass, MYSQL_PWD; or give the full URL again with `resume --storage`)."""
+    parsed = _parsed(url)
+    return parsed._replace(password=None).render_as_string(hide_password=False) if parsed and parsed.password else url
 
 
 def shown(url: str | None) -> str | None:
     """Storage ``url`` as printed in messages: the password replaced by ``***``."""
-    if not url or "@" not in url:
-        return url
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    parsed = _parsed(url)
+    return parsed.render_as_string(hide_password=True) if parsed else url
 
 
 def is_checkpoint(model: str) -> bool:
