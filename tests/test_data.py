@@ -38,6 +38,17 @@ def test_relative_path_resolves_against_the_yaml_wherever_ultralytics_reads_it(t
     assert checked["names"] == load_dataset(mine).names
 
 
+def test_a_yaml_without_path_given_by_a_relative_name_finds_its_images(tmp_path, monkeypatch):
+    """bccd's data.yaml has no ``path:``; named relatively (``data/bccd/data.yaml``), its folder
+    was once joined twice (data/bccd/data/bccd/images/train)."""
+    data = make_toy_dataset(tmp_path / "data" / "toy", n_train=4, n_val=2, imgsz=32)
+    spec = yaml.safe_load(data.read_text())
+    data.write_text(yaml.safe_dump({k: v for k, v in spec.items() if k != "path"}))
+    monkeypatch.chdir(tmp_path)
+    dataset = load_dataset(os.path.join("data", "toy", data.name))
+    assert len(dataset.train) == 4 and all(p.is_file() for p in dataset.train + dataset.val)
+
+
 def test_labels_ultralytics_would_drop_are_counted_then_refused(toy):
     labels = sorted((toy.parent / "labels" / "train").iterdir())
     labels[0].write_text("0 0.5 0.5 1.4 0.2\n")  # box wider than the image

@@ -130,8 +130,8 @@ def load_dataset(data: str | Path) -> Dataset:
     names = dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in names.items()}
     if "nc" in spec and spec["nc"] != len(names):
         raise DataError(f"{source}: nc is {spec['nc']} but names lists {len(names)} classes; make them agree")
-    root = Path(spec.get("path") or source.parent)
-    root = root if root.is_absolute() else (source.parent / root)
+    root = Path(spec.get("path") or ".")  # relative to the data.yaml's folder, wherever the run starts
+    root = root if root.is_absolute() else source.resolve().parent / root
     train = _split_images(spec["train"], root, source, "train")
     val = _split_images(spec["val"], root, source, "val")
     unusable = []
