@@ -5,9 +5,10 @@ from __future__ import annotations
 from search.provenance import environment, machine_text, versions_text
 
 
-def describe_machine() -> str:
-    """Markdown lines: UTC date, CPU/GPU, cores, Python and package versions."""
-    env = environment()
+def describe_machine(env: dict | None = None) -> str:
+    """Markdown lines: UTC date, CPU/GPU, cores, Python and package versions (of ``env``, a recorded
+    `environment()`, e.g. the GPU machine's; this machine's now when None)."""
+    env = env or environment()
     return "\n".join([f"- date: {env['date']}", f"- machine: {machine_text(env)}", f"- {versions_text(env)}"])
 
 

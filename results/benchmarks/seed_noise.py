@@ -36,12 +36,15 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--arms", default="gated", choices=("gated", "plain", "all"), help="which placement arms beside the baseline")
-    args = parser.parse_args()
-    runs = [r for r in json.loads(RUNS.read_text())["runs"] if r["status"] == "complete"]
-    arms = sorted({r["arm"] for r in runs if r["arm"] == "baseline" or args.arms == "all" or r["arm"].endswith(args.arms)})
+HEADER = ("| score of one run | sd | rho | spread of arm means | spread / sd | detectable, 3 seeds | detectable, 6 seeds "
+          "| seeds for 0.01 |\n| --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
+LEGEND = ("sd: seed sd pooled within arms; rho: same-seed correlation between arms; spread: sd of the arms' means; "
+          f"detectable: smallest gain found with 80% power by a one-sided {ALPHA:.0%} test (paired when rho > 0) with "
+          "3 or 6 seeds per side; seeds for 0.01: seeds per side that a gain of 0.01 mAP50-95 needs")  # fmt: skip
+
+
+def noise_rows(runs: list[dict], arms: list[str]) -> tuple[list[int], list[str]]:
+    """The seeds every arm has, and one table row (`HEADER`) per way of scoring a run (`SCORES`)."""
     seeds = sorted(set.intersection(*({r["seed"] for r in runs if r["arm"] == a} for a in arms)))
     by = {(r["arm"], r["seed"]): r for r in runs}
     rows = []
@@ -53,17 +56,23 @@ def main() -> None:
         needed = seeds_needed(0.01, sd, ALPHA, rho or 0.0) if sd else None
         rows.append(f"| {label} | {_fmt(sd)} | {_fmt(rho, 2)} | {_fmt(spread)} | {_fmt(spread / sd if sd else None, 2)} | "
                     f"{_fmt(effects[0])} | {_fmt(effects[1])} | {needed or '–'} |")  # fmt: skip
+    return seeds, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arms", default="gated", choices=("gated", "plain", "all"), help="which placement arms beside the baseline")
+    args = parser.parse_args()
+    runs = [r for r in json.loads(RUNS.read_text())["runs"] if r["status"] == "complete"]
+    arms = sorted({r["arm"] for r in runs if r["arm"] == "baseline" or args.arms == "all" or r["arm"].endswith(args.arms)})
+    seeds, rows = noise_rows(runs, arms)
+    by = {(r["arm"], r["seed"]): r for r in runs}
     means = [f"| {a} | {', '.join(f'{SCORES[next(iter(SCORES))](by[(a, s)]):.3f}' for s in seeds)} |" for a in arms]
     text = "\n".join([
         "# Seed noise of pretrained proxy runs on bccd, by how a run is scored", "", describe_machine(),
         f"- command: `python results/benchmarks/seed_noise.py --arms {args.arms}`",
         f"- runs: `pretrained_insertion.json` (bccd from yolov8n.pt, 5 epochs at 320 px, batch 16); arms {', '.join(arms)}; "
-        f"seeds {seeds} (every arm on each, same data order per seed)",
-        "- sd: seed sd pooled within arms; rho: same-seed correlation between arms; spread: sd of the arms' means; "
-        f"detectable: smallest gain found with 80% power by a one-sided {ALPHA:.0%} test (paired when rho > 0) with "
-        "3 or 6 seeds per side; seeds for 0.01: seeds per side that a gain of 0.01 mAP50-95 needs", "",
-        "| score of one run | sd | rho | spread of arm means | spread / sd | detectable, 3 seeds | detectable, 6 seeds | seeds for 0.01 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+        f"seeds {seeds} (every arm on each, same data order per seed)", f"- {LEGEND}", "", HEADER, *rows, "",
         "The search's score per arm and seed:", "", "| arm | mAP50-95 per seed |", "| --- | --- |", *means, "",
     ])  # fmt: skip
     publish(__file__, text)
