@@ -122,3 +122,38 @@ def test_bad_data_is_a_one_line_error_naming_file_and_fix(tmp_path):
         with pytest.raises(DataError, match=message) as err:
             load_dataset(path)
         assert "\n" not in str(err.value) and path.name in str(err.value) or "labels" in str(err.value)
+
+
+def test_one_seed_gives_every_placement_the_same_batches_and_base_weights(base, toy_proxy, tmp_path, monkeypatch):
+    """Common random numbers, through real Ultralytics training with 2 dataloader worker processes:
+    seed s gives the baseline and a candidate the same batches (augmentations included) and, from
+    scratch, the same initial weights in every base layer; another seed gives other batches and
+    weights. Ultralytics seeds its loader workers from ``seed`` only since 8.4.124 (PR #25815)."""
+    import hashlib
+
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    from spaces import layer_map
+
+    seen: dict[str, dict] = {}
+    original = DetectionTrainer.preprocess_batch
+
+    def recording(self, batch):  # the trainer's own hook on every training batch, before the step
+        run = seen[self.save_dir.name]
+        run["batches"].append(hashlib.sha1(batch["img"].numpy().tobytes()).hexdigest())
+        run.setdefault("start", {k: v.clone() for k, v in self.model.state_dict().items()})
+        return original(self, batch)
+
+    monkeypatch.setattr(DetectionTrainer, "preprocess_batch", recording)
+    budget = Budget(epochs=1, imgsz=64, batch=8, workers=2, device="cpu", amp=False)
+    for name, placement, seed in (("base0", Placement(), 0), ("se0", SE_NECK, 0), ("base1", Placement(), 1)):
+        seen[name] = {"batches": []}
+        record = train_candidate(placement, base, toy_proxy, Budget(**{**budget.__dict__, "seed": seed}), tmp_path / name)
+        assert record.status == "complete", record.reason
+    assert len(seen["base0"]["batches"]) == 2
+    assert seen["se0"]["batches"] == seen["base0"]["batches"] != seen["base1"]["batches"]
+    moved = layer_map(base, SE_NECK)
+    for key, tensor in seen["base0"]["start"].items():
+        prefix, layer, rest = key.split(".", 2)
+        assert seen["se0"]["start"][f"{prefix}.{moved[int(layer)]}.{rest}"].equal(tensor), key
+    assert not seen["base1"]["start"]["model.0.conv.weight"].equal(seen["base0"]["start"]["model.0.conv.weight"])

@@ -155,6 +155,17 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
+def _seeded_base(base: dict, nc: int, seed: int):
+    """The base model as initialised from ``seed``: from scratch, every candidate trained with that seed
+    starts its base layers from these weights (common random numbers; only the attention differs)."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DetectionModel({**base, "nc": nc}, verbose=False)
+
+
 def train_candidate(
     placement: Placement,
     base: dict,
@@ -168,9 +179,11 @@ def train_candidate(
     """Train ``placement`` on ``base`` (a model dict) with ``budget``; files go to ``workdir``.
 
     ``data`` is a data.yaml (for proxies, the one `build_proxy_data` wrote); ``weights`` an
-    optional base checkpoint whose tensors are transferred first; ``insertion`` how attention goes
+    optional base checkpoint whose tensors are transferred first (without it, the base as
+    initialised from ``budget.seed``, so one seed starts every placement from the same base weights); ``insertion`` how attention goes
     in (`spaces.gate.INSERTIONS`). Each epoch's metrics carry the learned gates as ``gate/<position>``.
     """
+    import torch
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import get_flops
 
@@ -190,13 +203,16 @@ def train_candidate(
             holders = attention_layers(base, placement)
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
-            model = YOLO(str(model_yaml), task="detect")
+            with torch.random.fork_rng(devices=[]):  # the seed alone fixes the attention's initial weights
+                torch.manual_seed(budget.seed)
+                model = YOLO(str(model_yaml), task="detect")
             record.params = sum(p.numel() for p in model.model.parameters())
             record.gflops = get_flops(model.model, GFLOPS_IMGSZ)
+            transfer = transfer_weights(weights or _seeded_base(base, model_dict["nc"], budget.seed), model.model, placement)
             if weights:
-                record.transfer = str(transfer_weights(weights, model.model, placement))
+                record.transfer = str(transfer)
                 logging.getLogger("ultralytics").info(record.transfer)
-                model.load(model.model)  # train() then starts from these weights, not a fresh init
+            model.load(model.model)  # train() then starts from these weights, not a fresh init
             real_epoch = {"pending": False}
 
             def on_train_epoch_end(trainer) -> None:
