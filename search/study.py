@@ -119,6 +119,10 @@ def rdb_storage(url: str) -> optuna.storages.RDBStorage:
                                       grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue)  # fmt: skip
 
 
+# URL schemes the [postgres] extra serves: SQLAlchemy 2.1 reads postgresql:// with psycopg (3), 2.0 with psycopg2.
+POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"})
+
+
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a failed stale trial again with the same params (``retry_of`` names it)."""
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
@@ -134,10 +138,11 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
             study = optuna.create_study(study_name=config.study, storage=storage, sampler=make_sampler(config),
                                         pruner=make_pruner(config), directions=config.directions, load_if_exists=True)  # fmt: skip
             break
-        except ModuleNotFoundError as e:  # the URL's database driver is not installed
-            extra = "[postgres]" if "psycopg" in str(e.name) else ""
-            raise ValueError(f"storage '{shown(config.storage_url)}' needs the database driver {e.name}, which is not installed; "
-                             f"pip install 'yolo-attention-search{extra}'" + ("" if extra else f" {e.name}")) from None  # fmt: skip
+        except ImportError:  # the URL's database driver is not installed (Optuna re-raises it as ImportError)
+            scheme = config.storage_url.partition("://")[0]
+            fix = ("pip install 'yolo-attention-search[postgres]'" if scheme in POSTGRES_SCHEMES
+                   else f"install the driver that '{scheme}' names")  # fmt: skip
+            raise ValueError(f"storage '{shown(config.storage_url)}' needs a database driver that is not installed; {fix}") from None
         except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
             if attempt == 2 or type(e).__name__ not in {"IntegrityError", "DuplicatedStudyError"}:
                 raise ValueError(f"storage '{shown(config.storage_url)}' cannot be opened ({type(e).__name__}); check the URL"

@@ -3,11 +3,19 @@ by pid on this machine and by Optuna's heartbeat across machines; read-only comm
 
 from __future__ import annotations
 
+import functools
+import glob
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from search import study as study_module
@@ -60,20 +68,54 @@ def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch
     assert interrupted_numbers(study.get_trials()) == {trial.number}
 
 
-def test_two_workers_share_one_study(tmp_path):
-    """Two `run` processes on one SQLite study: exactly --trials counted, no placement trained twice,
-    and one confirmation, final training and export."""
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A real PostgreSQL server for this module (initdb, pg_ctl), on a free local port; skipped with the
+    reason where the binaries or the driver are missing. As root it runs as ``nobody`` (postgres refuses root)."""
+    pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))), None)
+    if pg_ctl is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    psycopg2 = pytest.importorskip("psycopg2", reason="the [postgres] extra (psycopg2-binary) is not installed")
+    pytest.importorskip("psycopg", reason="the [postgres] extra (psycopg) is not installed")
+    user = {"user": "nobody"} if os.geteuid() == 0 else {}
+    folder = Path(tempfile.mkdtemp(prefix="pg-test-"))
+    if user:
+        shutil.chown(folder, "nobody")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = Path(pg_ctl).resolve().parent
+    run = functools.partial(subprocess.run, check=True, capture_output=True, **user)
+    run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "searcher", "--auth=trust"])
+    run([pg_ctl, "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "start",
+         "-o", f"-p {port} -h 127.0.0.1 -k {folder}"])  # fmt: skip
+    try:
+        connection = psycopg2.connect(host="127.0.0.1", port=port, user="searcher", dbname="postgres")
+        connection.autocommit = True
+        connection.cursor().execute("CREATE DATABASE studies")
+        connection.close()
+        yield f"postgresql://searcher@127.0.0.1:{port}/studies"
+    finally:
+        run([pg_ctl, "-D", str(folder / "data"), "-m", "immediate", "stop"])
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("server", ["sqlite", "postgresql"])
+def test_two_workers_share_one_study(server, tmp_path, request):
+    """Two `run` processes on one study (the default SQLite file, or a real PostgreSQL server): exactly
+    --trials counted, no placement trained twice, and one confirmation, final training and export."""
     from test_search import TINY  # the toy budget the end-to-end tests use
 
     from trainers.data import make_toy_dataset
 
+    storage = request.getfixturevalue("postgres_url") if server == "postgresql" else None
     data = make_toy_dataset(tmp_path / "data", n_train=16, n_val=8, imgsz=64)
     args = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", str(tmp_path), "--study", "shared",
-            "--trials", "4", "--pruner", "none", "--confirm-top", "0", *TINY]  # fmt: skip
+            "--trials", "4", "--pruner", "none", "--confirm-top", "0", *TINY, *(["--storage", storage] if storage else [])]  # fmt: skip
     workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=900) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
-    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'shared' / 'study.db'}")
+    study = optuna.load_study(study_name="shared", storage=storage or f"sqlite:///{tmp_path / 'shared' / 'study.db'}")
     assert count_trials(study) == 4
     trained = [t.user_attrs["placement_key"] for t in study.get_trials() if t.state.is_finished()
                and "duplicate_of" not in t.user_attrs and "infeasible" not in t.user_attrs]  # fmt: skip
@@ -97,3 +139,6 @@ def test_storage_password_is_never_saved_or_shown(tmp_path, capsys):
     assert main(["run", "--data", str(data), "--out", str(tmp_path), "--storage", url, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "s3cret" not in err and err.count("\n") == 1 and ("[postgres]" in err or "cannot be opened" in err)
+    assert main(["run", "--data", str(data), "--out", str(tmp_path), "--storage", "mysql+pymysql://u:s3cret@127.0.0.1:1/x"]) == 2
+    err = capsys.readouterr().err  # PyMySQL is not a dependency: its absence is named in one line
+    assert "s3cret" not in err and err.count("\n") == 1 and "driver that 'mysql+pymysql' names" in err
