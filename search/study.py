@@ -128,6 +128,15 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
+def _read_only(error: BaseException | None) -> bool:
+    """Whether ``error`` or an exception it came from says the database cannot be written."""
+    while error is not None:
+        if any(words in str(error).lower() for words in ("readonly database", "read-only", "read only")):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
     """Create or load the study. With ``recover`` (a search starting), trials whose process died
     (`recover_dead_trials`) are failed and queued again; other commands change no trial."""
@@ -144,6 +153,9 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
                    else f"install the driver that '{scheme}' names")  # fmt: skip
             raise ValueError(f"storage '{shown(config.storage_url)}' needs a database driver that is not installed; {fix}") from None
         except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+            if _read_only(e):
+                raise ValueError(f"storage '{shown(config.storage_url)}' is read-only; make it writable or give "
+                                 "another --storage") from None  # fmt: skip
             if attempt == 2 or type(e).__name__ not in {"IntegrityError", "DuplicatedStudyError"}:
                 raise ValueError(f"storage '{shown(config.storage_url)}' cannot be opened ({type(e).__name__}); check the URL"
                                  + (" (a password comes from PGPASSWORD or `resume --storage`)" if config.storage else "")) from None

@@ -142,3 +142,18 @@ def test_storage_password_is_never_saved_or_shown(tmp_path, capsys):
     assert main(["run", "--data", str(data), "--out", str(tmp_path), "--storage", "mysql+pymysql://u:s3cret@127.0.0.1:1/x"]) == 2
     err = capsys.readouterr().err  # PyMySQL is not a dependency: its absence is named in one line
     assert "s3cret" not in err and err.count("\n") == 1 and "driver that 'mysql+pymysql' names" in err
+
+
+def test_a_read_only_storage_is_one_line(tmp_path, capsys):
+    """A storage that cannot be written (here SQLite opened read-only, which binds root too) stops
+    the run before any training, in one line, instead of a traceback."""
+    from search.cli import main
+    from trainers.data import make_toy_dataset
+
+    db = tmp_path / "other.db"
+    optuna.create_study(study_name="other", storage=f"sqlite:///{db}")
+    data = make_toy_dataset(tmp_path / "toy", n_train=2, n_val=2, imgsz=32)
+    url = f"sqlite:///file:{db}?mode=ro&uri=true"
+    assert main(["run", "--data", str(data), "--out", str(tmp_path), "--storage", url, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is read-only; make it writable" in err
