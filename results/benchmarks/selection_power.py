@@ -13,7 +13,7 @@ With several ``--corr``, ``--top`` or ``--budget`` values, one row each (budgets
 are left out), and the last line holds the highest F, the lowest P and the highest R among them.
 
 Run: python results/benchmarks/selection_power.py --sd 0.004 --corr 0 0.5 0.8 --effect 0.01 --winners 1 \
-    --trials 100 [--budget B ...] [--top T ...] [--reps R] [--seed S]   (writes selection_power.md)
+    --trials 100 [--budget B ...] [--top T ...] [--reps R] [--seed S] [--out selection_power.md]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 from machine import describe_machine, publish
@@ -108,6 +109,7 @@ def main() -> None:
                         help=f"contenders entering the race (default: {CONFIRM_TOP})")
     parser.add_argument("--reps", type=int, default=1000, help="simulated searches per setting and case (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
+    parser.add_argument("--out", default="selection_power.md", help="report file beside this script (default: selection_power.md)")
     args = parser.parse_args()
     if not (args.sd > 0 and all(0 <= c < 1 for c in args.corr) and args.effect > 0 and 0 <= args.winners < args.trials - 1
             and all(1 <= t < args.trials for t in args.top) and args.reps > 0):  # fmt: skip
@@ -146,7 +148,7 @@ def main() -> None:
         f"- product defaults: --confirm-top {CONFIRM_TOP}, --confirm-budget {CONFIRM_BUDGET}", "",
         f"false-improves {worst[0]:.3f} power {worst[1]:.3f} runs {worst[2]:.1f}",
     ])  # fmt: skip
-    publish(__file__, text + "\n")
+    publish(str(Path(__file__).with_name(args.out)), text + "\n")
 
 
 if __name__ == "__main__":
