@@ -365,6 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # UsageError, PlacementError and the packages' validation errors
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as e:
+        from trainers.train import disk_full
+
+        if not disk_full(e):
+            raise
+        where = next((f" ({c.filename})" for c in (e, e.__cause__) if isinstance(c, OSError) and c.filename), "")
+        print(f"error: no space left on the disk{where}; free some and run the same command again: every finished "
+              "trial is kept in the study", file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\ninterrupted: every finished trial and run is kept in the study; run the same command again "
               "(or `python -m search resume <study folder>`) to go on where it stopped", file=sys.stderr)

@@ -157,3 +157,30 @@ def test_a_read_only_storage_is_one_line(tmp_path, capsys):
     assert main(["run", "--data", str(data), "--out", str(tmp_path), "--storage", url, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is read-only; make it writable" in err
+
+
+def test_a_full_disk_stops_the_search_in_one_line_and_loses_nothing(tmp_path):
+    """A study on a real 3 MB tmpfs: the first trial's checkpoint fills it; the run stops with one
+    line (exit 2), the trial's partial weights are removed, and once the disk is larger the same
+    command finishes the study. Needs root and mount (skipped with the reason elsewhere)."""
+    from test_search import TINY
+
+    from trainers.data import make_toy_dataset
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root and mount permission")
+    try:
+        data = make_toy_dataset(tmp_path / "data", n_train=8, n_val=4, imgsz=32)
+        command = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", str(disk), "--study", "s",
+                   "--trials", "2", "--no-final", *TINY, "--proxy-epochs", "1"]  # fmt: skip
+        full = subprocess.run(command, capture_output=True, text=True)
+        assert full.returncode == 2 and full.stderr.strip().startswith("error: no space left on the disk"), full.stderr[-2000:]
+        assert "Traceback" not in full.stderr and not list(disk.glob("s/trials/*/weights/*.pt"))
+        subprocess.run(["mount", "-o", "remount,size=200m", str(disk)], check=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert count_trials(optuna.load_study(study_name="s", storage=f"sqlite:///{disk / 's' / 'study.db'}")) == 2
+    finally:
+        subprocess.run(["umount", str(disk)])

@@ -9,12 +9,13 @@ apart, as ``final``) and may answer True to stop: training ends at once and the 
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import shutil
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ METRIC_KEYS = {
     "metrics/mAP50(B)": "map50",
     "metrics/mAP50-95(B)": "map50_95",
 }
+
+FULL_DISK_FREE_B = 16 * 2**20  # bytes: less free than this after a failed training means the disk is full
 
 GATE_PREFIX = "gate/"  # epoch metrics holding the gate of one position's attention
 
@@ -122,11 +125,19 @@ def _epoch_metrics(trainer) -> dict:
     return metrics
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A trial's log file that stays silent when it cannot be written (a full disk is reported once,
+    by `train_candidate`, not as a logging traceback per line)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 @contextmanager
 def _log_to(path: Path):
     """Send Ultralytics' log lines to ``path`` (and not the console) while the block runs."""
     logger = logging.getLogger("ultralytics")
-    handler = logging.FileHandler(path)
+    handler = _QuietFileHandler(path)
     handler.setFormatter(logging.Formatter("%(message)s"))
     consoles = [h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
     levels = [h.level for h in consoles]
@@ -137,7 +148,8 @@ def _log_to(path: Path):
         yield
     finally:
         logger.removeHandler(handler)
-        handler.close()
+        with suppress(OSError):  # a full disk: the error raised inside the block is the one to report
+            handler.close()
         for h, level in zip(consoles, levels):
             h.setLevel(level)
 
@@ -148,6 +160,17 @@ def class_count(data: str | Path) -> int:
 
     names = yaml.safe_load(Path(data).read_text())["names"]
     return len(names)
+
+
+def disk_full(error: BaseException, folder: str | Path | None = None) -> bool:
+    """Whether ``error`` (or one it came from) is a full disk or quota, or ``folder``'s disk has less than
+    `FULL_DISK_FREE_B` free (torch.save reports a full disk only as "file write failed")."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if (isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return folder is not None and Path(folder).exists() and shutil.disk_usage(folder).free < FULL_DISK_FREE_B
 
 
 def _one_line(error: BaseException) -> str:
@@ -196,6 +219,7 @@ def train_candidate(
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "log"
     record = TrialRecord("complete", placement.to_dict(), paths={"dir": str(workdir), "log": str(log)})
+    full_disk: Exception | None = None
     start = time.perf_counter()
     with _log_to(log):
         try:
@@ -243,6 +267,8 @@ def train_candidate(
             record.status, record.reason = stop.status, stop.reason
             record.pruned_at = stop.epoch if stop.status == "pruned" else None
         except Exception as error:  # a failing candidate is a result, not a crash of the search
+            if disk_full(error, workdir):  # but a full disk is not the candidate's fault: stop the search
+                full_disk = error
             record.status, record.reason = "failed", _one_line(error)
             logging.getLogger("ultralytics").exception("training failed")
     record.wall_time_s = time.perf_counter() - start
@@ -252,8 +278,10 @@ def train_candidate(
     best = workdir / "weights" / "best.pt"
     if budget.keep_weights and best.is_file():
         record.paths["weights"] = str(best)
-    elif not budget.keep_weights:
+    elif not budget.keep_weights or full_disk:
         shutil.rmtree(workdir / "weights", ignore_errors=True)
+    if full_disk:
+        raise OSError(errno.ENOSPC, "no space left on the disk", str(workdir)) from full_disk
     return record
 
 
