@@ -218,10 +218,18 @@ def leaderboard(groups: Trials) -> list[str]:
         return lines + ["No trial has completed yet.", ""]
     head = ["rank", "trial", "placement", *(name for _, name in METRICS), "Δ mAP50-95", "params (vs baseline)",
             "GFLOPs", "wall time"]  # fmt: skip
+    repeats: dict[int, list[int]] = {}  # a trial -> the later trials that drew the same placement
+    for t in groups.ranked:
+        if t.user_attrs.get("duplicate_of") is not None:
+            repeats.setdefault(t.user_attrs["duplicate_of"], []).append(t.number)
     rows = []
     if groups.baseline is not None:
         rows.append(trial_row(groups.baseline, groups.baseline, "baseline"))
-    rows += [trial_row(t, groups.baseline, str(i)) for i, t in enumerate(groups.ranked, 1)]
+    ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None]
+    rows += [trial_row(t, groups.baseline, str(i)) for i, t in enumerate(ranked, 1)]
+    for row in rows:  # the trial column names the repeats folded into it
+        if row[1] in repeats:
+            row[1] = f"{row[1]} (also {', '.join(f'#{n}' for n in repeats[row[1]])})"
     note = "Δ mAP50-95 is against the baseline's proxy score." if groups.baseline else "No baseline trial has completed."
     return lines + table(head, rows) + ["", note, ""]
 
@@ -230,14 +238,14 @@ def other_trials(groups: Trials) -> list[str]:
     """Short lists of the pruned, failed, infeasible and interrupted trials."""
     lines = ["## Trials that did not complete", ""] if groups.pruned or groups.failed or groups.infeasible or groups.interrupted else []
     if groups.pruned:
-        lines += ["### Pruned", ""] + [f"- #{t.number} {placement_text(t)}: {pruned_text(t)}" for t in groups.pruned] + [""]
+        lines += ["### Pruned", ""] + [f"- trial {t.number}, {placement_text(t)}: {pruned_text(t)}" for t in groups.pruned] + [""]
     if groups.failed:
         lines += ["### Failed", ""]
-        lines += [f"- #{t.number} {placement_text(t)}: {t.user_attrs.get('reason') or 'no reason recorded'}" for t in groups.failed]
+        lines += [f"- trial {t.number}, {placement_text(t)}: {t.user_attrs.get('reason') or 'no reason recorded'}" for t in groups.failed]
         lines += [""]
     if groups.infeasible:
         lines += ["### Infeasible (rejected before training, not counted)", ""]
-        lines += [f"- #{t.number} {placement_text(t)}: {t.user_attrs['infeasible']}" for t in groups.infeasible] + [""]
+        lines += [f"- trial {t.number}, {placement_text(t)}: {t.user_attrs['infeasible']}" for t in groups.infeasible] + [""]
     if groups.interrupted:
         numbers = ", ".join(f"#{t.number}" for t in groups.interrupted)
         lines += [f"Interrupted by a stopped run and queued again (not counted): {numbers}.", ""]
@@ -758,7 +766,8 @@ def plot_precision_recall(groups: Trials, path: Path) -> bool:
     if groups.baseline in points:
         b = groups.baseline.user_attrs
         ax.scatter([b["recall"]], [b["precision"]], marker="*", s=200, color="tab:orange", label="baseline", zorder=3)
-    ax.set(xlabel="recall", ylabel="precision", title="Precision and recall (proxy)", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    ax.margins(0.15)  # zoomed to the trials: on a 0-1 scale they sit in one blob
+    ax.set(xlabel="recall", ylabel="precision", title="Precision and recall (proxy)")
     ax.legend(loc="best", fontsize="small")
     fig.savefig(path)
     return True

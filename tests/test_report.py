@@ -183,9 +183,9 @@ def test_report_leaderboard_and_verdict(study_dir: Path):
     assert rows[2][7] == "-0.0200"
     assert "(+1.00%)" in rows[1][8]  # 3,030,000 params against 3,000,000
 
-    assert re.search(r"#3 neck\.15: eca: pruned at epoch 2", text)
-    assert "#4 backbone.4: sk: CUDA out of memory" in text
-    assert "#5 neck.15: sk+sk: over the params budget" in text
+    assert re.search(r"trial 3, neck\.15: eca: pruned at epoch 2", text)
+    assert "trial 4, backbone.4: sk: CUDA out of memory" in text
+    assert "trial 5, neck.15: sk+sk: over the params budget" in text
 
     final = text.split("## Full retraining")[1].split("\n## ")[0]
     assert "| mAP50-95 | 0.3100 | 0.2900 | -0.0200 |" in final
@@ -349,3 +349,17 @@ def test_dashboard_serves_the_study(study_dir: Path):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def test_repeats_fold_into_their_trial_and_lists_stay_lists(study_dir: Path):
+    """A later trial that drew trial 2's placement is no row of its own; `- trial 5, ...` stays a list
+    item in report.html (`- #5 ...` was read as a heading)."""
+    study = optuna.load_study(study_name="s", storage=RunConfig.load(study_dir / "run.yaml").storage_url)
+    repeat = make_trial(2)
+    study.add_trial(create_trial(state=repeat.state, value=repeat.value, params=repeat.params, distributions=repeat.distributions,
+                                 user_attrs={**repeat.user_attrs, "duplicate_of": 2}, intermediate_values=repeat.intermediate_values))  # fmt: skip
+    text = write_report(study_dir).read_text()
+    rows = leaderboard_rows(text)
+    assert [row[1] for row in rows] == ["0", "2 (also #6)", "1"]
+    html = (study_dir / "report.html").read_text()
+    assert "<li>trial 5, neck.15: sk+sk: over the params budget</li>" in html and not re.search(r"<h\d[^>]*>\s*5 ", html)
