@@ -155,7 +155,8 @@ def _placement(args: argparse.Namespace):
 def _search(config, quiet: bool) -> int:
     from search.final import final_claim, finalize
     from search.report import write_report
-    from search.runner import load_inputs, run_search
+    from search.executor import run_search
+    from search.trials import load_inputs
 
     from search.study import held_elsewhere
 
@@ -196,10 +197,12 @@ def _key_values(items: list[str]) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from search.config import RunConfig, check_writable
+    from search.executor import check_executor
 
     options = {k: v for k, v in vars(args).items() if k not in {"command", "quiet"}}
     options["train_args"] = _key_values(args.train_args)
     config = RunConfig(**options).resolved()
+    check_executor(config.executor)
     config.validate()
     check_writable(config.study_dir)
     _prepare(config.study_dir / "config", quiet=True)
@@ -223,7 +226,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from search.config import load_study_config
     from search.final import export_trial
-    from search.runner import load_inputs
+    from search.trials import load_inputs
     from search.study import open_study
 
     config = load_study_config(args.study_dir)
@@ -237,7 +240,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_validate_proxy(args: argparse.Namespace) -> int:
     from search.config import load_study_config
     from search.report import write_report
-    from search.runner import load_inputs
+    from search.trials import load_inputs
     from search.study import open_study
     from search.validate import validate_proxy
 

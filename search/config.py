@@ -16,7 +16,6 @@ IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the mode
 OBJECTIVES = ("map", "map+params", "map+gflops")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "none")
-EXECUTORS = ("inprocess", "ray")
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option checks need no torch import
 
 # Proxy epochs by regime: a fine-tune from a checkpoint (bccd from yolov8n.pt, 5 epochs at 320 px:
@@ -72,7 +71,7 @@ class RunConfig:
     loader_workers: int = 2
     timeout: float | None = None
     train_args: dict = field(default_factory=dict)  # further Ultralytics training arguments (--set)
-    # Executor (search.ray_executor): trials one at a time in this process, or side by side on Ray Tune.
+    # Executor (search.executor.EXECUTORS): trials one at a time in this process, or side by side on Ray Tune.
     executor: str = "inprocess"
     workers: int = 1  # trials training at the same time (Ray)
     gpus_per_trial: float | None = None  # share of one GPU per trial; None: the GPUs split among the workers
@@ -155,8 +154,7 @@ class RunConfig:
                              f"baseline; give at least {minimal_budget(self.confirm_top)} (or fewer --confirm-top)")  # fmt: skip
 
     def _validate_executor(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ValueError(f"--executor '{self.executor}' is not known; choose one of {', '.join(EXECUTORS)}")
+        """Options against the executor they need (its name is checked by `search.executor.check_executor`)."""
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
         if self.executor == "inprocess":

@@ -21,7 +21,7 @@ import optuna
 from search.config import RunConfig
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
-from search.runner import METRICS, proxy_budget, saved_proxy_run
+from search.trials import METRICS, proxy_budget, saved_proxy_run
 from search.study import baseline_trial, placement_of, scored_trials
 from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
-from search.runner import score_metrics, study_data
+from search.trials import score_metrics, study_data
 from search.study import WORKER, owner_dead, placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
 from trainers.data import build_proxy_data, load_dataset

@@ -4,9 +4,9 @@ Wiring: **only the driver process talks to the Optuna storage.**
 
 - `OptunaSearcher` (a Tune ``Searcher``) asks Optuna for each new trial: the placement comes from
   `search.study.suggest_placement`, and infeasible placements and placements already trained are
-  told on the driver without training, by the same `search.runner.prepare_trial` the in-process
+  told on the driver without training, by the same `search.trials.prepare_trial` the in-process
   executor uses. When a trial ends it records the `TrialRecord` and tells Optuna COMPLETE, PRUNED
-  or FAIL (`search.runner.finish_trial`).
+  or FAIL (`search.trials.finish_trial`).
 - `PruningScheduler` (a Tune ``FIFOScheduler``) receives every epoch result, reports the fitness to
   the Optuna trial and asks Optuna's pruner; when it says prune, Tune stops the trial
   (``TrialScheduler.STOP``) and the searcher tells it PRUNED with the epochs received so far.
@@ -75,9 +75,10 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from search.config import RunConfig
+from search.executor import Executor
 from search.study import count_trials, finished_by_key, stalled
 
-# search.runner, spaces and trainers.train import Ultralytics, which must not load in a worker before
+# search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
 # prepare_ultralytics has set its environment: they are imported where used.
 if TYPE_CHECKING:
     from spaces import Placement, SearchSpace
@@ -136,7 +137,7 @@ class OptunaSearcher(Searcher):
         return len(self.running) + len(self.ready) + sum(len(w) for w in self.waiting.values())
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        from search.runner import prepare_trial, trial_dir
+        from search.trials import prepare_trial, trial_dir
 
         while not self.ready:
             timed_out = self.deadline is not None and time.monotonic() > self.deadline
@@ -155,7 +156,7 @@ class OptunaSearcher(Searcher):
         return {"number": trial.number, "placement": placement.to_dict()}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        from search.runner import finish_trial
+        from search.trials import finish_trial
 
         run = self.running.pop(trial_id, None)
         if run is None:
@@ -183,7 +184,7 @@ class OptunaSearcher(Searcher):
     def _release_twins(self, key: str) -> None:
         """Tell trials that waited for ``key`` their twin's outcome; if it failed, the first of them
         trains next and the others wait for that one."""
-        from search.runner import tell_duplicate
+        from search.trials import tell_duplicate
 
         waiting = self.waiting.pop(key, [])
         twin = finished_by_key(self.study).get(key)
@@ -216,7 +217,7 @@ class PruningScheduler(FIFOScheduler):
         self.searcher = searcher
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        from search.runner import report_epoch
+        from search.trials import report_epoch
 
         run = self.searcher.running.get(trial.trial_id)
         if run is None or EPOCH_KEY not in result:
@@ -249,7 +250,7 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     import ray
     from ray import tune
 
-    from search.runner import proxy_budget, trial_dir
+    from search.trials import proxy_budget, trial_dir
     from spaces import Placement
     from trainers.train import train_candidate
 
@@ -375,6 +376,13 @@ def _local_resources() -> dict:
     return {"CPU": cpus, "GPU": torch.cuda.device_count()}
 
 
+class RayTune(Executor):
+    """Trials side by side on Ray Tune (the module doc)."""
+
+    def run(self, config: RunConfig, show_progress: bool = True) -> optuna.Study:
+        return run_ray(config, show_progress)
+
+
 def run_ray(config: RunConfig, show_progress: bool = True) -> optuna.Study:
     """Evaluate placements on Ray Tune until ``config.trials`` trials count (see the module doc).
 
@@ -388,7 +396,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> optuna.Study:
     from ray import tune
 
     from search.progress import Progress
-    from search.runner import start_search
+    from search.trials import start_search
 
     if ray.is_initialized():
         cluster, where = ray.cluster_resources(), "the connected Ray cluster"

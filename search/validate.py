@@ -30,7 +30,7 @@ from scipy import stats
 
 from search.config import RunConfig
 from search.final import train_once
-from search.runner import proxy_budget, saved_proxy_run, study_data
+from search.trials import proxy_budget, saved_proxy_run, study_data
 from search.study import placement_of, scored_trials
 from spaces import Placement
 from trainers.data import build_proxy_data, load_dataset

@@ -181,7 +181,7 @@ def _study(means: dict[str, float]) -> optuna.Study:
 
 
 def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monkeypatch):
-    import search.runner
+    import search.trials
     from search.confirm import confirm
     from trainers.train import TrialRecord
 
@@ -199,7 +199,7 @@ def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monk
         return TrialRecord(status="complete", placement=placement.to_dict(),
                            final={"map50_95": score, "precision": 0.6 + score, "recall": 0.5, "map50": score + 0.2})  # fmt: skip
 
-    monkeypatch.setattr(search.runner, "train_candidate", fake_train)
+    monkeypatch.setattr(search.trials, "train_candidate", fake_train)
     result = confirm(study, config, {}, tmp_path / "proxy", show_progress=True)
     winner = result["candidates"][result["winner"]]
     assert winner["placement_str"] == "backbone.4: se"

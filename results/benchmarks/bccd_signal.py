@@ -25,7 +25,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bccd-signal-"))
     prepare_ultralytics(work / "config")
     from search.config import RunConfig
-    from search.runner import proxy_budget
+    from search.trials import proxy_budget
     from spaces import Placement, load_base
     from trainers.data import build_proxy_data, load_dataset
     from trainers.train import train_candidate

@@ -1,20 +1,17 @@
-"""Run a search in this process: ask Optuna for a placement, train it, tell Optuna, repeat.
+"""The life of one trial, from Optuna's ask to its tell, shared by every executor (`search.executor`).
 
-Resumable at any moment: the study in storage holds every finished trial, a trial a killed run
-left RUNNING is queued again (`search.study.open_study`), and the loop goes on until ``--trials``
-trials count. The proxy data and the run configuration live in the study folder.
-
-`start_search`, `prepare_trial`, `report_epoch` and `finish_trial` are shared with the Ray Tune
-executor (`search.ray_executor`), so both treat baseline, infeasible, duplicate, pruned and failed
-trials alike.
+`start_search` opens or resumes the study (inputs checked, dataset resolved and proxy data built
+once, the baseline queued); `prepare_trial` turns an asked trial into the placement to train, or
+tells it at once when it is infeasible or repeats a finished trial (`tell_duplicate`);
+`report_epoch` hands each epoch to Optuna's pruner; `finish_trial` records the `TrialRecord` and
+tells Optuna COMPLETE, PRUNED or FAIL. So every executor treats baseline, infeasible, duplicate,
+pruned and failed trials alike. Resumable at any moment: the study in storage holds every finished
+trial, and a trial a killed run left RUNNING is queued again (`search.study.open_study`).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import optuna
@@ -22,28 +19,14 @@ import yaml
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config import RunConfig, check_writable
-from search.progress import Progress
 from search.provenance import environment
-from search.study import (
-    STALL_LIMIT,
-    WORKER,
-    held_elsewhere,
-    running_twin,
-    count_trials,
-    finished_by_key,
-    open_study,
-    placement_params,
-    stalled,
-    suggest_placement,
-)
+from search.study import WORKER, finished_by_key, open_study, placement_params, suggest_placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.transfer import check_matches
 from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.train import Budget, TrialRecord, train_candidate
 
 METRICS = ("precision", "recall", "map50", "map50_95")  # the scores kept per trial and per run
-
-TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the placement it waits for
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "objective", "proxy_epochs", "proxy_imgsz",
@@ -135,54 +118,6 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
     if not study.trials:
         study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
     return study, space, base, proxy
-
-
-def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
-    """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes),
-    one at a time in this process, or side by side on Ray Tune with ``executor: ray``."""
-    config.validate()
-    if config.executor == "ray":
-        from search.ray_executor import run_ray
-
-        return run_ray(config, show_progress)
-    study, space, base, proxy = start_search(config)
-    start = time.monotonic()
-    with Progress(study, config.trials, enabled=show_progress) as progress:
-        while count_trials(study) + len(held_elsewhere(study)) < config.trials:  # other workers' trials will count
-            if config.timeout is not None and time.monotonic() - start > config.timeout:
-                break
-            if stalled(study):
-                print(f"stopping early: the last {STALL_LIMIT} proposals were all evaluated already or outside the space")
-                break
-            trial = study.ask()
-            evaluate(trial, study, space, base, proxy, config, progress)
-            progress.update()
-    return study
-
-
-def evaluate(
-    trial: Trial, study: optuna.Study, space: SearchSpace, base: dict, proxy: Path, config: RunConfig, progress: Progress
-) -> None:
-    """Train one asked trial (or reuse an identical finished one) and tell Optuna the outcome."""
-    placement = prepare_trial(trial, study, space)
-    if placement is None:
-        return
-    while running_twin(study, placement.key, trial.number) is not None:  # another worker trains it now
-        time.sleep(TWIN_POLL_S)
-    twin = finished_by_key(study).get(placement.key)
-    if twin is not None:
-        tell_duplicate(trial, study, twin)
-        return
-    progress.start_trial(trial.number, placement)
-
-    def report(epoch: int, metrics: dict) -> bool:
-        progress.epoch(epoch, config.proxy_epochs, metrics)
-        return report_epoch(trial, epoch, metrics, config)
-
-    workdir = trial_dir(config, trial.number)
-    shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights, config.insertion)
-    finish_trial(trial, study, record, config)
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Placement | None:

@@ -1,0 +1,64 @@
+"""The default executor: one trial at a time, in this process (`search.executor`)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import Trial
+
+from search.config import RunConfig
+from search.executor import Executor
+from search.progress import Progress
+from search.study import STALL_LIMIT, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
+from search.trials import finish_trial, prepare_trial, proxy_budget, report_epoch, start_search, tell_duplicate, trial_dir
+from spaces import SearchSpace
+from trainers.train import train_candidate
+
+TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the placement it waits for
+
+
+class InProcess(Executor):
+    """Ask, train, tell, repeat; other workers on the same storage share the count (`held_elsewhere`)."""
+
+    def run(self, config: RunConfig, show_progress: bool = True) -> optuna.Study:
+        study, space, base, proxy = start_search(config)
+        start = time.monotonic()
+        with Progress(study, config.trials, enabled=show_progress) as progress:
+            while count_trials(study) + len(held_elsewhere(study)) < config.trials:  # other workers' trials will count
+                if config.timeout is not None and time.monotonic() - start > config.timeout:
+                    break
+                if stalled(study):
+                    print(f"stopping early: the last {STALL_LIMIT} proposals were all evaluated already or outside the space")
+                    break
+                trial = study.ask()
+                evaluate(trial, study, space, base, proxy, config, progress)
+                progress.update()
+        return study
+
+
+def evaluate(
+    trial: Trial, study: optuna.Study, space: SearchSpace, base: dict, proxy: Path, config: RunConfig, progress: Progress
+) -> None:
+    """Train one asked trial (or reuse an identical finished one) and tell Optuna the outcome."""
+    placement = prepare_trial(trial, study, space)
+    if placement is None:
+        return
+    while running_twin(study, placement.key, trial.number) is not None:  # another worker trains it now
+        time.sleep(TWIN_POLL_S)
+    twin = finished_by_key(study).get(placement.key)
+    if twin is not None:
+        tell_duplicate(trial, study, twin)
+        return
+    progress.start_trial(trial.number, placement)
+
+    def report(epoch: int, metrics: dict) -> bool:
+        progress.epoch(epoch, config.proxy_epochs, metrics)
+        return report_epoch(trial, epoch, metrics, config)
+
+    workdir = trial_dir(config, trial.number)
+    shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
+    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights, config.insertion)
+    finish_trial(trial, study, record, config)
