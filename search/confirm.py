@@ -1,7 +1,7 @@
 """Confirmation: the top candidates race the baseline on fresh seeds (`search.racing`).
 
 One proxy run ranks placements barely better than chance: its seed noise is as large as the effect
-of attention, and the best of many single runs is biased upwards (DESIGN.md). So the best
+of attention, and the best of many single runs is biased upwards (docs/ARCHITECTURE.md, "Facts"). So the best
 ``--confirm-top K`` distinct placements of the search race the baseline within ``--confirm-budget N``
 proxy runs (the baseline's included), on seeds ``seed + 1, seed + 2, ...`` that the search never
 used; `search.racing` holds the rules (selection, dropping, the test and its correction). The winner

@@ -1,7 +1,7 @@
 """After the search: confirm the best candidates with seeds (`search.confirm`), retrain the winner
 (and the baseline beside it) in full, export ``best.yaml``.
 
-Layout (DESIGN.md): ``final/`` holds the winner's model.yaml, weights/best.pt, results.csv and
+Layout (docs/ARCHITECTURE.md): ``final/`` holds the winner's model.yaml, weights/best.pt, results.csv and
 log; ``final-baseline/`` the same for the un-modified base model, so the report compares two full
 trainings, not a full training with a proxy. A finished final training is not repeated on resume.
 """

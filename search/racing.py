@@ -2,7 +2,7 @@
 leader tested against the baseline on seeds it was not selected on.
 
 One proxy run ranks placements barely better than chance, and the best of K single runs is biased
-upwards (the winner's curse; DESIGN.md, "Selection under noise"). So the search's own runs only
+upwards (the winner's curse; results/benchmarks/selection_power.md). So the search's own runs only
 choose who enters the race, and every score here comes from fresh seeds: round r trains the
 baseline and every contender still in with the same seed ``first_seed + r - 1`` (common random
 numbers: a seed fixes data order and augmentation, so same-seed scores correlate and the paired

@@ -1,7 +1,7 @@
 """Did attention beat the baseline? Scores of several seeds per side, compared beyond seed noise.
 
-Seed noise of one proxy run is as large as the effect of attention (DESIGN.md, "Signal and noise of
-proxy runs"), so a candidate counts as better only when a confidence interval of the difference of
+Seed noise of one proxy run is as large as the effect of attention (results/benchmarks/seed_noise.md),
+so a candidate counts as better only when a confidence interval of the difference of
 mean scores lies above 0. When both sides were trained with the same seeds (``paired=True``: the
 i-th score of each side comes from the i-th seed, which fixes data order and augmentation), the test
 is the paired t on the per-seed differences whenever pairing lowers their variance, i.e. the scores

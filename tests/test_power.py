@@ -29,7 +29,7 @@ def test_detectable_effect_against_scipy_power():
     """Paired: the noncentral t at n - 1 degrees of freedom. Welch's: the same expectation over the
     variance share, integrated by `scipy.stats.beta.expect` (adaptive quadrature) instead of
     Gauss-Jacobi nodes. 3 vs 3 seeds at one-sided 2.5% need about 3.5 sd unpaired (3.1 if the degrees
-    of freedom were the pooled t's 4, as DESIGN.md's "about 3 sd" assumed)."""
+    of freedom were the pooled t's 4, as an earlier "about 3 sd" estimate assumed)."""
     paired = detectable_effect(1.0, 5, 0.025, 0.5)
     assert stats.nct.sf(stats.t.isf(0.025, 4), 4, paired / np.sqrt(2 * 0.5 / 5)) == pytest.approx(0.8)
     welch = detectable_effect(1.0, 3, 0.025)

@@ -41,7 +41,7 @@ RESERVED = frozenset({"data", "model", "project", "name", "resume", "epochs", "i
 @dataclass(frozen=True)
 class Budget:
     """Training settings of one run. ``imgsz`` in pixels; ``nbs`` (nominal batch) defaults to
-    ``batch`` so that from-scratch proxies take one optimizer step per batch (DESIGN.md)."""
+    ``batch`` so that from-scratch proxies take one optimizer step per batch (results/benchmarks/bccd_signal.md)."""
 
     epochs: int = 30
     imgsz: int = 320
