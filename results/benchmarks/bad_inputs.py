@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import yaml
@@ -45,7 +46,10 @@ def _messages(stderr: str) -> list[str]:
 def trials(study: Path) -> int:
     """Trials in a study's SQLite file (0 when there is none)."""
     db = study / "study.db"
-    return sqlite3.connect(db).execute("select count(*) from trials").fetchone()[0] if db.is_file() else 0
+    if not db.is_file():
+        return 0
+    with closing(sqlite3.connect(db)) as connection:
+        return connection.execute("select count(*) from trials").fetchone()[0]
 
 
 def _labels(data: Path, text: str, split: str = "train", share: float = 1.0) -> None:
@@ -79,7 +83,8 @@ def _ctrl_c(folder: Path, data: Path) -> tuple[int, list[str], str]:
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     err = _messages(process.communicate()[1])
-    kept = sqlite3.connect(study / "study.db").execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    with closing(sqlite3.connect(study / "study.db")) as connection:
+        kept = connection.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
     code, _ = cli("resume", str(study), cwd=folder)
     retrained = (study / "trials" / "0" / "log").stat().st_mtime > (study / "trials" / "1").stat().st_mtime
     return process.returncode, err, f"{kept} complete kept; resume exit {code}, trial 0 {'retrained' if retrained else 'not retrained'}"
@@ -98,7 +103,7 @@ def _full_disk(folder: Path, data: Path) -> tuple[int, list[str], str]:
         again, _ = cli(*command, cwd=folder)
         return code, lines, f"again with space: exit {again}, {trials(disk / 's')} trials (1 interrupted, retried)"
     finally:
-        subprocess.run(["umount", str(disk)])
+        subprocess.run(["umount", "--lazy", str(disk)])
 
 
 def cases(data: Path) -> dict[str, Callable[[Path], tuple]]:
