@@ -7,6 +7,7 @@ code 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -175,6 +176,10 @@ def _search(config, quiet: bool) -> int:
         print(f"verdict: {summary['verdict']}")
         print(f"exported {config.study_dir / 'best.yaml'}: trial {summary['trial']} ({summary['placement_str']})")
     print(f"report: {write_report(config.study_dir)}")
+    if config.final and not others and importlib.util.find_spec("optuna_dashboard"):
+        from search.dashboard import publish_outcome
+
+        publish_outcome(study, config.study_dir)  # the verdict, leaderboard and files inside the dashboard
     print(f"study folder: {config.study_dir}")
     return 0
 
@@ -271,7 +276,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from search.config import storage_url_of
     from search.dashboard import serve_dashboard
 
-    serve_dashboard(storage_url_of(args.study_dir), host=args.host, port=args.port)
+    serve_dashboard(storage_url_of(args.study_dir), host=args.host, port=args.port, study_dir=args.study_dir)
     return 0
 
 

@@ -1,22 +1,82 @@
-"""Browse a study live in optuna-dashboard: ``serve_dashboard(storage_url)``.
+"""The study in optuna-dashboard: ``serve_dashboard(storage_url)``, and the outcome put there.
 
 The dashboard reads the same Optuna storage the search writes, so it can run beside a search in
 progress. It binds to 127.0.0.1 unless told otherwise: the dashboard can also edit a study
 (notes, user attributes, deletions), so expose it on other interfaces only on purpose.
+
+`publish_outcome` (after a search's final step) makes the dashboard alone answer "what won, by how
+much, and where is the model": the verdict and the leaderboard become the study's note
+(optuna-dashboard's ``save_note``), and best.yaml, the final weights and report.html its artifacts
+(``optuna.artifacts``, kept in ``<study>/artifacts``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
-def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve optuna-dashboard for ``storage_url`` at http://host:port/ until Ctrl-C (blocking)."""
+import optuna
+
+ARTIFACTS = "artifacts"  # folder of the study's artifact store
+OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "report.html")  # study-relative, when present
+
+
+def artifact_store(study_dir: str | Path):
+    """The study's file-system artifact store (``<study>/artifacts``)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    folder = Path(study_dir) / ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(folder))
+
+
+def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
+    """The verdict and leaderboard as the study's note, the outcome files as its artifacts (named
+    ``<stem>-<content digest><suffix>``, so a file is uploaded again only when it changed). Needs
+    optuna-dashboard."""
+    from optuna.artifacts import get_all_artifact_meta, upload_artifact
+    from optuna_dashboard import save_note
+
+    from search.report import leaderboard, sort_trials, verdict
+
+    folder = Path(study_dir)
+    store = artifact_store(folder)
+    known = {meta.filename for meta in get_all_artifact_meta(study)}
+    files = []
+    with tempfile.TemporaryDirectory(dir=folder / ARTIFACTS) as staging:
+        for name in OUTCOME_FILES:
+            path = folder / name
+            if not path.is_file():
+                continue
+            label = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:12]}{path.suffix}"
+            if label not in known:  # a link, not a copy, carries the artifact's name (the store copies it)
+                try:
+                    os.link(path, Path(staging) / label)
+                except OSError:  # no hard links on this filesystem
+                    shutil.copyfile(path, Path(staging) / label)
+                upload_artifact(artifact_store=store, file_path=str(Path(staging) / label), study_or_trial=study)
+            files.append(f"- `{name}`: artifact `{label}`")
+    summary = study.user_attrs.get("final") or {}
+    said = summary.get("verdict") or (verdict(summary) if summary else "no final step has run yet")
+    note = ["## Verdict", "", said, "", *leaderboard(sort_trials(study.get_trials(deepcopy=False))),
+            "## Files (this study's artifacts)", "", *files]  # fmt: skip
+    save_note(study, "\n".join(note))
+
+
+def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080, study_dir: str | Path | None = None) -> None:
+    """Serve optuna-dashboard for ``storage_url`` at http://host:port/ until Ctrl-C (blocking), with
+    the artifacts of ``study_dir`` when given."""
     try:
         import optuna_dashboard
     except ImportError:
         raise ValueError("optuna-dashboard is not installed; pip install 'yolo-attention-search[dashboard]'") from None
     print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    store = artifact_store(study_dir) if study_dir is not None else None
     try:
-        optuna_dashboard.run_server(storage_url, host=host, port=port)
+        optuna_dashboard.run_server(storage_url, host=host, port=port, artifact_store=store)
     except KeyboardInterrupt:  # bottle stops quietly on Ctrl-C; a second one can land here
         pass
     except OSError as e:  # the port is taken, or the host is not an address of this machine

@@ -319,11 +319,22 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
-def test_dashboard_serves_the_study(study_dir: Path):
+def test_dashboard_serves_the_study_with_its_outcome(study_dir: Path):
+    """Through optuna-dashboard's own HTTP API: the study, its note (verdict and leaderboard) and
+    its artifacts (best.yaml, the final weights, report.html), each downloadable as it was."""
     from search.config import storage_url_of
+    from search.dashboard import publish_outcome
 
+    (study_dir / "best.yaml").write_text("nc: 2\n")
+    (study_dir / "final" / "weights").mkdir(parents=True)
+    (study_dir / "final" / "weights" / "best.pt").write_bytes(b"weights")
+    write_report(study_dir)
+    study = optuna.load_study(study_name="s", storage=storage_url_of(study_dir))
+    publish_outcome(study, study_dir)
+    publish_outcome(study, study_dir)  # again, nothing changed: no second copy of any file
     port = free_port()
-    code = f"from search.dashboard import serve_dashboard; serve_dashboard({storage_url_of(study_dir)!r}, port={port})"
+    code = (f"from search.dashboard import serve_dashboard; "
+            f"serve_dashboard({storage_url_of(study_dir)!r}, port={port}, study_dir={str(study_dir)!r})")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -341,6 +352,13 @@ def test_dashboard_serves_the_study(study_dir: Path):
         detail = get_json(f"{base}/api/studies/{studies[0]['study_id']}")
         assert detail["name"] == "s"
         assert len(detail["trials"]) == len(TRIALS)
+        note = detail["note"]["body"]
+        assert note.startswith("## Verdict") and "## Leaderboard" in note and "backbone.4: cbam" in note
+        names = sorted(a["filename"] for a in detail["artifacts"])
+        assert [re.sub(r"-[0-9a-f]{12}", "", n) for n in names] == ["best.pt", "best.yaml", "report.html"]
+        pt = next(a for a in detail["artifacts"] if a["filename"].startswith("best") and a["filename"].endswith(".pt"))
+        with urllib.request.urlopen(f"{base}/artifacts/{studies[0]['study_id']}/{pt['artifact_id']}", timeout=5) as r:
+            assert r.read() == b"weights"
     finally:
         proc.terminate()
         try:
