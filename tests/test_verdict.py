@@ -19,7 +19,8 @@ def test_welch_interval_matches_a_hand_computation():
     assert c.difference == pytest.approx(0.02)
     assert c.high - c.difference == pytest.approx(2.571 * np.sqrt(vc + vb), rel=0.005)
     assert c.high - c.difference == pytest.approx(c.difference - c.low)
-    assert c.p_value == pytest.approx(0.160, abs=0.001)  # two-sided, t = 1.65 on 4.98 df (scipy ttest_ind)
+    df = (vc + vb) ** 2 / (vc**2 / 3 + vb**2 / 4)
+    assert c.p_value == pytest.approx(2 * stats.t.sf(0.02 / np.sqrt(vc + vb), df), rel=1e-6)  # two-sided, from t's tail
 
 
 def test_clear_win():
