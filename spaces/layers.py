@@ -109,10 +109,6 @@ def scale_constants(d: dict) -> tuple[float, float, float]:
     return d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), math.inf
 
 
-def _make_divisible(x: float, divisor: int = 8) -> int:
-    return int(math.ceil(x / divisor) * divisor)
-
-
 def _absolute(f: Any, i: int) -> tuple[int, ...]:
     refs = f if isinstance(f, list) else [f]
     return tuple(r if r >= 0 else i + r for r in refs)
@@ -120,6 +116,8 @@ def _absolute(f: Any, i: int) -> tuple[int, ...]:
 
 def resolve_layers(d: dict, input_channels: int = 3) -> list[Layer]:
     """Resolve every layer of model dict ``d`` the way ``ultralytics.nn.tasks.parse_model`` does."""
+    from ultralytics.utils.ops import make_divisible  # parse_model's own rounding of channel counts
+
     _, width, max_channels = scale_constants(d)
     rows = list(d["backbone"]) + list(d["head"])
     n_backbone = len(d["backbone"])
@@ -129,7 +127,7 @@ def resolve_layers(d: dict, input_channels: int = 3) -> list[Layer]:
         inputs = _absolute(f, i)
         c_in = [ch[j] for j in inputs] if i else [input_channels]
         if m in CHANNEL_FIRST:
-            c2 = args[0] if m == "Classify" else _make_divisible(min(args[0], max_channels) * width, 8)
+            c2 = args[0] if m == "Classify" else make_divisible(min(args[0], max_channels) * width, 8)
         elif m == "Concat":
             c2 = sum(c_in)
         elif m in HEADS:
