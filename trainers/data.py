@@ -19,7 +19,6 @@ from pathlib import Path
 
 import yaml
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 UNUSABLE_LIMIT = 0.1  # largest share of a split's images whose labels Ultralytics drops before we refuse
 
 
@@ -52,18 +51,20 @@ class Dataset:
 
 
 def label_path(image: Path) -> Path:
-    """Label file of an image, by Ultralytics' rule: last ``/images/`` becomes ``/labels/``, suffix ``.txt``."""
-    text = str(image)
-    head, sep, tail = text.rpartition("/images/")
-    return Path((head + "/labels/" + tail) if sep else text).with_suffix(".txt")
+    """Label file of an image, by Ultralytics' own rule: last ``/images/`` becomes ``/labels/``, suffix ``.txt``."""
+    from ultralytics.data.utils import img2label_paths
+
+    return Path(img2label_paths([image])[0])
 
 
 def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
+    from ultralytics.data.utils import IMG_FORMATS  # the images Ultralytics itself would find
+
     images: list[Path] = []
     for entry in spec if isinstance(spec, list) else [spec]:
         path = Path(entry) if Path(entry).is_absolute() else root / entry
         if path.is_dir():
-            images += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            images += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
         elif path.is_file() and path.suffix == ".txt":
             for line in path.read_text().split():
                 image = Path(line) if Path(line).is_absolute() else root / line
