@@ -25,8 +25,8 @@ DATA = SHARED / "datasets" / "bccd" / "data.yaml"
 OPTIONS = {
     "bccd_search": ["--trials", "10", "--proxy-epochs", "10", "--proxy-imgsz", "160", "--pruner", "none",
                     "--confirm-top", "2", "--confirm-budget", "12", "--final-epochs", "20", "--final-imgsz", "160"],
-    "bccd_pretrained_search": ["--model", str(SHARED / "weights" / "yolov8n.pt"), "--trials", "8", "--confirm-top", "2",
-                               "--confirm-budget", "12", "--final-epochs", "10", "--final-imgsz", "320"],
+    "bccd_pretrained_search": ["--model", str(SHARED / "weights" / "yolov8n.pt"), "--trials", "5", "--confirm-top", "1",
+                               "--confirm-budget", "6", "--final-epochs", "10", "--final-imgsz", "320"],
 }  # fmt: skip
 
 
