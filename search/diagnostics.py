@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spaces.blocks import having
+
 TRAIN_LOSSES = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
 VAL_LOSSES = ("val/box_loss", "val/cls_loss", "val/dfl_loss")
 TREND = 0.02  # a loss whose fitted change over the window exceeds 2% of its window mean is rising/falling
@@ -26,14 +28,12 @@ GLOBAL = "global"
 OBJECTS_PER_STRIDE = 8  # conventional assignment: size s goes to the first level with stride * 8 >= s
 
 # Blocks approximated as `repeats` bottlenecks of two 3x3 convs (exact for C2f, an upper bound for C3).
-_CSP_BLOCKS = frozenset(
-    "C3 C2f C3k2 A2C2f C3x C3Ghost RepC3 C2fCIB BottleneckCSP RepNCSPELAN4 ELAN1 C1 C2 Bottleneck".split()
-)
-_CONV_LIKE = frozenset({"Conv", "DWConv", "GhostConv", "SCDown"})  # args [c2, k=1, s=1, ...], main path only
-_POOL_THEN_CONV = frozenset({"ADown", "AConv"})  # 2x2 average pool (stride 1), then a stride-2 3x3 path
+_CSP_BLOCKS = having("bottlenecks")
+_CONV_LIKE = having("conv")  # args [c2, k=1, s=1, ...], main path only
+_POOL_THEN_CONV = having("pool_conv")  # 2x2 average pool (stride 1), then a stride-2 3x3 path
 # Attention that sees the whole map: transformer blocks, and the gates that pool it (all registry
 # types but GAM and TripletAttention, whose gates come from local 7x7 convs, see `_LOCAL_ATTENTION`).
-_GLOBAL_BLOCKS = frozenset({"C2PSA", "C2fPSA", "PSA", "AIFI", "C3TR"})
+_GLOBAL_BLOCKS = having("global")
 _LOCAL_ATTENTION = {"GAM": lambda args: [(7, 1), (7, 1)], "TripletAttention": lambda args: [(_arg(args, 1, 7), 1)]}
 
 

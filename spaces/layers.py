@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spaces.blocks import having
+
 # Modules whose first YAML argument is the output channel count, scaled by width (the
 # `base_modules` of Ultralytics' parse_model).
-CHANNEL_FIRST = frozenset(
-    "Classify Conv ConvTranspose GhostConv Bottleneck GhostBottleneck SPP SPPF C2fPSA C2PSA DWConv "
-    "Focus BottleneckCSP C1 C2 C2f C3k2 RepNCSPELAN4 ELAN1 ADown AConv SPPELAN C2fAttn C3 C3TR "
-    "C3Ghost nn.ConvTranspose2d DWConvTranspose2d C3x RepC3 PSA SCDown C2fCIB A2C2f".split()
-)
-HEADS = frozenset({"Detect", "Segment", "Pose", "OBB", "v10Detect", "YOLOEDetect", "WorldDetect"})
+CHANNEL_FIRST = having("channels")
+HEADS = having("head")
 SUPPORTED_HEADS = frozenset({"Detect", "v10Detect"})  # the trainer trains and scores detection (box mAP)
 _UNSUPPORTED = {  # head -> why; anything else that is not a supported head: "not a detection model"
     "Segment": "a segmentation model", "Pose": "a pose model", "OBB": "an oriented-box model",

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spaces.blocks import having
 from spaces.layers import HEADS, Layer, resolve_layers
 
 # Cross-stage-partial blocks after which attention is placed in the backbone.
-BACKBONE_BLOCKS = frozenset(
-    "C3 C2f C3k2 A2C2f C3x C3Ghost C3TR RepC3 C2fCIB BottleneckCSP RepNCSPELAN4 ELAN1 C1 C2".split()
-)
-# Blocks whose bottlenecks can host attention: the family Ultralytics builds from `Bottleneck`.
-FUSABLE = frozenset({"C3", "C2f", "C3k2", "A2C2f"})
-# The base's own attention blocks, which a placement may remove.
-REMOVABLE = frozenset({"C2PSA", "C2fPSA", "PSA"})
+BACKBONE_BLOCKS = having("backbone")
+FUSABLE = having("fusable")  # blocks whose bottlenecks can host attention
+REMOVABLE = having("removable")  # the base's own attention blocks, which a placement may remove
 
 KINDS = ("backbone", "sppf", "neck", "fused", "drop")
 

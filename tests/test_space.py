@@ -263,3 +263,16 @@ def test_a_single_type_may_be_written_without_a_list(tmp_path):
     path.write_text("types: se\npositions: neck.*\n")
     space = load_space(load_base("yolov8n.yaml"), path)
     assert space.types == ("se",) and [p.name for p in space.positions] == ["neck.15", "neck.18", "neck.21"]
+
+
+def test_block_roles_are_consistent():
+    """The one block table (`spaces.blocks`): a fusable block is a backbone block of bottlenecks,
+    removable blocks are global attention, heads play no other role."""
+    from spaces.blocks import BLOCKS, ROLES, having
+
+    assert set().union(*BLOCKS.values()) <= ROLES
+    assert having("fusable") <= having("backbone") & having("bottlenecks")
+    assert having("removable") <= having("global")
+    assert all(BLOCKS[name] == {"head"} for name in having("head"))
+    with pytest.raises(ValueError, match="unknown block role"):
+        having("attention")
