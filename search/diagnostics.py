@@ -12,8 +12,9 @@ Sizes, strides and receptive fields are in pixels of the network input (the trai
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,17 @@ OBJECTS_PER_STRIDE = 8  # conventional assignment: size s goes to the first leve
 _CSP_BLOCKS = having("bottlenecks")
 _CONV_LIKE = having("conv")  # args [c2, k=1, s=1, ...], main path only
 _POOL_THEN_CONV = having("pool_conv")  # 2x2 average pool (stride 1), then a stride-2 3x3 path
-# Attention that sees the whole map: transformer blocks, and the gates that pool it (all registry
-# types but GAM and TripletAttention, whose gates come from local 7x7 convs, see `_LOCAL_ATTENTION`).
+# Blocks that see the whole map (transformer and pooled attention blocks); of the registry's attention
+# types, those without a `local` path in their row (`_local_attention`).
 _GLOBAL_BLOCKS = having("global")
-_LOCAL_ATTENTION = {"GAM": lambda args: [(7, 1), (7, 1)], "TripletAttention": lambda args: [(_arg(args, 1, 7), 1)]}
+
+
+@functools.cache
+def _local_attention() -> dict[str, Callable[[list], list[tuple[int, int]]]]:
+    """YAML class name -> (kernel, stride) path of the registry's spatially local attention types."""
+    from spaces.attention import ATTENTION  # imports Ultralytics: only once a report is asked for
+
+    return {t.module.__name__: t.local for t in ATTENTION.values() if t.local is not None}
 
 
 # --- fitting -------------------------------------------------------------------------------------
@@ -150,8 +158,8 @@ def _is_global(module: str, args: tuple, attention: dict[str, str]) -> bool:
     if base in _GLOBAL_BLOCKS or (base == "A2C2f" and len(args) > 1 and args[1]):  # A2C2f's a2: area attention
         return True
     if module != base:  # fused block: its last argument lists attention specs such as "se(reduction=8)"
-        return any(attention.get(spec.partition("(")[0].strip().lower()) not in _LOCAL_ATTENTION for spec in args[-1])
-    return module in attention.values() and module not in _LOCAL_ATTENTION
+        return any(attention.get(spec.partition("(")[0].strip().lower()) not in _local_attention() for spec in args[-1])
+    return module in attention.values() and module not in _local_attention()
 
 
 def _kernels(module: str, args: tuple, n: int) -> list[tuple[int, int]]:
@@ -168,8 +176,8 @@ def _kernels(module: str, args: tuple, n: int) -> list[tuple[int, int]]:
         return [(_arg(args, 1, 5), 1)] * 3
     if module == "SPP":
         return [(max(args[1]) if len(args) > 1 else 13, 1)]
-    if module in _LOCAL_ATTENTION:
-        return _LOCAL_ATTENTION[module](args)
+    if module in _local_attention():
+        return _local_attention()[module](args)
     return []
 
 

@@ -13,6 +13,7 @@ for triplet also C = 1 with H or W = 1); in eval mode every size works.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -214,13 +215,16 @@ class AttentionType:
     """A registered attention module and its searchable settings.
 
     ``params`` lists constructor settings in constructor order, each with its allowed values, the
-    first being the default; ``module.__name__`` is the name used in model YAML files.
+    first being the default; ``module.__name__`` is the name used in model YAML files. ``local``,
+    for a module whose gate comes from local convolutions only, gives its (kernel, stride) path from
+    its YAML args (the receptive-field diagnosis adds it); None: the gate pools the whole map.
     """
 
     name: str
     module: type[nn.Module]
     params: dict[str, tuple]
     paper: str
+    local: Callable[[list], list[tuple[int, int]]] | None = None
 
 
 ATTENTION: dict[str, AttentionType] = {
@@ -249,12 +253,14 @@ ATTENTION: dict[str, AttentionType] = {
             {"rate": (4, 2)},
             "Liu et al., Global Attention Mechanism: Retain Information to Enhance Channel-Spatial Interactions, "
             "arXiv:2112.05561, 2021",
+            local=lambda args: [(7, 1), (7, 1)],  # two 7x7 convs; its channel MLP acts per position
         ),
         AttentionType(
             "triplet",
             TripletAttention,
             {"kernel_size": (7, 3)},
             "Misra et al., Rotate to Attend: Convolutional Triplet Attention Module, WACV 2021",
+            local=lambda args: [(args[1] if len(args) > 1 and isinstance(args[1], int) else 7, 1)],  # one k x k conv
         ),
         AttentionType(
             "shuffle",
