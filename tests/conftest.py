@@ -40,3 +40,11 @@ def toy_proxy(toy_data, tmp_path_factory):
     from trainers.data import build_proxy_data, load_dataset
 
     return build_proxy_data(load_dataset(toy_data), tmp_path_factory.mktemp("proxy"), imgsz=64)
+
+
+@pytest.fixture(scope="session")
+def learnable_data(tmp_path_factory):
+    """data.yaml of a generated 32+8 image set (64 px) that a from-scratch yolov8n learns in a few epochs."""
+    from trainers.data import make_toy_dataset
+
+    return make_toy_dataset(tmp_path_factory.mktemp("data"), n_train=32, n_val=8, imgsz=64)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,28 +24,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from helpers import TRAIN, one_line_error, study_of
 from search import ray_executor
 from search.cli import main
 from search.config import RunConfig
 from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
-from search.study import interrupted_numbers, rdb_storage
-from trainers.data import make_toy_dataset
+from search.study import rdb_storage
 
-# The TINY budget of test_search.py with 2 epochs: enough to compare what the two executors do.
-TINY = ["--proxy-epochs", "2", "--proxy-imgsz", "64", "--proxy-batch", "4", "--device", "cpu",
-        "--loader-workers", "0", "--quiet", "--set", "optimizer=AdamW", "--set", "lr0=0.005",
-        "--set", "mosaic=0", "--set", "warmup_epochs=0"]  # fmt: skip
+# The toy training budget with 2 proxy epochs: enough to compare what the two executors do.
+TINY = [*TRAIN, "--proxy-epochs", "2"]
 SAME_STUDY = ["--trials", "4", "--sampler", "random", "--pruner", "none", "--no-final", "--seed", "0"]
-
-
-@pytest.fixture(scope="module")
-def learnable_data(tmp_path_factory):
-    return make_toy_dataset(tmp_path_factory.mktemp("data"), n_train=32, n_val=8, imgsz=64)
-
-
-def _study(study_dir: Path) -> optuna.Study:
-    config = RunConfig.load(study_dir / "run.yaml")
-    return optuna.load_study(study_name=config.study, storage=config.storage_url)
 
 
 def _outline(study: optuna.Study) -> list[tuple]:
@@ -63,7 +50,7 @@ def test_ray_executor_finds_the_in_process_study(learnable_data, tmp_path, monke
     monkeypatch.setenv("HOME", str(home))
     assert main(["run", "--data", data, "--out", out, "--study", "ray", *SAME_STUDY, *TINY,
                  "--executor", "ray", "--workers", "2"]) == 0  # fmt: skip
-    inproc, ray_study = _study(tmp_path / "results" / "inproc"), _study(tmp_path / "results" / "ray")
+    inproc, ray_study = study_of(tmp_path / "results" / "inproc"), study_of(tmp_path / "results" / "ray")
     assert _outline(ray_study) == _outline(inproc)
     assert {t.user_attrs["placement_key"] for t in ray_study.trials} == {t.user_attrs["placement_key"] for t in inproc.trials}
     assert [t.state for t in ray_study.trials] == [t.state for t in inproc.trials]
@@ -81,13 +68,6 @@ def test_ray_executor_finds_the_in_process_study(learnable_data, tmp_path, monke
     assert not list(home.iterdir()), f"written to the home folder: {list(home.rglob('*'))}"
     if not ray_temp_dir(study_dir).is_relative_to(study_dir):  # a long tmp_path: Ray's logs went to /tmp/ray-<hex>
         shutil.rmtree(ray_temp_dir(study_dir), ignore_errors=True)
-
-
-def _bad(argv: list[str], capsys) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 def _free_port() -> int:
@@ -113,7 +93,7 @@ def test_bad_ray_input_is_one_line_exit_2(learnable_data, tmp_path, capsys, monk
     if torch.cuda.device_count() == 0:  # a CPU-only machine: any GPU share is more than it has
         cases["--gpus-per-trial 0.25: this machine has 0 GPUs"] = ["--executor", "ray", "--gpus-per-trial", "0.25"]
     for message, extra in cases.items():
-        assert message in _bad(base + extra, capsys), message
+        assert message in one_line_error(base + extra, capsys), message
 
     # A port that accepts connections but never answers as Ray: the probe gives up after its time limit.
     server = socket.socket()
@@ -123,7 +103,7 @@ def test_bad_ray_input_is_one_line_exit_2(learnable_data, tmp_path, capsys, monk
     monkeypatch.setattr(ray_executor, "PROBE_TIMEOUT_S", 8.0)
     start = time.monotonic()
     address = f"127.0.0.1:{server.getsockname()[1]}"
-    assert f"--ray-address {address}: no Ray cluster" in _bad(base + ["--executor", "ray", "--ray-address", address], capsys)
+    assert f"--ray-address {address}: no Ray cluster" in one_line_error(base + ["--executor", "ray", "--ray-address", address], capsys)
     assert time.monotonic() - start < 30
     server.close()
     assert not list(tmp_path.glob("*/study.db"))  # nothing started
@@ -286,43 +266,6 @@ def test_one_sqlite_storage_takes_concurrent_processes(tmp_path):
     assert len({t.user_attrs["who"] for t in trials}) == n * k
 
 
-@pytest.mark.slow
-def test_kill_nine_then_rerun_resumes_a_ray_search(learnable_data, tmp_path):
-    """The driver killed with trials in flight; the rerun keeps finished trials, retries the
-    interrupted ones once each and reaches the trial count."""
-    args = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "r", "--trials", "5",
-            "--sampler", "random", "--pruner", "none", "--no-final", *TINY, "--proxy-epochs", "4",
-            "--executor", "ray", "--workers", "2"]  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    db = tmp_path / "r" / "study.db"
-    deadline = time.monotonic() + 300
-    finished_before: list = []
-    while time.monotonic() < deadline and process.poll() is None:
-        time.sleep(1)
-        if db.is_file() and (tmp_path / "r" / "run.yaml").is_file():
-            trials = _study(tmp_path / "r").get_trials()
-            finished_before = [t for t in trials if t.state.is_finished()]
-            if finished_before and any(t.state == TrialState.RUNNING for t in trials):
-                break
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-    done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    trials = _study(tmp_path / "r").get_trials()
-    by_number = {t.number: t for t in trials}
-    for before in finished_before:
-        assert by_number[before.number].state == before.state and by_number[before.number].values == before.values
-    interrupted = [t for t in trials if t.number in interrupted_numbers(trials)]
-    assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
-    for trial in interrupted:
-        retries = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
-        assert len(retries) == 1 and retries[0].params == trial.params and retries[0].state.is_finished()
-    counted = [t for t in trials if t.state.is_finished() and t not in interrupted and not {"infeasible", "duplicate_of"} & set(t.user_attrs)]
-    assert len(counted) == 5
-
-
 _HOLD_CLUSTER = textwrap.dedent(
     """
     import os, sys, time
@@ -352,7 +295,7 @@ def test_search_on_an_existing_cluster(learnable_data, tmp_path):
         done = subprocess.run([sys.executable, "-m", "search", *base, "--study", "c", "--trials", "2", "--workers", "2"],
                               capture_output=True, text=True, timeout=600)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        trials = _study(tmp_path / "c").get_trials()
+        trials = study_of(tmp_path / "c").get_trials()
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 and trials[0].user_attrs["baseline"]
         assert not (tmp_path / "c" / "ray" / "tmp").exists()  # the cluster keeps its own temp dir
     finally:

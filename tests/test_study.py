@@ -104,7 +104,7 @@ def postgres_url():
 def test_two_workers_share_one_study(server, tmp_path, request):
     """Two `run` processes on one study (the default SQLite file, or a real PostgreSQL server): exactly
     --trials counted, no placement trained twice, and one confirmation, final training and export."""
-    from test_search import TINY  # the toy budget the end-to-end tests use
+    from helpers import TINY  # the toy budget the end-to-end tests use
 
     from trainers.data import make_toy_dataset
 
@@ -163,7 +163,7 @@ def test_a_full_disk_stops_the_search_in_one_line_and_loses_nothing(tmp_path):
     """A study on a real 3 MB tmpfs: the first trial's checkpoint fills it; the run stops with one
     line (exit 2), the trial's partial weights are removed, and once the disk is larger the same
     command finishes the study. Needs root and mount (skipped with the reason elsewhere)."""
-    from test_search import TINY
+    from helpers import TINY
 
     from trainers.data import make_toy_dataset
 

@@ -1,0 +1,31 @@
+"""What several test modules share: the toy training budget and small assertions on the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+# Training options at which the toy set learns in a few CPU epochs (AdamW, no mosaic, no warm-up).
+TRAIN = ["--proxy-imgsz", "64", "--proxy-batch", "4", "--device", "cpu", "--loader-workers", "0", "--quiet",
+         "--set", "optimizer=AdamW", "--set", "lr0=0.005", "--set", "mosaic=0", "--set", "warmup_epochs=0"]  # fmt: skip
+# The end-to-end budget: 6 proxy epochs, and a 3-epoch final retraining at 64 px.
+TINY = ["--proxy-epochs", "6", "--final-epochs", "3", "--final-imgsz", "64", *TRAIN]
+
+
+def study_of(study_dir: Path) -> optuna.Study:
+    """The Optuna study of a study folder, through its run.yaml."""
+    from search.config import RunConfig
+
+    config = RunConfig.load(study_dir / "run.yaml")
+    return optuna.load_study(study_name=config.study, storage=config.storage_url)
+
+
+def one_line_error(argv: list[str], capsys) -> str:
+    """Run the CLI in this process; assert exit 2 with one `error:` line and no traceback; the line."""
+    from search.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
