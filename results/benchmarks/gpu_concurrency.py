@@ -20,10 +20,10 @@ Here, to write gpu_concurrency.md from the JSON files it returned (committed bes
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import importlib.util
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +32,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared"
-PROXY_RUNS, FULL_RUNS, UTILISATION = HERE / "gpu_concurrency.json", HERE / "gpu_full_finetune.json", HERE / "gpu_concurrency_util.csv"
+PROXY_RUNS, FULL_RUNS = HERE / "gpu_concurrency.json", HERE / "gpu_full_finetune.json"
+SAMPLE_S = 5  # seconds between nvidia-smi samples of GPU utilisation and memory
 ARMS = {
     "baseline": {},
     "SE backbone gated": {p: ["se"] for p in ("backbone.2", "backbone.4", "backbone.6", "sppf.8")},
@@ -99,13 +100,20 @@ def schedule(args: argparse.Namespace) -> None:
     from trainers.data import build_proxy_data, load_dataset
 
     t0 = time.time()
+    samples = work / "gpu_utilisation.csv"
+    sampler = None
+    if shutil.which("nvidia-smi"):  # a sample every SAMPLE_S seconds while the phases run
+        with open(samples, "w") as sink:
+            sampler = subprocess.Popen(["nvidia-smi", "--query-gpu=timestamp,utilization.gpu,memory.used",
+                                        "--format=csv,noheader,nounits", "-l", str(SAMPLE_S)], stdout=sink)  # fmt: skip
     proxy = build_proxy_data(load_dataset(args.data), work / "proxy", args.imgsz)
     queue = [(arm, seed) for seed in range(args.first_seed, args.max_seeds) for arm in ARMS]
     phases, env = [], environment()
 
     def save() -> None:
         runs = [json.loads(p.read_text()) for p in sorted((work / "runs").glob("*.json"))]
-        result = {"environment": env, "phases": phases, "settings": vars(args), "runs": runs}
+        result = {"environment": env, "phases": phases, "settings": vars(args), "runs": runs,
+                  "gpu_utilisation": _utilisation(samples)}  # fmt: skip
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / args.name).write_text(json.dumps(result))
 
@@ -136,19 +144,26 @@ def schedule(args: argparse.Namespace) -> None:
         print(f"{phase['launched']} runs at {concurrency} at a time: {phase['ended'] - phase['began']:.0f} s", flush=True)
         if not phase["launched"]:
             break
+    if sampler is not None:
+        sampler.terminate()
 
 
-def _busy(began: float, ended: float) -> str:
-    """Median GPU utilisation (nvidia-smi: share of time a kernel ran) over the 5-s samples in [began, ended]."""
-    if not UTILISATION.is_file():
-        return "–"
-    samples = []
-    with UTILISATION.open() as f:
-        for row in csv.DictReader(f, skipinitialspace=True):
-            at = datetime.datetime.strptime(row["timestamp"], "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
-            if began <= at.timestamp() <= ended:
-                samples.append(float(row["utilization.gpu [%]"].rstrip(" %")))
-    return f"{statistics.median(samples):.0f}%" if samples else "–"
+def _utilisation(path: Path) -> list[list[float]]:
+    """nvidia-smi's samples in ``path`` as [unix time s, utilisation %, memory used MiB] (its clock is UTC)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        stamp, busy, memory = (field.strip() for field in line.split(","))
+        at = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+        rows.append([at.timestamp(), float(busy), float(memory)])
+    return rows
+
+
+def _busy(samples: list[list[float]], began: float, ended: float) -> str:
+    """Median GPU utilisation (nvidia-smi: share of time a kernel ran) over the samples in [began, ended]."""
+    inside = [busy for at, busy, _ in samples if began <= at <= ended]
+    return f"{statistics.median(inside):.0f}%" if inside else "–"
 
 
 def _arm_rows(runs: list[dict], label: str) -> list[str]:
@@ -186,7 +201,7 @@ def publish_report() -> None:
     one = next(p for p in result["phases"] if p["concurrency"] == 1)
     per_hour = lambda p: p["launched"] / (p["ended"] - p["began"]) * 3600  # noqa: E731
     speed = [f"| {p['concurrency']} | {p['launched']} | {p['ended'] - p['began']:.0f} | {per_hour(p):.0f} | "
-             f"{per_hour(p) / per_hour(one):.1f} | {_busy(p['began'], p['ended'])} |" for p in result["phases"]]  # fmt: skip
+             f"{per_hour(p) / per_hour(one):.1f} | {_busy(result.get('gpu_utilisation', []), p['began'], p['ended'])} |" for p in result["phases"]]  # fmt: skip
     memory = max(r["gpu_memory_gib"] for r in result["runs"])
     full = json.loads(FULL_RUNS.read_text()) if FULL_RUNS.is_file() else {"runs": []}
     regimes = [("5 epochs", result["runs"])] + ([("30 epochs", full["runs"])] if full["runs"] else [])
@@ -213,8 +228,8 @@ def publish_report() -> None:
         "(54 MB) was not installed either; `_polars_stand_in` reads results.csv with pandas for the checkpoint", "",
         "## Runs per hour", "",
         "Wall clock of each phase from its first start to its last end; every run is 5 epochs (the search's default "
-        "pretrained proxy). GPU busy: median nvidia-smi utilisation (share of time a kernel ran) over the phase's 5-s "
-        f"samples. Largest GPU memory one run reserved: {memory:.2f} GiB.", "",
+        "pretrained proxy). GPU busy: median nvidia-smi utilisation (share of time a kernel ran) over the phase's "
+        f"{SAMPLE_S}-s samples. Largest GPU memory one run reserved: {memory:.2f} GiB.", "",
         "| runs at a time | runs | wall s | runs per hour | x one at a time | GPU busy |", "| --- | --- | --- | --- | --- | --- |",
         *speed, "",
         "## Seed noise and arms against the baseline", "",
