@@ -374,11 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as e:
-        from trainers.train import disk_full
+        from trainers.train import disk_full, error_chain
 
         if not disk_full(e):
             raise
-        where = next((f" ({c.filename})" for c in (e, e.__cause__) if isinstance(c, OSError) and c.filename), "")
+        where = next((f" ({c.filename})" for c in error_chain(e) if isinstance(c, OSError) and c.filename), "")
         print(f"error: no space left on the disk{where}; free some and run the same command again: every finished "
               "trial is kept in the study", file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT

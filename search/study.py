@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 from search.config import RunConfig, shown
+from trainers.train import error_chain
 
 if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
     from spaces import Placement, SearchSpace
@@ -128,13 +129,9 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
-def _read_only(error: BaseException | None) -> bool:
+def _read_only(error: BaseException) -> bool:
     """Whether ``error`` or an exception it came from says the database cannot be written."""
-    while error is not None:
-        if any(words in str(error).lower() for words in ("readonly database", "read-only", "read only")):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
+    return any(words in str(e).lower() for e in error_chain(error) for words in ("readonly database", "read-only", "read only"))
 
 
 def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:

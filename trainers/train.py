@@ -14,7 +14,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -162,14 +162,20 @@ def class_count(data: str | Path) -> int:
     return len(names)
 
 
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then the exception it was raised from (or during), and so on."""
+    cause: BaseException | None = error
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
 def disk_full(error: BaseException, folder: str | Path | None = None) -> bool:
     """Whether ``error`` (or one it came from) is a full disk or quota, or ``folder``'s disk has less than
     `FULL_DISK_FREE_B` free (torch.save reports a full disk only as "file write failed")."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if (isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in str(cause):
-            return True
-        cause = cause.__cause__ or cause.__context__
+    if any((isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in str(e)
+           for e in error_chain(error)):  # fmt: skip
+        return True
     return folder is not None and Path(folder).exists() and shutil.disk_usage(folder).free < FULL_DISK_FREE_B
 
 
@@ -178,14 +184,23 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def _seeded_base(base: dict, nc: int, seed: int):
-    """The base model as initialised from ``seed``: from scratch, every candidate trained with that seed
-    starts its base layers from these weights (common random numbers; only the attention differs)."""
+@contextmanager
+def _seeded(seed: int):
+    """Torch's CPU generator set to ``seed`` inside the block (models are built on the CPU), and
+    restored after it: what a block builds depends on the seed alone, not on what ran before."""
     import torch
-    from ultralytics.nn.tasks import DetectionModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        yield
+
+
+def _seeded_base(base: dict, nc: int, seed: int):
+    """The base model as initialised from ``seed``: from scratch, every candidate trained with that seed
+    starts its base layers from these weights (common random numbers; only the attention differs)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    with _seeded(seed):
         return DetectionModel({**base, "nc": nc}, verbose=False)
 
 
@@ -203,10 +218,10 @@ def train_candidate(
 
     ``data`` is a data.yaml (for proxies, the one `build_proxy_data` wrote); ``weights`` an
     optional base checkpoint whose tensors are transferred first (without it, the base as
-    initialised from ``budget.seed``, so one seed starts every placement from the same base weights); ``insertion`` how attention goes
-    in (`spaces.gate.INSERTIONS`). Each epoch's metrics carry the learned gates as ``gate/<position>``.
+    initialised from ``budget.seed``, so one seed starts every placement from the same base
+    weights); ``insertion`` how attention goes in (`spaces.gate.INSERTIONS`). Each epoch's metrics
+    carry the learned gates as ``gate/<position>``.
     """
-    import torch
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import get_flops
 
@@ -227,8 +242,7 @@ def train_candidate(
             holders = attention_layers(base, placement)
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
-            with torch.random.fork_rng(devices=[]):  # the seed alone fixes the attention's initial weights
-                torch.manual_seed(budget.seed)
+            with _seeded(budget.seed):  # the seed alone fixes the attention's initial weights
                 model = YOLO(str(model_yaml), task="detect")
             record.params = sum(p.numel() for p in model.model.parameters())
             record.gflops = get_flops(model.model, GFLOPS_IMGSZ)
