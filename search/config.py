@@ -19,9 +19,11 @@ PRUNERS = ("median", "sha", "none")
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option checks need no torch import
 
 # Proxy epochs by regime: a fine-tune from a checkpoint (bccd from yolov8n.pt, 5 epochs at 320 px:
-# mAP50-95 0.589 +- 0.008 over 4 seeds, 6x cheaper than 30 epochs from scratch; other pretrained budgets
-# are not measured yet; results/benchmarks/pretrained_insertion.md) and from scratch (30 epochs at
-# 320 px learns bccd: results/benchmarks/bccd_signal.md).
+# mAP50-95 0.589 +- 0.008 over 4 seeds, 6x cheaper than 30 epochs from scratch;
+# results/benchmarks/pretrained_insertion.md) and from scratch (30 epochs at 320 px learns bccd:
+# results/benchmarks/bccd_signal.md). A 30-epoch fine-tune is 3x less noisy (seed sd 0.0045 against
+# 0.0143, 4 and 12 seeds on an H200) for 5x the time: worth it on a GPU (gpu_concurrency.md), kept
+# off the default so that a CPU search stays affordable.
 PROXY_EPOCHS = {"pretrained": 5, "scratch": 30}
 # Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
 # fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to keep and
@@ -56,12 +58,12 @@ class RunConfig:
     final_imgsz: int = 640
     final: bool = True
     confirm_top: int = 3
-    # Proxy runs of the confirmation race, the baseline's included (search.racing). 16 is the smallest
-    # budget that, at the pretrained regime's noise (seed sd 0.004, same-seed correlation 0.5) with the
-    # default top 3 of 100 trials, exports a placement 0.01 mAP50-95 better than the baseline at least
-    # 80% of the time (0.85; 14 runs: 0.79) with at most 5% false "improves" (0.03), simulated by
-    # python results/benchmarks/selection_power.py --sd 0.004 --corr 0 0.5 0.8 --effect 0.01 --winners 1
-    # --trials 100 --top 3 6 --budget 14 16 20 30 --reps 2000 (selection_power.md).
+    # Proxy runs of the confirmation race, the baseline's included (search.racing). Simulated with the
+    # top 3 of 100 trials and one placement 0.01 mAP50-95 better (results/benchmarks/selection_power.py):
+    # false "improves" stays at most 0.044 at 16 and 30 runs; at the 5-epoch proxy's measured noise
+    # (sd 0.0143, same-seed correlation 0.1) it is exported 1.1% of the time with 16 runs and 3.4%
+    # with 30, so a larger budget buys little (selection_power.md); with 30-epoch proxies (sd 0.0045)
+    # 55% and 73% (selection_power_30_epochs.md). 16 keeps the race affordable.
     confirm_budget: int = 16
     objective: str = "map"
     sampler: str = "tpe"
