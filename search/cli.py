@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -368,21 +369,26 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in {"space", "build"}:
         _prepare()
-    try:
-        return COMMANDS[args.command](args)
-    except ValueError as e:  # UsageError, PlacementError and the packages' validation errors
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception as e:
-        from trainers.train import disk_full, error_chain
+    from trainers.interrupt import ctrl_c_kept, raise_if_pressed
 
-        if not disk_full(e):
-            raise
-        where = next((f" ({c.filename})" for c in error_chain(e) if isinstance(c, OSError) and c.filename), "")
-        print(f"error: no space left on the disk{where}; free some and run the same command again: every finished "
-              "trial is kept in the study", file=sys.stderr)  # fmt: skip
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("\ninterrupted: every finished trial and run is kept in the study; run the same command again "
-              "(or `python -m search resume <study folder>`) to go on where it stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with nullcontext() if args.command == "dashboard" else ctrl_c_kept():  # Ctrl-C is how a dashboard stops
+        try:
+            code = COMMANDS[args.command](args)
+            raise_if_pressed()  # a Ctrl-C that a garbage-collector callback swallowed still ends as one
+            return code
+        except ValueError as e:  # UsageError, PlacementError and the packages' validation errors
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except Exception as e:
+            from trainers.train import disk_full, error_chain
+
+            if not disk_full(e):
+                raise
+            where = next((f" ({c.filename})" for c in error_chain(e) if isinstance(c, OSError) and c.filename), "")
+            print(f"error: no space left on the disk{where}; free some and run the same command again: every finished "
+                  "trial is kept in the study", file=sys.stderr)  # fmt: skip
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("\ninterrupted: every finished trial and run is kept in the study; run the same command again "
+                  "(or `python -m search resume <study folder>`) to go on where it stopped", file=sys.stderr)
+            return EXIT_INTERRUPTED

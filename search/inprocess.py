@@ -15,6 +15,7 @@ from search.progress import Progress
 from search.study import STALL_LIMIT, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
 from search.trials import finish_trial, prepare_trial, proxy_budget, report_epoch, start_search, tell_duplicate, trial_dir
 from spaces import SearchSpace
+from trainers.interrupt import raise_if_pressed
 from trainers.train import train_candidate
 
 TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the placement it waits for
@@ -28,6 +29,7 @@ class InProcess(Executor):
         start = time.monotonic()
         with Progress(study, config.trials, enabled=show_progress) as progress:
             while count_trials(study) + len(held_elsewhere(study)) < config.trials:  # other workers' trials will count
+                raise_if_pressed()
                 if config.timeout is not None and time.monotonic() - start > config.timeout:
                     break
                 if stalled(study):

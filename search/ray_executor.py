@@ -77,6 +77,7 @@ from ray.tune.search import Searcher
 from search.config import RunConfig
 from search.executor import Executor
 from search.study import count_trials, finished_by_key, stalled
+from trainers.interrupt import raise_if_pressed
 
 # search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
 # prepare_ultralytics has set its environment: they are imported where used.
@@ -139,6 +140,7 @@ class OptunaSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict | str | None:
         from search.trials import prepare_trial, trial_dir
 
+        raise_if_pressed()  # Tune's driver loop asks here often: a dropped Ctrl-C stops it too
         while not self.ready:
             timed_out = self.deadline is not None and time.monotonic() > self.deadline
             if timed_out or stalled(self.study) or count_trials(self.study) + self.outstanding >= self.config.trials:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trainers.interrupt import raise_if_pressed
+
 if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics has run
     from spaces import Placement
 
@@ -257,6 +259,7 @@ def train_candidate(
                 real_epoch["pending"] = True
 
             def on_fit_epoch_end(trainer) -> None:
+                raise_if_pressed()
                 metrics = _epoch_metrics(trainer)
                 if not real_epoch["pending"]:  # Ultralytics' final_eval re-validates best.pt
                     record.final = {k: metrics[k] for k in METRIC_KEYS.values()}
