@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from trainers.train import Budget
+
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
 OBJECTIVES = ("map", "map+params", "map+gflops")
 SAMPLERS = ("tpe", "random")
@@ -99,6 +101,20 @@ class RunConfig:
     def storage_url(self) -> str:
         """The Optuna storage URL: ``--storage`` or the study folder's SQLite file."""
         return self.storage or f"sqlite:///{(self.study_dir / 'study.db').resolve()}"
+
+    @property
+    def proxy_budget(self) -> Budget:
+        """What every proxy training of the study gets: trials, confirmation runs, proxy validation."""
+        return self._budget(self.proxy_epochs, self.proxy_imgsz)
+
+    @property
+    def final_budget(self) -> Budget:
+        """The full training: ``--final-epochs`` at ``--final-imgsz``, weights kept."""
+        return replace(self._budget(self.final_epochs, self.final_imgsz), keep_weights=True)
+
+    def _budget(self, epochs: int, imgsz: int) -> Budget:
+        return Budget(epochs=epochs, imgsz=imgsz, batch=self.proxy_batch, workers=self.loader_workers, seed=self.seed,
+                      device=self.device, overrides=dict(self.train_args))  # fmt: skip
 
     @property
     def directions(self) -> list[str]:

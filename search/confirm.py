@@ -21,7 +21,7 @@ import optuna
 from search.config import RunConfig
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
-from search.trials import METRICS, proxy_budget, saved_proxy_run
+from search.trials import METRICS, saved_proxy_run
 from search.study import baseline_trial, placement_of, scored_trials
 from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement
@@ -30,7 +30,7 @@ from spaces import Placement
 def _seed_run(placement: Placement, seed: int, base: dict, proxy: Path, config: RunConfig) -> dict:
     """Metrics of one proxy run of ``placement`` with ``seed`` (saved, reused on resume)."""
     folder = config.study_dir / "confirm" / placement.key / f"seed{seed}"
-    return saved_proxy_run(placement, base, proxy, replace(proxy_budget(config), seed=seed), folder, config)
+    return saved_proxy_run(placement, base, proxy, replace(config.proxy_budget, seed=seed), folder, config)
 
 
 def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:

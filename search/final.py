@@ -19,20 +19,11 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
-from search.trials import score_metrics, study_data
+from search.trials import METRICS, score_metrics, study_data
 from search.study import WORKER, owner_dead, placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
 from trainers.data import build_proxy_data, load_dataset
-from trainers.train import Budget, TrialRecord, class_count, full_train
-
-
-def final_budget(config: RunConfig) -> Budget:
-    """The full training budget: ``--final-epochs`` at ``--final-imgsz``, weights kept."""
-    return Budget(
-        epochs=config.final_epochs, imgsz=config.final_imgsz, batch=config.proxy_batch,
-        workers=config.loader_workers, seed=config.seed, device=config.device, keep_weights=True,
-        overrides=dict(config.train_args),
-    )  # fmt: skip
+from trainers.train import TrialRecord, class_count, full_train
 
 
 def choose_winner(study: optuna.Study) -> FrozenTrial:
@@ -46,7 +37,7 @@ def choose_winner(study: optuna.Study) -> FrozenTrial:
 def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> TrialRecord:
     """Full training of ``placement`` into ``folder``, or the saved record of an identical one."""
     saved = folder / "record.json"
-    budget = final_budget(config)
+    budget = config.final_budget
     key = {"placement": placement.key, "budget": budget.train_args(), "weights": config.weights, "insertion": config.insertion}
     if saved.is_file():
         data = json.loads(saved.read_text())
@@ -125,7 +116,7 @@ def finalize(study: optuna.Study, config: RunConfig, base: dict, show_progress: 
 def _summary(record: TrialRecord) -> dict:
     """What the study keeps of a full training: its scored metrics, size, time and weights."""
     scored = score_metrics(record)
-    return {**{k: scored.get(k) for k in ("precision", "recall", "map50", "map50_95")}, "status": record.status,
+    return {**{k: scored.get(k) for k in METRICS}, "status": record.status,
             "reason": record.reason, "params": record.params, "gflops": record.gflops,
             "wall_time_s": record.wall_time_s, "weights": record.paths.get("weights"), "epochs": len(record.epochs),
             "gates": record.gates}  # fmt: skip

@@ -13,7 +13,7 @@ from search.config import RunConfig
 from search.executor import Executor
 from search.progress import Progress
 from search.study import STALL_LIMIT, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
-from search.trials import finish_trial, prepare_trial, proxy_budget, report_epoch, start_search, tell_duplicate, trial_dir
+from search.trials import finish_trial, prepare_trial, report_epoch, start_search, tell_duplicate, trial_dir
 from spaces import SearchSpace
 from trainers.interrupt import raise_if_pressed
 from trainers.train import train_candidate
@@ -62,5 +62,5 @@ def evaluate(
 
     workdir = trial_dir(config, trial.number)
     shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    record = train_candidate(placement, base, proxy, proxy_budget(config), workdir, report, config.weights, config.insertion)
+    record = train_candidate(placement, base, proxy, config.proxy_budget, workdir, report, config.weights, config.insertion)
     finish_trial(trial, study, record, config)

@@ -252,14 +252,14 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     import ray
     from ray import tune
 
-    from search.trials import proxy_budget, trial_dir
+    from search.trials import trial_dir
     from spaces import Placement
     from trainers.train import train_candidate
 
     placement = Placement.from_dict(trial_config["placement"])
     workdir = trial_dir(config, trial_config["number"])
     shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    budget = replace(proxy_budget(config), device="0" if ray.get_gpu_ids() else "cpu")  # Ray sets CUDA_VISIBLE_DEVICES
+    budget = replace(config.proxy_budget, device="0" if ray.get_gpu_ids() else "cpu")  # Ray sets CUDA_VISIBLE_DEVICES
     stopped = False
 
     def report(epoch: int, metrics: dict) -> bool:

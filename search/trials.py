@@ -24,21 +24,13 @@ from search.study import WORKER, finished_by_key, open_study, placement_params, 
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.transfer import check_matches
 from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
-from trainers.train import Budget, TrialRecord, train_candidate
+from trainers.train import METRIC_KEYS, Budget, TrialRecord, train_candidate
 
-METRICS = ("precision", "recall", "map50", "map50_95")  # the scores kept per trial and per run
+METRICS = tuple(METRIC_KEYS.values())  # the scores kept per trial and per run
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
-
-
-def proxy_budget(config: RunConfig) -> Budget:
-    """The proxy training budget every trial of the study gets."""
-    return Budget(
-        epochs=config.proxy_epochs, imgsz=config.proxy_imgsz, batch=config.proxy_batch,
-        workers=config.loader_workers, seed=config.seed, device=config.device, overrides=dict(config.train_args),
-    )  # fmt: skip
 
 
 def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig) -> dict:

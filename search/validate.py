@@ -29,7 +29,7 @@ from scipy import stats
 
 from search.config import RunConfig
 from search.final import train_once
-from search.trials import proxy_budget, saved_proxy_run, study_data
+from search.trials import saved_proxy_run, study_data
 from search.study import placement_of, scored_trials
 from spaces import Placement
 from trainers.data import build_proxy_data, load_dataset
@@ -137,7 +137,7 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
         full = full_runs(placement, key, base, config, full_seeds)
         scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
         if data is not None:
-            run = saved_proxy_run(placement, base, data, proxy_budget(proxy), config.study_dir / "validate" / tag / key, config)
+            run = saved_proxy_run(placement, base, data, proxy.proxy_budget, config.study_dir / "validate" / tag / key, config)
             scores[budget_label(other)] = run["map50_95"] if run["status"] == "complete" else None
         rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores, **full})
     checked = {b["label"]: b["budget"] for b in stored.get("budgets", [])} | {budget_label(own): own, budget_label(other): other}

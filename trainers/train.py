@@ -26,12 +26,13 @@ if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics h
     from spaces import Placement
 
 Report = Callable[[int, dict], bool]
-METRIC_KEYS = {
-    "metrics/precision(B)": "precision",
-    "metrics/recall(B)": "recall",
-    "metrics/mAP50(B)": "map50",
-    "metrics/mAP50-95(B)": "map50_95",
-}
+METRIC_ROWS = (  # the scores of a training: Ultralytics' results key, our name, the name reports show
+    ("metrics/precision(B)", "precision", "P"),
+    ("metrics/recall(B)", "recall", "R"),
+    ("metrics/mAP50(B)", "map50", "mAP50"),
+    ("metrics/mAP50-95(B)", "map50_95", "mAP50-95"),
+)
+METRIC_KEYS = {key: name for key, name, _ in METRIC_ROWS}
 
 FULL_DISK_FREE_B = 16 * 2**20  # bytes: less free than this after a failed training means the disk is full
 

@@ -25,13 +25,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bccd-signal-"))
     prepare_ultralytics(work / "config")
     from search.config import RunConfig
-    from search.trials import proxy_budget
     from spaces import Placement, load_base
     from trainers.data import build_proxy_data, load_dataset
     from trainers.train import train_candidate
 
     config = RunConfig(data=str(DATA), proxy_epochs=args.epochs, device=args.device)
-    budget = proxy_budget(config)
+    budget = config.proxy_budget
     proxy = build_proxy_data(load_dataset(DATA), work / "proxy", budget.imgsz, config.proxy_fraction, config.seed)
     record = train_candidate(Placement(), load_base("yolov8n.yaml"), proxy, budget, work / "baseline")
     rows = [f"| {e['epoch']} | {e['precision']:.4f} | {e['recall']:.4f} | {e['map50']:.4f} | {e['map50_95']:.4f} | {e['time_s']:.0f} |"
