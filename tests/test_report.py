@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import optuna
+import pandas
 import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
@@ -195,6 +196,12 @@ def test_report_leaderboard_and_verdict(study_dir: Path):
         assert (study_dir / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in text
 
+    trials = pandas.read_csv(study_dir / "trials.csv")  # every trial, as Optuna's trials_dataframe has it
+    assert "[trials.csv](trials.csv)" in text and list(trials.columns[:3]) == ["number", "state", "value"]
+    assert trials["number"].tolist() == sorted(TRIALS) and trials["state"].tolist() == [TRIALS[n][0].name for n in sorted(TRIALS)]
+    assert trials["map50_95"].tolist()[:3] == [TRIALS[n][1] for n in range(3)] and trials["params_m1.position"][2] == "backbone.4"
+    assert trials["infeasible"][5] == "over the params budget" and "epochs" not in trials  # no per-epoch lists in cells
+
     # a summary from before the seed confirmation: said plainly, and the placement set against the model
     assert "was not confirmed with more seeds" in section(text, "Confirmation with more seeds")
     assert "- `backbone.4` (cbam): after layer 4 (C2f), stride 8, theoretical RF 95 px; object shares unknown" in text
@@ -210,7 +217,7 @@ def test_report_when_attention_wins(tmp_path: Path, toy: Path):
 
 
 def test_confirmation_of_an_older_study_is_still_described():
-    from search.report import race_text, resolution_text
+    from search.report.outcome import race_text, resolution_text
 
     assert "repeated with 3 seeds" in race_text({"seeds": 3, "candidates": [{}], "baseline": {}})
     assert resolution_text(None, 16) is None
@@ -218,7 +225,7 @@ def test_confirmation_of_an_older_study_is_still_described():
 
 
 def test_seed_noise_line_says_when_candidates_are_within_noise():
-    from search.report import seed_noise_text
+    from search.report.fidelity import seed_noise_text
 
     confirmation = confirmed_final()["confirmation"]  # seeds differ by up to 0.03
     narrow = {**PROXY_VALIDATION, "rows": [{"proxy": {"30 ep at 320 px": v}} for v in (0.30, 0.31, 0.32)]}

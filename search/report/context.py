@@ -1,0 +1,145 @@
+"""What a report reads, resolved once per report: the run configuration, the Optuna study (the single
+source of truth, `search.study`) with its trials grouped by outcome, the final step's summary, the base
+model's layers and receptive fields, and the parameter importances. Every section is a function of
+this `Report` alone (`search.report.document.SECTIONS`)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.config import RunConfig, load_study_config, storage_url_of
+from search.report.text import one_line
+from search.study import first_baseline, interrupted_numbers, rank_key
+
+
+@dataclass
+class Trials:
+    """The study's trials sorted into the groups the report shows."""
+
+    baseline: FrozenTrial | None = None
+    ranked: list[FrozenTrial] = field(default_factory=list)  # COMPLETE, best first, baseline excluded
+    complete: list[FrozenTrial] = field(default_factory=list)
+    pruned: list[FrozenTrial] = field(default_factory=list)
+    failed: list[FrozenTrial] = field(default_factory=list)
+    infeasible: list[FrozenTrial] = field(default_factory=list)
+    interrupted: list[FrozenTrial] = field(default_factory=list)
+    unfinished: list[FrozenTrial] = field(default_factory=list)  # RUNNING or WAITING: a live study
+
+
+def sort_trials(trials: list[FrozenTrial]) -> Trials:
+    """Group trials by outcome; infeasible and interrupted ones are apart (they do not count)."""
+    groups = Trials()
+    interrupted = interrupted_numbers(trials)
+    for t in trials:
+        if t.user_attrs.get("infeasible"):
+            groups.infeasible.append(t)
+        elif t.number in interrupted:
+            groups.interrupted.append(t)
+        elif t.state == TrialState.COMPLETE:
+            groups.complete.append(t)
+        elif t.state == TrialState.PRUNED:
+            groups.pruned.append(t)
+        elif t.state == TrialState.FAIL:
+            groups.failed.append(t)
+        else:
+            groups.unfinished.append(t)
+    groups.baseline = first_baseline(trials)
+    groups.ranked = sorted((t for t in groups.complete if t is not groups.baseline), key=rank_key)
+    return groups
+
+
+def is_baseline_placement(placement: dict | None) -> bool:
+    """True for a placement dict that adds no attention and removes nothing."""
+    return not (placement or {}).get("modules") and not (placement or {}).get("dropped")
+
+
+def position_layer(name: str) -> tuple[str, int]:
+    """``"neck.15"`` -> ``("neck", 15)``: position names carry the base layer index (`spaces.positions`)."""
+    kind, _, index = name.rpartition(".")
+    return kind, int(index)
+
+
+@dataclass
+class BaseModel:
+    """The base model's layers and receptive fields, or why they could not be read."""
+
+    layers: list = field(default_factory=list)  # spaces.layers.Layer rows
+    fields: list[dict] = field(default_factory=list)  # search.diagnostics.receptive_fields rows
+    stages: list[dict] = field(default_factory=list)  # search.diagnostics.stage_table rows
+    missing: str = ""
+
+
+def ready_ultralytics(folder: Path) -> None:
+    """Ultralytics made offline-safe before `spaces` first imports it (``report`` may run on its own)."""
+    import sys
+
+    if "ultralytics" in sys.modules:
+        return
+    from trainers.offline import prepare_ultralytics
+
+    prepare_ultralytics(os.environ.get("YOLO_CONFIG_DIR") or folder / "config")
+
+
+def read_base_model(config: RunConfig, folder: Path) -> BaseModel:
+    """Layers, receptive fields and stages of ``config.model`` (imports torch and Ultralytics)."""
+    try:
+        ready_ultralytics(folder)
+        from search.diagnostics import receptive_fields, stage_table
+        from spaces.layers import load_base, resolve_layers
+
+        model = load_base(config.model)
+        return BaseModel(resolve_layers(model), receptive_fields(model), stage_table(model))
+    except Exception as e:  # noqa: BLE001 (a missing or odd model becomes one line of the report)
+        return BaseModel(missing=f"the base model {config.model} could not be read ({one_line(e)})")
+
+
+def importances(study: optuna.Study, groups: Trials) -> tuple[dict[str, float], str]:
+    """Parameter importances over COMPLETE trials, or an empty dict and why there are none."""
+    complete = groups.complete
+    if len(complete) < 2:
+        return {}, f"Parameter importances need at least 2 complete trials; this study has {len(complete)}."
+    names = {name for t in complete for name in t.params}
+    if not any(len({repr(t.params.get(n)) for t in complete}) > 1 for n in names):
+        return {}, "Parameter importances are absent: every complete trial has the same parameters."
+    if len({t.values[0] for t in complete}) < 2:
+        return {}, "Parameter importances are absent: every complete trial scored the same mAP50-95."
+    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the default evaluator (PED-ANOVA) is "experimental"
+            return optuna.importance.get_param_importances(study, target=target), ""
+    except Exception as e:  # noqa: BLE001 (any evaluator error becomes one line of the report)
+        return {}, f"Parameter importances could not be computed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+@dataclass
+class Report:
+    """Everything the sections read (`read_report`)."""
+
+    folder: Path  # the study folder; report.md, report.html and the plots go here
+    config: RunConfig
+    study: optuna.Study
+    groups: Trials
+    summary: dict | None  # the final step's summary (the study's ``final`` attribute), None before it ran
+    base: BaseModel
+    importances: dict[str, float]  # parameter -> importance, empty when there are none ...
+    importances_missing: str  # ... and why
+    files: dict[str, bool] = field(default_factory=dict)  # file beside the report (plots, trials.csv) -> written
+
+
+def read_report(study_dir: str | Path) -> Report:
+    """Read a study folder once for every section (imports torch and Ultralytics for the base model)."""
+    folder = Path(study_dir)
+    config = load_study_config(folder)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=config.study, storage=storage_url_of(folder))
+    groups = sort_trials(study.get_trials(deepcopy=False))
+    found, why = importances(study, groups)
+    summary = study.user_attrs.get("final")
+    return Report(folder, config, study, groups, summary, read_base_model(config, folder), found, why)

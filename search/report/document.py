@@ -1,0 +1,88 @@
+"""``report.md`` and ``report.html``: the sections in reading order, each a function of one `Report`."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from search.report.context import Report, read_report
+from search.report.diagnosis import diagnostics_section
+from search.report.fidelity import proxy_section
+from search.report.importance import importance_section, pareto_section
+from search.report.outcome import confirmation_section, final_section
+from search.report.plots import write_plots
+from search.report.summary import header, leaderboard_section, other_trials
+
+TRIALS_CSV = "trials.csv"
+TRIAL_COLUMNS = ("placement_str", "baseline", "duplicate_of", "precision", "recall", "map50", "map50_95", "params",
+                 "gflops", "wall_time_s", "pruned_at", "reason", "infeasible")  # fmt: skip
+SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, proxy_section,
+            diagnostics_section, importance_section, pareto_section)  # fmt: skip
+
+
+HTML_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+IMAGE_SOURCE = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]*)(")')
+
+
+def inline_images(html: str, folder: Path) -> str:
+    """Every ``<img src="x.png">`` of a file in ``folder`` becomes a base64 data URI."""
+
+    def data_uri(match: re.Match) -> str:
+        image = folder / match.group(2)
+        if match.group(2).startswith("data:") or not image.is_file():
+            return match.group(0)
+        encoded = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"{match.group(1)}data:image/png;base64,{encoded}{match.group(3)}"
+
+    return IMAGE_SOURCE.sub(data_uri, html)
+
+
+def write_html(markdown_text: str, folder: Path, title: str) -> Path:
+    """``report.html``: the Markdown report as one self-contained page (tables, inlined PNGs, inline CSS)."""
+    import html
+
+    import markdown
+
+    body = inline_images(markdown.markdown(markdown_text, extensions=["tables"], output_format="html"), folder)
+    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")  # fmt: skip
+    path = folder / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_trials_csv(report: Report) -> bool:
+    """``trials.csv``: one row per trial (Optuna's ``trials_dataframe``): number, state, value(s),
+    the sampled parameters (``params_*``) and the trial's placement and metrics (`TRIAL_COLUMNS`, ``params``
+    being the model's parameter count); False without trials."""
+    frame = report.study.trials_dataframe(multi_index=False)
+    if frame.empty:
+        (report.folder / TRIALS_CSV).unlink(missing_ok=True)
+        return False
+    attrs = {f"user_attrs_{name}" for name in TRIAL_COLUMNS}
+    kept = ["number", "state"] + [c for c in frame.columns if c in {"datetime_start", "datetime_complete"} | attrs
+                                  or c.startswith(("value", "params_"))]  # fmt: skip
+    frame[kept].rename(columns=lambda c: c.removeprefix("user_attrs_")).to_csv(report.folder / TRIALS_CSV, index=False)
+    return True
+
+
+def write_report(study_dir: str | Path) -> Path:
+    """Write ``report.md``, ``report.html`` and the PNG plots into ``study_dir``; returns the .md path."""
+    report = read_report(study_dir)
+    report.files = write_plots(report) | {TRIALS_CSV: write_trials_csv(report)}
+    text = "\n".join(line for section in SECTIONS for line in section(report)).rstrip() + "\n"
+    path = report.folder / "report.md"
+    path.write_text(text, encoding="utf-8")
+    write_html(text, report.folder, f"Attention placement search: {report.study.study_name}")
+    return path

@@ -1,0 +1,136 @@
+"""Sections on what was searched and how the trials ended: the header, the leaderboard of proxy
+trainings (baseline first, repeats folded into the trial they repeat) and the trials that did not
+complete."""
+
+from __future__ import annotations
+
+from optuna.trial import FrozenTrial
+
+from search.provenance import machine_text, versions_text
+from search.report.context import Report, Trials
+from search.report.text import METRICS, SECOND_OBJECTIVE, count, difference, duration, metric, metric_or_dash, placement_text, signed, table
+
+INSERTION_TEXT = {
+    "gated": "gated (each module behind a learnable gate starting at 0: the model starts as the base)",
+    "plain": "plain (modules as published; a pretrained model does not start as the base)",
+}
+PROXY_PLOTS = ("map_by_trial.png", "precision_recall.png")  # drawn under the leaderboard
+
+
+def header(report: Report) -> list[str]:
+    """Title, what was searched, trial counts by outcome and the time it took."""
+    config, study, groups = report.config, report.study, report.groups
+    objective = "maximize mAP50-95"
+    if config.objective in SECOND_OBJECTIVE:
+        objective += f", minimize {SECOND_OBJECTIVE[config.objective]} (Pareto search)"
+    counts = (f"{len(groups.complete)} complete, {len(groups.pruned)} pruned, {len(groups.failed)} failed, "
+              f"{len(groups.infeasible)} infeasible (not trained), {len(groups.interrupted)} interrupted (retried)")  # fmt: skip
+    reused = sum(t.user_attrs.get("duplicate_of") is not None for t in groups.complete + groups.pruned)
+    if reused:
+        counts += f"; {reused} of those reused the result of an identical placement (not counted towards --trials)"
+    if groups.unfinished:
+        counts += f"; {len(groups.unfinished)} running or waiting"
+    model = config.model + (f" from weights {config.weights}" if config.weights else "")
+    insertion = INSERTION_TEXT.get(config.insertion, config.insertion)
+    return [
+        f"# Attention placement search: {study.study_name}",
+        "",
+        f"- base model: {model}",
+        f"- dataset: {config.data}",
+        f"- objective: {objective}",
+        f"- attention inserted: {insertion}",
+        f"- proxy training: {config.proxy_epochs} epochs at {config.proxy_imgsz} px, batch {config.proxy_batch}, "
+        f"{config.proxy_fraction:.0%} of the training images; sampler {config.sampler}, pruner {config.pruner}",
+        f"- trials: {counts}",
+        *([f"- data warning: {study.user_attrs['unusable_images']}"] if study.user_attrs.get("unusable_images") else []),
+        f"- wall time: {wall_time(study.trials, groups)}",
+        *provenance_lines(study.user_attrs.get("environment")),
+        "",
+    ]
+
+
+def provenance_lines(env: dict | None) -> list[str]:
+    """When, on what machine and with which versions the search started (none for studies without it)."""
+    if not env:
+        return []
+    return [f"- started {env['date']} on {machine_text(env)}; {versions_text(env)}"]
+
+
+def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:
+    """Training time of the trials (reused duplicates not counted twice) and the clock time of the search."""
+    trained = [t for t in groups.complete + groups.pruned + groups.failed + groups.interrupted
+               if t.user_attrs.get("duplicate_of") is None]  # fmt: skip
+    training = sum(t.user_attrs.get("wall_time_s") or 0.0 for t in trained)
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    clock = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    return f"{duration(training)} training in {len(trained)} proxy runs; {duration(clock)} from first to last trial"
+
+
+def trial_row(trial: FrozenTrial, baseline: FrozenTrial | None, label: str) -> list[object]:
+    """One leaderboard row: metrics, difference to the baseline, sizes and time."""
+    attrs = trial.user_attrs
+    base = baseline.user_attrs if baseline else {}
+    return [
+        label, trial.number, placement_text(trial), *(metric(attrs.get(k)) for k, _ in METRICS),
+        signed(difference(attrs.get("map50_95"), base.get("map50_95"))),
+        count(attrs.get("params"), base.get("params")), metric_or_dash(attrs.get("gflops"), 2),
+        duration(attrs.get("wall_time_s")),
+    ]  # fmt: skip
+
+
+def leaderboard(groups: Trials) -> list[str]:
+    """The baseline, then the completed trials best first."""
+    lines = ["## Leaderboard (proxy trainings)", ""]
+    if groups.baseline is None and not groups.ranked:
+        return lines + ["No trial has completed yet.", ""]
+    head = ["rank", "trial", "placement", *(name for _, name in METRICS), "Δ mAP50-95", "params (vs baseline)",
+            "GFLOPs", "wall time"]  # fmt: skip
+    repeats: dict[int, list[int]] = {}  # a trial -> the later trials that drew the same placement
+    for t in groups.ranked:
+        if t.user_attrs.get("duplicate_of") is not None:
+            repeats.setdefault(t.user_attrs["duplicate_of"], []).append(t.number)
+    rows = []
+    if groups.baseline is not None:
+        rows.append(trial_row(groups.baseline, groups.baseline, "baseline"))
+    ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None]
+    rows += [trial_row(t, groups.baseline, str(i)) for i, t in enumerate(ranked, 1)]
+    for row in rows:  # the trial column names the repeats folded into it
+        if row[1] in repeats:
+            row[1] = f"{row[1]} (also {', '.join(f'#{n}' for n in repeats[row[1]])})"
+    note = "Δ mAP50-95 is against the baseline's proxy score." if groups.baseline else "No baseline trial has completed."
+    return lines + table(head, rows) + ["", note, ""]
+
+
+def leaderboard_section(report: Report) -> list[str]:
+    """The leaderboard, the link to every trial's row and the proxy plots under it."""
+    plots = [f"![{name[:-4]}]({name})\n" for name in PROXY_PLOTS if report.files.get(name)]
+    table = ["Every trial with its parameters and metrics, one row each: [trials.csv](trials.csv).", ""]
+    return leaderboard(report.groups) + (table if report.files.get("trials.csv") else []) + plots
+
+
+def other_trials(report: Report) -> list[str]:
+    """Short lists of the pruned, failed, infeasible and interrupted trials."""
+    groups = report.groups
+    lines = ["## Trials that did not complete", ""] if groups.pruned or groups.failed or groups.infeasible or groups.interrupted else []
+    if groups.pruned:
+        lines += ["### Pruned", ""] + [f"- trial {t.number}, {placement_text(t)}: {pruned_text(t)}" for t in groups.pruned] + [""]
+    if groups.failed:
+        lines += ["### Failed", ""]
+        lines += [f"- trial {t.number}, {placement_text(t)}: {t.user_attrs.get('reason') or 'no reason recorded'}" for t in groups.failed]
+        lines += [""]
+    if groups.infeasible:
+        lines += ["### Infeasible (rejected before training, not counted)", ""]
+        lines += [f"- trial {t.number}, {placement_text(t)}: {t.user_attrs['infeasible']}" for t in groups.infeasible] + [""]
+    if groups.interrupted:
+        numbers = ", ".join(f"#{t.number}" for t in groups.interrupted)
+        lines += [f"Interrupted by a stopped run and queued again (not counted): {numbers}.", ""]
+    return lines
+
+
+def pruned_text(trial: FrozenTrial) -> str:
+    """When a pruned trial stopped, and its last fitness."""
+    steps = trial.intermediate_values
+    epoch = trial.user_attrs.get("pruned_at") or (max(steps) if steps else None)
+    text = f"pruned at epoch {epoch}" if epoch is not None else "pruned"
+    return text + (f" (fitness {metric(steps[max(steps)])})" if steps else "")
