@@ -43,13 +43,17 @@ def test_clear_loss():
 
 def test_pure_noise_interval_covers_zero():
     rng = np.random.default_rng(3)
-    covered = 0
+    covered = improves = 0
     for _ in range(200):
-        c = compare(rng.normal(0.569, 0.014, 5), rng.normal(0.569, 0.014, 5))
+        candidate, baseline = rng.normal(0.569, 0.014, 5), rng.normal(0.569, 0.014, 5)
+        c = compare(candidate, baseline)
         covered += c.low <= 0 <= c.high
-        assert beats_baseline(c) == (c.low > 0)
+        welch = stats.ttest_ind(candidate, baseline, equal_var=False)  # scipy's decision at 5%, not our interval
+        assert beats_baseline(c) == (welch.pvalue < 0.05 and welch.statistic > 0)
+        improves += beats_baseline(c)
         assert verdict_line(c).startswith("no difference beyond seed noise") == (c.low <= 0 <= c.high)
     assert covered >= 180  # nominal 95%: 190 expected
+    assert improves <= 10  # a false "improves" is one side of the 5%: 5 expected
 
 
 def test_one_score_each_has_no_interval():
