@@ -1,6 +1,8 @@
 """Run a search on Ray Tune: several trials side by side, on one machine or on a cluster.
 
-Wiring: **only the driver process talks to the Optuna storage.**
+Wiring: **only the driver process talks to the Optuna storage.** One module, over 400 lines with
+this text: the searcher, the scheduler and the trainable below are three sides of one protocol with
+Tune, and change together.
 
 - `OptunaSearcher` (a Tune ``Searcher``) asks Optuna for each new trial: the placement comes from
   `search.study.suggest_placement`, and infeasible placements and placements already trained are
