@@ -158,11 +158,10 @@ def _search(config, quiet: bool) -> int:
     from search.final import final_claim, finalize
     from search.report import write_report
     from search.executor import run_search
-    from search.trials import load_inputs
-
     from search.study import held_elsewhere
 
-    study = run_search(config, show_progress=not quiet)
+    run = run_search(config, show_progress=not quiet)
+    study = run.study
     others = held_elsewhere(study)
     if config.final and others:
         print(f"trials {', '.join(str(t.number) for t in others)} still train in other workers; the last worker to finish "
@@ -172,8 +171,7 @@ def _search(config, quiet: bool) -> int:
             if not mine:
                 print("another worker is confirming, retraining and exporting this study; its report will follow")
                 return 0
-            base, _ = load_inputs(config)
-            summary = finalize(study, config, base, show_progress=not quiet)
+            summary = finalize(run, show_progress=not quiet)
         print(f"verdict: {summary['verdict']}")
         print(f"exported {config.study_dir / 'best.yaml'}: trial {summary['trial']} ({summary['placement_str']})")
     print(f"report: {write_report(config.study_dir)}")

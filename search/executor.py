@@ -14,9 +14,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import optuna
-
     from search.config import RunConfig
+    from search.trials import StudyRun
 
 EXECUTORS = {  # --executor name -> "module:class"
     "inprocess": "search.inprocess:InProcess",  # one trial at a time, in this process
@@ -28,8 +27,9 @@ class Executor(ABC):
     """Runs the trials of one study."""
 
     @abstractmethod
-    def run(self, config: RunConfig, show_progress: bool = True) -> optuna.Study:
-        """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes); the study."""
+    def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
+        """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes);
+        returns the run as `search.trials.start_search` resolved it."""
 
 
 def check_executor(name: str) -> None:
@@ -38,7 +38,7 @@ def check_executor(name: str) -> None:
         raise ValueError(f"--executor '{name}' is not known; choose one of {', '.join(EXECUTORS)}")
 
 
-def run_search(config: RunConfig, show_progress: bool = True) -> optuna.Study:
+def run_search(config: RunConfig, show_progress: bool = True) -> StudyRun:
     """Check ``config`` and run its search with the executor it names."""
     check_executor(config.executor)
     config.validate()

@@ -19,10 +19,9 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
-from search.trials import METRICS, score_metrics, study_data
+from search.trials import METRICS, StudyRun, score_metrics, study_data
 from search.study import WORKER, owner_dead, placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
-from trainers.data import build_proxy_data, load_dataset
 from trainers.train import TrialRecord, class_count, full_train
 
 
@@ -78,17 +77,17 @@ def final_claim(config: RunConfig):
     yield False
 
 
-def finalize(study: optuna.Study, config: RunConfig, base: dict, show_progress: bool = True) -> dict:
+def finalize(run: StudyRun, show_progress: bool = True) -> dict:
     """Confirm the top candidates with seeds, retrain winner and baseline in full, write ``best.yaml``.
 
-    The winner is the baseline itself when no candidate beats it beyond seed noise. Returns the
+    ``run`` is the search that just ran (`search.executor.run_search`); its proxy data serves the
+    confirmation. The winner is the baseline itself when no candidate beats it beyond seed noise. Returns the
     summary kept in the study's user attribute ``final``. Hold `final_claim` around it when
     several workers share the study.
     """
+    study, config, base = run.study, run.config, run.base
     if config.confirm_top > 0:
-        proxy = build_proxy_data(load_dataset(study_data(config)), config.study_dir / "proxy", config.proxy_imgsz,
-                                 config.proxy_fraction, config.seed)  # fmt: skip
-        confirmation = confirm(study, config, base, proxy, show_progress)
+        confirmation = confirm(study, config, base, run.proxy, show_progress)
         chosen = confirmation["winner"]
         winner = confirmation["candidates"][chosen] if chosen is not None else confirmation["baseline"]
         number, placement = winner["trial"], Placement.from_dict(winner["placement"])

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
-import optuna
 from optuna.trial import Trial
 
 from search.config import RunConfig
 from search.executor import Executor
 from search.progress import Progress
 from search.study import STALL_LIMIT, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
-from search.trials import finish_trial, prepare_trial, report_epoch, start_search, tell_duplicate, trial_dir
-from spaces import SearchSpace
+from search.trials import StudyRun, finish_trial, prepare_trial, report_epoch, start_search, tell_duplicate, trial_dir
 from trainers.interrupt import raise_if_pressed
 from trainers.train import train_candidate
 
@@ -24,8 +21,9 @@ TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the 
 class InProcess(Executor):
     """Ask, train, tell, repeat; other workers on the same storage share the count (`held_elsewhere`)."""
 
-    def run(self, config: RunConfig, show_progress: bool = True) -> optuna.Study:
-        study, space, base, proxy = start_search(config)
+    def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
+        run = start_search(config)
+        study = run.study
         start = time.monotonic()
         with Progress(study, config.trials, enabled=show_progress) as progress:
             while count_trials(study) + len(held_elsewhere(study)) < config.trials:  # other workers' trials will count
@@ -36,16 +34,15 @@ class InProcess(Executor):
                     print(f"stopping early: the last {STALL_LIMIT} proposals were all evaluated already or outside the space")
                     break
                 trial = study.ask()
-                evaluate(trial, study, space, base, proxy, config, progress)
+                evaluate(trial, run, progress)
                 progress.update()
-        return study
+        return run
 
 
-def evaluate(
-    trial: Trial, study: optuna.Study, space: SearchSpace, base: dict, proxy: Path, config: RunConfig, progress: Progress
-) -> None:
+def evaluate(trial: Trial, run: StudyRun, progress: Progress) -> None:
     """Train one asked trial (or reuse an identical finished one) and tell Optuna the outcome."""
-    placement = prepare_trial(trial, study, space)
+    study, config = run.study, run.config
+    placement = prepare_trial(trial, study, run.space)
     if placement is None:
         return
     while running_twin(study, placement.key, trial.number) is not None:  # another worker trains it now
@@ -62,5 +59,5 @@ def evaluate(
 
     workdir = trial_dir(config, trial.number)
     shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    record = train_candidate(placement, base, proxy, config.proxy_budget, workdir, report, config.weights, config.insertion)
+    record = train_candidate(placement, run.base, run.proxy, config.proxy_budget, workdir, report, config.weights, config.insertion)
     finish_trial(trial, study, record, config)

@@ -84,6 +84,7 @@ from trainers.interrupt import raise_if_pressed
 # search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
 # prepare_ultralytics has set its environment: they are imported where used.
 if TYPE_CHECKING:
+    from search.trials import StudyRun
     from spaces import Placement, SearchSpace
     from trainers.train import TrialRecord
 
@@ -383,11 +384,11 @@ def _local_resources() -> dict:
 class RayTune(Executor):
     """Trials side by side on Ray Tune (the module doc)."""
 
-    def run(self, config: RunConfig, show_progress: bool = True) -> optuna.Study:
+    def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
         return run_ray(config, show_progress)
 
 
-def run_ray(config: RunConfig, show_progress: bool = True) -> optuna.Study:
+def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     """Evaluate placements on Ray Tune until ``config.trials`` trials count (see the module doc).
 
     Uses the Ray runtime this process is already connected to, else the cluster at
@@ -409,7 +410,8 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> optuna.Study:
     else:
         cluster, where = _local_resources(), "this machine"
     cpus, gpus = trial_resources(config, cluster, where)  # bad input fails before anything is written
-    study, space, base, proxy = start_search(config)
+    run = start_search(config)
+    study = run.study
     owns_runtime = not ray.is_initialized()
     if owns_runtime:
         local = {} if config.ray_address else {"_temp_dir": str(ray_temp_dir(config.study_dir)),
@@ -418,8 +420,8 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> optuna.Study:
                  log_to_driver=False, logging_level=logging.WARNING, **local)  # fmt: skip
     try:
         with Progress(study, config.trials, enabled=show_progress) as progress:
-            searcher = OptunaSearcher(study, space, config, on_told=progress.update)
-            trainable = tune.with_parameters(train_trial, run=asdict(config), base=base, proxy=str(proxy))
+            searcher = OptunaSearcher(study, run.space, config, on_told=progress.update)
+            trainable = tune.with_parameters(train_trial, run=asdict(config), base=run.base, proxy=str(run.proxy))
             name = lambda trial: f"trial-{trial.config['number']}"  # noqa: E731
             tuner = tune.Tuner(
                 tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus}),
@@ -437,4 +439,4 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> optuna.Study:
     finally:
         if owns_runtime:
             ray.shutdown()
-    return study
+    return run

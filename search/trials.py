@@ -12,6 +12,7 @@ trial, and a trial a killed run left RUNNING is queued again (`search.study.open
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -86,10 +87,22 @@ def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
     return base, load_space(base, config.space)
 
 
-def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Path]:
+@dataclass(frozen=True)
+class StudyRun:
+    """One run of a study with its inputs resolved once (`start_search`), passed to the executor and
+    on to the final step."""
+
+    config: RunConfig
+    study: optuna.Study
+    space: SearchSpace
+    base: dict  # the base model's YAML dict
+    proxy: Path  # the proxy data.yaml every proxy training of the study reads (trials, confirmation)
+
+
+def start_search(config: RunConfig) -> StudyRun:
     """Everything before the first trial, for every executor: check the inputs, open the study
     (re-queueing interrupted trials), write run.yaml and space.yaml, cache the proxy data and queue
-    the baseline as trial 0. Returns (study, space, base model dict, proxy data.yaml)."""
+    the baseline as trial 0."""
     base, space = load_inputs(config)
     if config.weights:  # a checkpoint of another model would transfer a fraction of its tensors
         check_matches(config.weights, base)
@@ -109,7 +122,7 @@ def start_search(config: RunConfig) -> tuple[optuna.Study, SearchSpace, dict, Pa
         study.set_user_attr("environment", environment())
     if not study.trials:
         study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
-    return study, space, base, proxy
+    return StudyRun(config, study, space, base, proxy)
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Placement | None:
