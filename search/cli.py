@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="output root; the study lives in <out>/<study> (default: %(default)s)")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/<study>/study.db)")
     p.add_argument("--trials", type=int, default=100, help="trials to evaluate, baseline included (default: %(default)s)")
-    p.add_argument("--proxy-epochs", type=int, help="epochs of each proxy training (default: 5 from --weights, 30 from scratch)")
+    p.add_argument("--proxy-epochs", type=int, help="epochs of each proxy training (default: from --weights 30 on a GPU, 5 on "
+                   "the CPU; from scratch 30)")
     p.add_argument("--proxy-imgsz", type=int, default=320, help="image size of proxy trainings, px (default: %(default)s)")
     p.add_argument("--proxy-fraction", type=float, default=1.0, help="share of training images proxies use (default: %(default)s)")
     p.add_argument("--proxy-batch", type=int, default=16, help="batch size, proxy and final (default: %(default)s)")

@@ -20,13 +20,14 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "none")
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option checks need no torch import
 
-# Proxy epochs by regime: a fine-tune from a checkpoint (bccd from yolov8n.pt, 5 epochs at 320 px:
-# mAP50-95 0.589 +- 0.008 over 4 seeds, 6x cheaper than 30 epochs from scratch;
-# results/benchmarks/pretrained_insertion.md) and from scratch (30 epochs at 320 px learns bccd:
-# results/benchmarks/bccd_signal.md). A 30-epoch fine-tune is 3x less noisy (seed sd 0.0045 against
-# 0.0143, 4 and 12 seeds on an H200) for 5x the time: worth it on a GPU (gpu_concurrency.md), kept
-# off the default so that a CPU search stays affordable.
-PROXY_EPOCHS = {"pretrained": 5, "scratch": 30}
+# Proxy epochs by regime. From scratch: 30 epochs at 320 px learn bccd (results/benchmarks/bccd_signal.md).
+# A fine-tune from a checkpoint on a GPU: 30 epochs, 3x less noisy than 5 (seed sd 0.0045 against 0.0143,
+# 4 and 12 seeds on an H200) for 5x the time, so a GPU-second narrows a mean twice as much, and a
+# placement 0.01 better is exported in 55% of simulated searches instead of 1% (gpu_concurrency.md,
+# selection_power*.md); 100 such trials take about an hour on one H200, 8 at a time. On the CPU:
+# 5 epochs (bccd from yolov8n.pt: about 5 min a trial on 2 cores, pretrained_insertion.md), since 30
+# would take half an hour a trial.
+PROXY_EPOCHS = {"pretrained": 5, "pretrained on a GPU": 30, "scratch": 30}
 # Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
 # fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to keep and
 # gated insertion is not measured yet: the modules go in as published, as every from-scratch figure
@@ -40,7 +41,7 @@ class RunConfig:
 
     ``model`` may be a checkpoint (``yolov8n.pt``): its architecture is the base and its weights the
     start. Left as None, ``proxy_epochs`` and ``insertion`` take the default of the regime (a
-    pretrained start or from scratch, see `PROXY_EPOCHS` and `DEFAULT_INSERTION`).
+    pretrained start, on a GPU or not, or from scratch, see `PROXY_EPOCHS` and `DEFAULT_INSERTION`).
     """
 
     data: str
@@ -88,9 +89,21 @@ class RunConfig:
             object.__setattr__(self, "weights", self.model)
         regime = "pretrained" if self.weights else "scratch"
         if self.proxy_epochs is None:
-            object.__setattr__(self, "proxy_epochs", PROXY_EPOCHS[regime])
+            fast = regime == "pretrained" and self.proxies_on_gpu()
+            object.__setattr__(self, "proxy_epochs", PROXY_EPOCHS["pretrained on a GPU" if fast else regime])
         if self.insertion is None:
             object.__setattr__(self, "insertion", DEFAULT_INSERTION[regime])
+
+    def proxies_on_gpu(self) -> bool:
+        """Whether proxy trainings will run on a GPU: a share of one per Ray trial, a GPU ``--device``,
+        or, without ``--device``, a GPU that torch sees on this machine."""
+        if self.gpus_per_trial:
+            return True
+        if self.device is not None:
+            return str(self.device).lower() not in ("cpu", "mps")
+        import torch
+
+        return torch.cuda.is_available()
 
     @property
     def study_dir(self) -> Path:

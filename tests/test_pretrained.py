@@ -24,10 +24,24 @@ def checkpoint(tmp_path_factory):
 def test_regime_sets_proxy_epochs_and_insertion(checkpoint):
     scratch = RunConfig(data="d.yaml")
     assert (scratch.weights, scratch.proxy_epochs, scratch.insertion) == (None, PROXY_EPOCHS["scratch"], "plain")
-    named = RunConfig(data="d.yaml", model=str(checkpoint))
+    named = RunConfig(data="d.yaml", model=str(checkpoint), device="cpu")  # on a GPU: test below
     assert named.weights == str(checkpoint) and named.proxy_epochs == PROXY_EPOCHS["pretrained"]
     given = RunConfig(data="d.yaml", weights=str(checkpoint), proxy_epochs=7, insertion="plain")
     assert (given.proxy_epochs, given.insertion) == (7, "plain")
+
+
+def test_a_pretrained_proxy_is_longer_on_a_gpu(checkpoint, monkeypatch):
+    """torch.cuda.is_available is mocked: this machine has no GPU, and the choice is what is tested."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert RunConfig(data="d.yaml", weights=str(checkpoint)).proxy_epochs == PROXY_EPOCHS["pretrained on a GPU"] == 30
+    assert RunConfig(data="d.yaml", weights=str(checkpoint), device="cpu").proxy_epochs == PROXY_EPOCHS["pretrained"]
+    assert RunConfig(data="d.yaml").proxy_epochs == PROXY_EPOCHS["scratch"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert RunConfig(data="d.yaml", weights=str(checkpoint)).proxy_epochs == PROXY_EPOCHS["pretrained"] == 5
+    assert RunConfig(data="d.yaml", weights=str(checkpoint), device="0").proxy_epochs == 30
+    assert RunConfig(data="d.yaml", weights=str(checkpoint), executor="ray", gpus_per_trial=0.25).proxy_epochs == 30
 
 
 def test_checkpoint_as_model_is_its_own_architecture(checkpoint):
