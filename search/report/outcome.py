@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from search.report.context import Report, is_baseline_placement
-from search.report.text import TIE, METRICS, count, difference, duration, mean_of, mean_sd, metric, metric_or_dash, sentence, signed, table
+from search.report.text import (METRICS, TIE, count, difference, duration, mean_of, mean_sd, metric, metric_or_dash, sentence,
+                                signed, table)
 
 
 def confirmation_section(report: Report) -> list[str]:

@@ -8,7 +8,8 @@ from optuna.trial import FrozenTrial
 
 from search.provenance import machine_text, versions_text
 from search.report.context import Report, Trials
-from search.report.text import METRICS, SECOND_OBJECTIVE, count, difference, duration, metric, metric_or_dash, placement_text, signed, table
+from search.report.text import (METRICS, SECOND_OBJECTIVE, count, difference, duration, metric, metric_or_dash, placement_text,
+                                signed, table)
 
 INSERTION_TEXT = {
     "gated": "gated (each module behind a learnable gate starting at 0: the model starts as the base)",
