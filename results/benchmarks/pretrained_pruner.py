@@ -1,15 +1,19 @@
-"""The median pruner's warm-up in the pretrained regime: replay the real 5-epoch fine-tune curves of
-`pretrained_insertion.json` (bccd from yolov8n.pt; 7 arms per seed) under Optuna's MedianPruner
-with 3 startup trials, as `search.study.make_pruner` builds it, for each warm-up.
+"""The median pruner's warm-up in the pretrained regime: replay the real fine-tune curves of
+`pretrained_insertion.json` (bccd from yolov8n.pt, 5 epochs, the CPU default; 7 arms per seed), or
+with --runs those of `gpu_full_finetune.json` (30 epochs on an H200, the GPU default; 4 arms per
+seed), under Optuna's MedianPruner with 3 startup trials, as `search.study.make_pruner` builds it,
+for each warm-up.
 
 Each seed's arms form one study (a trial per arm), replayed in 200 random orders (`pruner_choice.replay`).
 Reported per warm-up: epochs trained (% of no pruning), how often the seed's best arm is trained
 to the end, and the mean regret (best completed final score below the seed's best).
 Run: python results/benchmarks/pretrained_pruner.py   (writes pretrained_pruner.md)
+     python results/benchmarks/pretrained_pruner.py --runs gpu_full_finetune.json --name pretrained_pruner_30_epochs
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import statistics
@@ -19,22 +23,27 @@ import optuna
 from machine import describe_machine, publish
 from pruner_choice import ORDERS, replay
 
-from search.config import PROXY_EPOCHS
 from search.study import warmup_epochs
 
-RUNS = Path(__file__).with_name("pretrained_insertion.json")
+HERE = Path(__file__).parent
+LONG_WARMUPS = (1, 2, 3, 5, 10, 15, 20, 25)  # the warm-ups tried for proxies of more than 10 epochs
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", default="pretrained_insertion.json", help="runs beside this script (their epochs)")
+    parser.add_argument("--name", default="pretrained_pruner", help="the report's name beside this script (NAME.md)")
+    args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    runs = [r for r in json.loads(RUNS.read_text())["runs"] if r["status"] == "complete"]
+    runs = [r for r in json.loads((HERE / args.runs).read_text())["runs"] if r["status"] == "complete"]
     by_seed: dict[int, list[tuple[list[float], float]]] = {}
     for r in runs:
         by_seed.setdefault(r["seed"], []).append(([e["fitness"] for e in r["epochs"]], r["final"]["map50_95"]))
-    seeds = {s: curves for s, curves in by_seed.items() if len(curves) >= 5}
-    epochs = PROXY_EPOCHS["pretrained"]
+    seeds = {s: curves for s, curves in by_seed.items() if len(curves) >= 4}  # 3 startup trials, then one to prune
+    epochs = max(len(r["epochs"]) for r in runs)
+    arms = len({r["arm"] for r in runs})
     rows = []
-    for warmup in range(1, epochs):
+    for warmup in range(1, epochs) if epochs <= 10 else LONG_WARMUPS:
         spent, kept, regret = [], [], []
         for curves in seeds.values():
             rng, best = random.Random(0), max(score for _, score in curves)
@@ -49,14 +58,14 @@ def main() -> None:
                     f"{statistics.mean(regret):.4f} |")  # fmt: skip
     text = "\n".join([
         "# Median pruner warm-up for pretrained proxies (replay of real bccd fine-tune curves)", "", describe_machine(),
-        "- command: `python results/benchmarks/pretrained_pruner.py`",
-        f"- curves: {sum(len(c) for c in seeds.values())} runs of `pretrained_insertion.json` ({epochs} epochs at 320 px, "
-        f"7 arms per seed, seeds {sorted(seeds)}); {ORDERS} random orders per seed; MedianPruner(n_startup_trials=3)",
+        f"- command: `python results/benchmarks/pretrained_pruner.py --runs {args.runs} --name {args.name}`",
+        f"- curves: {sum(len(c) for c in seeds.values())} runs of `{args.runs}` ({epochs} epochs at 320 px, "
+        f"{arms} arms per seed, seeds {sorted(seeds)}); {ORDERS} random orders per seed; MedianPruner(n_startup_trials=3)",
         f"- n_warmup_steps the search uses for a {epochs}-epoch pretrained proxy: {warmup_epochs(epochs)}", "",
         "| n_warmup_steps (first epoch that may be pruned) | epochs trained | seed's best arm trained to the end | mean regret (mAP50-95) |",
         "| --- | --- | --- | --- |", *rows, "",
     ])  # fmt: skip
-    publish(__file__, text)
+    publish(str(HERE / f"{args.name}.py"), text)
 
 
 if __name__ == "__main__":
