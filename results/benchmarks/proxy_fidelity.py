@@ -38,9 +38,10 @@ def main() -> None:
                 for extra in [[]] + [budget(b) for b in args.budgets]]  # fmt: skip
     exits = [subprocess.run(command, capture_output=True, text=True).returncode for command in commands]
     config = load_study_config(args.study_dir)
+    budgets = f" --budgets {' '.join(args.budgets)}" if args.budgets else ""
     text = "\n".join([
         "# Proxy fidelity: proxy against full training, at several proxy budgets", "", describe_machine(),
-        f"- command: `python results/benchmarks/proxy_fidelity.py {args.study_dir} {' '.join(options)} --budgets {' '.join(args.budgets)} --name {args.name}`",
+        f"- command: `python results/benchmarks/proxy_fidelity.py {args.study_dir} {' '.join(options)}{budgets} --name {args.name}`",
         f"- runs `python -m search validate-proxy {args.study_dir} {' '.join(options)}` with each budget (exit codes {exits})",
         f"- study `{config.study}` on `{config.data}`; seed {config.seed}", "",
         *proxy_section(read_report(args.study_dir))[2:],
