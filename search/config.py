@@ -29,9 +29,10 @@ INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option ch
 # would take half an hour a trial.
 PROXY_EPOCHS = {"pretrained": 5, "pretrained on a GPU": 30, "scratch": 30}
 # Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
-# fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to keep and
-# gated insertion is not measured yet: the modules go in as published, as every from-scratch figure
-# in README was measured.
+# fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to
+# keep, and gated and plain score alike (bccd, SE after the 4 backbone blocks, 20 epochs at 160 px,
+# 3 seeds: gated - plain +0.007, 95% interval [-0.053, +0.066]; scratch_insertion.md): the modules go
+# in as published, as every from-scratch figure in README was measured.
 DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
 
 
