@@ -8,6 +8,8 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from optuna.importance import BaseImportanceEvaluator
+
 from search.report.context import BaseModel, Report, Trials, is_baseline_placement, position_layer
 
 
@@ -82,14 +84,26 @@ def plot_precision_recall(groups: Trials, path: Path) -> bool:
     return True
 
 
+class _Computed(BaseImportanceEvaluator):
+    """Optuna's importance "evaluator" that returns the importances the report already computed
+    (`search.report.context.importances`): computed once, and the plot shows what the table does."""
+
+    def __init__(self, importances: dict[str, float]):
+        self.importances = importances
+
+    def evaluate(self, study, params=None, *, target=None) -> dict[str, float]:
+        return dict(self.importances)
+
+
 def plot_importances(report: Report, path: Path) -> bool:
-    """The parameter importances of `search.report.context.importances`, drawn by Optuna."""
+    """The parameter importances of the report, drawn by Optuna."""
     from optuna.visualization.matplotlib import plot_param_importances
 
     if not report.importances:
         return False
     with _optuna_plot(path) as save:
-        save(plot_param_importances(report.study, target=_first_objective(report), target_name="mAP50-95"))
+        save(plot_param_importances(report.study, evaluator=_Computed(report.importances), target=_first_objective(report),
+                                    target_name="mAP50-95"))  # fmt: skip
     return True
 
 
