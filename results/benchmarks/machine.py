@@ -12,9 +12,11 @@ def describe_machine(env: dict | None = None) -> str:
     return "\n".join([f"- date: {env['date']}", f"- machine: {machine_text(env)}", f"- {versions_text(env)}"])
 
 
-def publish(script: str, text: str) -> None:
-    """Write a benchmark's markdown report beside its script (``x.py`` -> ``x.md``) and print it."""
+def publish(script: str, text: str, name: str | None = None) -> None:
+    """Write a benchmark's markdown report beside its script (``x.py`` -> ``x.md``, or ``name.md``
+    for a script that reports several settings) and print it."""
     from pathlib import Path
 
-    Path(script).with_suffix(".md").write_text(text)
+    path = Path(script)
+    (path.with_name(f"{name}.md") if name else path.with_suffix(".md")).write_text(text)
     print(text)

@@ -15,7 +15,7 @@ as such.
 
 Run: python results/benchmarks/pretrained_insertion.py [--seeds 4] [--extra-seeds 6] [--epochs 5] [--imgsz 320] [--no-train]
      (--extra-seeds: seeds for the baseline and the gated arms beyond --seeds, for seed_noise.py)
-     python results/benchmarks/pretrained_insertion.py --scratch --arms "SE backbone" --seeds 3 --extra-seeds 3 --epochs 30 --imgsz 160
+     python results/benchmarks/pretrained_insertion.py --scratch --arms "SE backbone" --seeds 3 --extra-seeds 3 --epochs 20 --imgsz 160
      (from scratch: yolov8n.yaml, each placement's base layers initialised from the seed; writes scratch_insertion.{json,md})
 """
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--scratch", action="store_true", help="train yolov8n.yaml from scratch instead of fine-tuning")
     parser.add_argument("--arms", nargs="*", choices=[n for n, m in PLACEMENTS.items() if m], help="placements (default: all)")
     args = parser.parse_args()
-    stem = "scratch_insertion" if args.scratch else "pretrained_insertion"
+    stem = _stem(args)
     weights = None if args.scratch else WEIGHTS
     work = Path(args.work)
     prepare_ultralytics(work / "config")
@@ -96,7 +96,12 @@ def main() -> None:
         runs.append({"arm": label, "insertion": insertion, "seed": seed, **record.to_dict(), "gates_best": record.gates})
     # Where and with what it was published (every run so far was trained on that machine and versions).
     committed.write_text(json.dumps({"environment": environment(), "runs": runs}))
-    publish(str(committed.with_suffix(".py")), report(runs, args))
+    publish(__file__, report(runs, args), name=stem)
+
+
+def _stem(args: argparse.Namespace) -> str:
+    """The name of this benchmark's outputs (``<stem>.json``, ``<stem>.md``)."""
+    return "scratch_insertion" if args.scratch else "pretrained_insertion"
 
 
 def _stats(values: list[float]) -> str:
@@ -146,7 +151,6 @@ def report(runs: list[dict], args: argparse.Namespace) -> str:
              else "start: ../shared/weights/yolov8n.pt, every base tensor transferred by index")  # fmt: skip
     title = "Training bccd from scratch" if args.scratch else "Fine-tuning bccd from yolov8n.pt"
     options = (" --scratch" if args.scratch else "") + (f" --arms {' '.join(repr(a) for a in args.arms)}" if args.arms else "")
-    stem = "scratch_insertion" if args.scratch else "pretrained_insertion"
     return "\n".join([
         f"# {title}: attention inserted plainly or behind a zero gate", "", describe_machine(),
         f"- command: `python results/benchmarks/pretrained_insertion.py{options} --seeds {args.seeds} --extra-seeds "
@@ -155,7 +159,7 @@ def report(runs: list[dict], args: argparse.Namespace) -> str:
         f"data: ../shared/datasets/bccd (292 train / 73 val images); {start}",
         "- score: mAP50-95 of best.pt re-validated (what a search trial is scored on); "
         "P and R of the same validation; gate: mean learned gate of the arm's modules at the best epoch "
-        "(0: module unused, 1: module as published)", f"- raw runs: `{stem}.json`", "",
+        "(0: module unused, 1: module as published)", f"- raw runs: `{_stem(args)}.json`", "",
         "| arm | runs | mAP50-95 per seed | mean ± sd | precision | recall | gate |",
         "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
         "Comparisons (Welch's t on the seeds both arms have, 95% interval of the difference in mAP50-95):", "",

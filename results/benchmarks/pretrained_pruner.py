@@ -23,6 +23,7 @@ import optuna
 from machine import describe_machine, publish
 from pruner_choice import ORDERS, replay
 
+from search.provenance import machine_text, versions_text
 from search.study import warmup_epochs
 
 HERE = Path(__file__).parent
@@ -35,7 +36,9 @@ def main() -> None:
     parser.add_argument("--name", default="pretrained_pruner", help="the report's name beside this script (NAME.md)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    runs = [r for r in json.loads((HERE / args.runs).read_text())["runs"] if r["status"] == "complete"]
+    measured = json.loads((HERE / args.runs).read_text())
+    runs = [r for r in measured["runs"] if r["status"] == "complete"]
+    env = measured["environment"]  # where the curves were trained; the replay runs here
     by_seed: dict[int, list[tuple[list[float], float]]] = {}
     for r in runs:
         by_seed.setdefault(r["seed"], []).append(([e["fitness"] for e in r["epochs"]], r["final"]["map50_95"]))
@@ -61,11 +64,12 @@ def main() -> None:
         f"- command: `python results/benchmarks/pretrained_pruner.py --runs {args.runs} --name {args.name}`",
         f"- curves: {sum(len(c) for c in seeds.values())} runs of `{args.runs}` ({epochs} epochs at 320 px, "
         f"{arms} arms per seed, seeds {sorted(seeds)}); {ORDERS} random orders per seed; MedianPruner(n_startup_trials=3)",
+        f"- curves trained: {env['date']} on {machine_text(env)}; {versions_text(env)} (the lines above: the replay)",
         f"- n_warmup_steps the search uses for a {epochs}-epoch pretrained proxy: {warmup_epochs(epochs)}", "",
         "| n_warmup_steps (first epoch that may be pruned) | epochs trained | seed's best arm trained to the end | mean regret (mAP50-95) |",
         "| --- | --- | --- | --- |", *rows, "",
     ])  # fmt: skip
-    publish(str(HERE / f"{args.name}.py"), text)
+    publish(__file__, text, name=args.name)
 
 
 if __name__ == "__main__":

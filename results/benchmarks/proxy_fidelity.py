@@ -46,7 +46,7 @@ def main() -> None:
         f"- study `{config.study}` on `{config.data}`; seed {config.seed}", "",
         *proxy_section(read_report(args.study_dir))[2:],
     ])  # fmt: skip
-    publish(str(Path(__file__).with_name(f"{args.name}.py")), text)
+    publish(__file__, text, name=args.name)
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def main() -> None:
         f"- product defaults: --confirm-top {CONFIRM_TOP}, --confirm-budget {CONFIRM_BUDGET}", "",
         f"false-improves {worst[0]:.3f} power {worst[1]:.3f} runs {worst[2]:.1f}",
     ])  # fmt: skip
-    publish(str(Path(__file__).with_name(args.out)), text + "\n")
+    publish(__file__, text + "\n", name=Path(args.out).stem)
 
 
 if __name__ == "__main__":
