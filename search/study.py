@@ -136,11 +136,22 @@ def _read_only(error: BaseException) -> bool:
     return any(words in str(e).lower() for e in error_chain(error) for words in ("readonly database", "read-only", "read only"))
 
 
+# What a worker sees while another creates the same new storage or study (SQLite creates the schema
+# table by table; the loser's CREATE TABLE or INSERT fails): trying again loads what the winner made.
+CREATION_RACE = ("already exists", "database is locked", "unique constraint failed", "duplicate key")
+
+
+def _creation_race(error: BaseException) -> bool:
+    """Whether ``error`` is another process creating the same schema or study at the same moment."""
+    return type(error).__name__ in {"IntegrityError", "DuplicatedStudyError"} or any(
+        words in str(e).lower() for e in error_chain(error) for words in CREATION_RACE)
+
+
 def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
     """Create or load the study. With ``recover`` (a search starting), trials whose process died
     (`recover_dead_trials`) are failed and queued again; other commands change no trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar and report say what happens
-    for attempt in range(3):  # two workers creating one new study at once: the loser loads it
+    for attempt in range(5):  # workers creating one new storage or study at once: the losers load it
         try:
             storage = rdb_storage(config.storage_url)
             study = optuna.create_study(study_name=config.study, storage=storage, sampler=make_sampler(config),
@@ -155,7 +166,7 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
             if _read_only(e):
                 raise ValueError(f"storage '{shown(config.storage_url)}' is read-only; make it writable or give "
                                  "another --storage") from None  # fmt: skip
-            if attempt == 2 or type(e).__name__ not in {"IntegrityError", "DuplicatedStudyError"}:
+            if attempt == 4 or not _creation_race(e):
                 raise ValueError(f"storage '{shown(config.storage_url)}' cannot be opened ({type(e).__name__}); check the URL"
                                  + (" (a password comes from PGPASSWORD or `resume --storage`)" if config.storage else "")) from None
             time.sleep(1)

@@ -100,6 +100,28 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_the_loser_of_a_schema_creation_race_loads_the_winners_study(tmp_path, monkeypatch):
+    """Two workers creating one new study.db at once: SQLite creates the schema table by table, so the
+    loser's CREATE TABLE meets a table the winner made a moment ago (CI saw this once in 380 runs).
+    Made deterministic: the winner has created everything, and the loser's "does the table exist?"
+    check is answered "no" once, the moment before the race (a stand-in for the timing, not for SQLite)."""
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    winner = open_study(_config(tmp_path))
+    winner.enqueue_trial({"x": 1})
+    real, lied = SQLiteDialect.has_table, []
+
+    def has_table_as_the_loser_saw_it(self, connection, table_name, *args, **kwargs):
+        if not lied:
+            lied.append(table_name)
+            return False
+        return real(self, connection, table_name, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteDialect, "has_table", has_table_as_the_loser_saw_it)
+    loser = open_study(_config(tmp_path))
+    assert lied and len(loser.get_trials()) == 1  # the race happened and the loser loaded the winner's study
+
+
 @pytest.mark.parametrize("server", ["sqlite", "postgresql"])
 def test_two_workers_share_one_study(server, tmp_path, request):
     """Two `run` processes on one study (the default SQLite file, or a real PostgreSQL server): exactly
