@@ -4,6 +4,9 @@ a proxy cache that follows the data's content. Real files, real Ultralytics data
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -81,3 +84,44 @@ def test_proxy_cache_follows_the_content(toy, tmp_path):
     build_proxy_data(load_dataset(toy), out, imgsz=32)
     copied = sorted((out / "labels" / "train").iterdir())[0]
     assert first == out / "data.yaml" and copied.read_text() == "1 0.5 0.5 0.25 0.25\n"
+
+
+def test_an_image_removed_from_the_dataset_leaves_the_proxy(toy, tmp_path):
+    out = tmp_path / "proxy"
+    build_proxy_data(load_dataset(toy), out, imgsz=32)
+    gone = sorted((toy.parent / "images" / "train").iterdir())[0]
+    gone.unlink()
+    (toy.parent / "labels" / "train" / f"{gone.stem}.txt").unlink()
+    build_proxy_data(load_dataset(toy), out, imgsz=32)
+    assert len(list((out / "images" / "train").iterdir())) == len(list((out / "labels" / "train").glob("*.txt"))) == 11
+
+
+def test_trainings_started_together_only_read_the_proxy_label_caches(toy, tmp_path):
+    """Two trainings that both find no label cache race to write it, and Ultralytics' writer fails in
+    the loser (seen here in 1 of 24 processes started at once); `build_proxy_data` writes both caches
+    first, and a training then reads them as they are (the real Ultralytics dataset)."""
+    from ultralytics.data.dataset import YOLODataset
+
+    out = tmp_path / "proxy"
+    build_proxy_data(load_dataset(toy), out, imgsz=32)
+    caches = {split: out / "labels" / f"{split}.cache" for split in ("train", "val")}
+    stamps = {split: cache.stat().st_mtime_ns for split, cache in caches.items()}
+    for split in caches:
+        dataset = YOLODataset(img_path=str(out.resolve() / "images" / split), data={"names": {0: "a", 1: "b"}}, augment=False)
+        assert len(dataset.labels) == {"train": 12, "val": 6}[split]
+    assert {split: cache.stat().st_mtime_ns for split, cache in caches.items()} == stamps  # read, not written again
+
+
+def test_proxy_builders_of_one_study_wait_for_one_another(toy, tmp_path):
+    """A second worker building the same proxy waits while the first holds the lock, then reuses its files."""
+    from filelock import FileLock
+
+    out = tmp_path / "proxy"
+    out.mkdir()
+    code = f"from trainers.data import build_proxy_data, load_dataset; build_proxy_data(load_dataset({str(toy)!r}), {str(out)!r}, imgsz=32)"
+    with FileLock(out / ".lock"):  # the first worker, building
+        other = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.wait(timeout=5)
+        assert not (out / "manifest.json").exists()
+    assert other.wait(timeout=120) == 0 and (out / "manifest.json").is_file()

@@ -6,18 +6,22 @@ use) and refuses a dataset where too many are unusable or the val split has no o
 `write_resolved_yaml` writes the dataset once with absolute image lists, so every training reads
 the same images wherever it is started from. `build_proxy_data` writes, once per study, a seeded subset of the training
 images pre-resized to the proxy size (validation images resized too), so proxy trials do not
-decode full-size images again and again.
+decode full-size images again and again; it also writes Ultralytics' label caches, under a lock,
+so that trials started together (Ray, several workers) only read them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from filelock import FileLock
 
 UNUSABLE_LIMIT = 0.1  # largest share of a split's images whose labels Ultralytics drops before we refuse
 
@@ -179,8 +183,6 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
     (validation is kept whole, so scores stay comparable). A second call with the same settings
     reuses the files.
     """
-    import cv2
-
     if not 0 < fraction <= 1:
         raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
     out = Path(out_dir)
@@ -188,8 +190,22 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
                 "seed": seed}  # fmt: skip
     manifest = out / "manifest.json"
     data_yaml = out / "data.yaml"
-    if manifest.is_file() and data_yaml.is_file() and json.loads(manifest.read_text()) == settings:
-        return data_yaml
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(out / ".lock"):  # workers of one study starting together: one builds, the others wait and reuse
+        if not (manifest.is_file() and data_yaml.is_file() and json.loads(manifest.read_text()) == settings):
+            _write_proxy_data(dataset, out, imgsz, fraction, seed)
+            write_label_caches(out, dataset.names)
+            manifest.write_text(json.dumps(settings))
+    return data_yaml
+
+
+def _write_proxy_data(dataset: Dataset, out: Path, imgsz: int, fraction: float, seed: int) -> None:
+    """The images and labels of `build_proxy_data` and their data.yaml, under ``out`` (an earlier
+    build's files removed: images dropped from the dataset since must not stay in the proxy)."""
+    import cv2
+
+    for folder in ("images", "labels"):
+        shutil.rmtree(out / folder, ignore_errors=True)
     train = list(dataset.train)
     random.Random(seed).shuffle(train)
     train = sorted(train[: max(1, round(len(train) * fraction))])
@@ -208,11 +224,28 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
             cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
             labels = label_path(image)
             (out / "labels" / split / f"{stem}.txt").write_text(labels.read_text() if labels.is_file() else "")
-    data_yaml.write_text(
+    (out / "data.yaml").write_text(
         yaml.safe_dump({"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": dataset.names})
     )
-    manifest.write_text(json.dumps(settings))
-    return data_yaml
+
+
+def write_label_caches(root: Path, names: dict[int, str]) -> None:
+    """Have Ultralytics scan the labels under ``root/labels/<split>`` and save ``labels/<split>.cache``.
+
+    Trainings that start together and all find no cache race to write it, and Ultralytics' writer
+    fails in the loser (it deletes the file the winner wrote: FileNotFoundError); with the caches
+    written first, they only read them. The scan's lines are not shown (each training logs the
+    cached warnings again)."""
+    from ultralytics.data.dataset import YOLODataset
+
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)  # above INFO also turns Ultralytics' progress bar off
+    try:
+        for split in ("train", "val"):
+            YOLODataset(img_path=str(root.resolve() / "images" / split), data={"names": names}, augment=False)
+    finally:
+        logger.setLevel(level)
 
 
 def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz: int = 96, n_classes: int = 2, seed: int = 0) -> Path:
