@@ -54,6 +54,25 @@ def test_a_live_owner_keeps_its_trial_a_dead_one_is_retried(tmp_path):
     assert count_trials(study) == 0  # the dead trial does not count
 
 
+def test_a_trial_killed_while_its_placement_was_chosen_is_replaced_by_a_fresh_one(tmp_path):
+    """Killed between two suggestions (only ``modules`` chosen, no worker yet): nothing was trained, so
+    the retry is sampled in full instead of being pinned to a half-chosen placement; a trial killed in
+    training is retried with its placement."""
+    study = open_study(_config(tmp_path))
+    half = study.ask()
+    half.suggest_int("modules", 0, 4)  # the process died here, before prepare_trial's attributes
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    training = _running(study, f"{WORKER.rpartition(':')[0]}:{child.pid}")  # a process that has ended
+    training.suggest_int("modules", 0, 4)
+    training.set_user_attr("placement_key", "k")
+    recover_dead_trials(study)
+    retries = {t.user_attrs["retry_of"]: t for t in study.get_trials() if "retry_of" in t.user_attrs}
+    assert set(retries) == {half.number, training.number}
+    assert retries[half.number].system_attrs["fixed_params"] == {}
+    assert retries[training.number].system_attrs["fixed_params"] == {"modules": training.params["modules"]}
+
+
 def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch):
     monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
     monkeypatch.setattr(study_module, "GRACE_S", 1)
