@@ -44,6 +44,12 @@ def test_failures_become_records(base, toy_proxy, tmp_path):
 
     record = train_candidate(SE_NECK, base, toy_proxy, TINY, tmp_path / "a", broken_report)
     assert record.status == "failed" and record.reason == "RuntimeError: boom"
+
+    def silent_report(epoch, metrics):
+        raise RuntimeError()  # no message: the reason is the type alone, not "RuntimeError: "
+
+    record = train_candidate(SE_NECK, base, toy_proxy, TINY, tmp_path / "c", silent_report)
+    assert record.status == "failed" and record.reason == "RuntimeError"
     record = train_candidate(SE_NECK, base, tmp_path / "missing.yaml", TINY, tmp_path / "b")
     assert record.status == "failed" and record.reason
     assert "Traceback" in (tmp_path / "b" / "log").read_text()  # the whole story stays in the trial's log

@@ -182,9 +182,10 @@ def disk_full(error: BaseException, folder: str | Path | None = None) -> bool:
     return folder is not None and Path(folder).exists() and shutil.disk_usage(folder).free < FULL_DISK_FREE_B
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """``error`` as "Type: first line of its message", or "Type" when it has no message."""
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 @contextmanager
@@ -287,7 +288,7 @@ def train_candidate(
         except Exception as error:  # a failing candidate is a result, not a crash of the search
             if disk_full(error, workdir):  # but a full disk is not the candidate's fault: stop the search
                 full_disk = error
-            record.status, record.reason = "failed", _one_line(error)
+            record.status, record.reason = "failed", one_line(error)
             logging.getLogger("ultralytics").exception("training failed")
     record.wall_time_s = time.perf_counter() - start
     results = workdir / "results.csv"

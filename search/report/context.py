@@ -14,8 +14,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import RunConfig, load_study_config, storage_url_of
-from search.report.text import one_line
 from search.study import first_baseline, interrupted_numbers, rank_key
+from trainers.train import one_line
 
 
 @dataclass

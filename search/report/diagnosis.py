@@ -10,7 +10,8 @@ from pathlib import Path
 from search.config import RunConfig
 from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.report.context import BaseModel, Report, Trials, is_baseline_placement, position_layer
-from search.report.text import one_line, sentence, table
+from search.report.text import sentence, table
+from trainers.train import one_line
 
 
 def diagnostics_section(report: Report) -> list[str]:
