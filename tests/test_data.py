@@ -125,3 +125,18 @@ def test_proxy_builders_of_one_study_wait_for_one_another(toy, tmp_path):
             other.wait(timeout=5)
         assert not (out / "manifest.json").exists()
     assert other.wait(timeout=120) == 0 and (out / "manifest.json").is_file()
+
+
+def test_a_study_file_rewritten_while_it_is_read_is_read_whole(toy, tmp_path):
+    """A worker joining a study rewrites its data.yaml (and run.yaml, space.yaml) while another
+    worker's training may be reading it: that reader gets the whole file it opened, not one truncated
+    and written again under it (shown with a listing that changes, so that the two can be told apart)."""
+    resolved = write_resolved_yaml(load_dataset(toy), tmp_path / "study" / "data.yaml")
+    listing = resolved.with_name("data-train.txt")
+    before = listing.read_text()
+    sorted((toy.parent / "images" / "train").iterdir())[0].unlink()
+    with listing.open() as reader:  # a training that opened the file a moment before the rewrite
+        write_resolved_yaml(load_dataset(toy), resolved)
+        assert reader.read() == before
+    assert len(listing.read_text().splitlines()) == len(before.splitlines()) - 1
+    assert not [p.name for p in resolved.parent.iterdir() if p.name.endswith(".tmp")]
