@@ -10,7 +10,7 @@ from optuna.trial import Trial
 from search.config import RunConfig
 from search.executor import Executor
 from search.progress import Progress
-from search.study import STALL_LIMIT, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
+from search.study import STALL_LIMIT, ask, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
 from search.trials import StudyRun, finish_trial, prepare_trial, report_epoch, start_search, tell_duplicate, trial_dir
 from trainers.interrupt import raise_if_pressed
 from trainers.train import train_candidate
@@ -33,7 +33,7 @@ class InProcess(Executor):
                 if stalled(study):
                     print(f"stopping early: the last {STALL_LIMIT} proposals were all evaluated already or outside the space")
                     break
-                trial = study.ask()
+                trial = ask(study, config)
                 evaluate(trial, run, progress)
                 progress.update()
         return run

@@ -78,7 +78,7 @@ from ray.tune.search import Searcher
 
 from search.config import RunConfig
 from search.executor import Executor
-from search.study import count_trials, finished_by_key, stalled
+from search.study import ask, count_trials, finished_by_key, stalled
 from trainers.interrupt import raise_if_pressed
 
 # search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
@@ -148,7 +148,7 @@ class OptunaSearcher(Searcher):
             timed_out = self.deadline is not None and time.monotonic() > self.deadline
             if timed_out or stalled(self.study) or count_trials(self.study) + self.outstanding >= self.config.trials:
                 return None if self.waiting else Searcher.FINISHED  # waiting twins may still need a worker
-            trial = self.study.ask()
+            trial = ask(self.study, self.config)
             placement = prepare_trial(trial, self.study, self.space)
             if placement is None:  # infeasible or already trained: told without training
                 self.on_told()

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import optuna
+from filelock import FileLock
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 # We record heartbeats ourselves (`_beat`) for trials asked with ask/tell, which Optuna warns about.
@@ -174,10 +175,29 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
                                  + (" (a password comes from PGPASSWORD or `resume --storage`)" if config.storage else "")) from None
             time.sleep(1)
     if recover:
-        recover_dead_trials(study)
+        with study_lock(config):  # no other worker of this machine is between asking a trial and naming itself
+            recover_dead_trials(study)
         _beat(storage, study)
         study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))
     return study
+
+
+def study_lock(config: RunConfig) -> FileLock:
+    """The lock the workers of one study take, on this machine or one shared folder, to change which
+    trial is whose: queue the baseline, take a trial, recover dead ones."""
+    return FileLock(config.study_dir / ".study.lock")
+
+
+def ask(study: optuna.Study, config: RunConfig) -> Trial:
+    """A new or queued trial, named as this worker's (``worker``) before another worker can see it.
+
+    Under `study_lock`: SQLite cannot lock the row Optuna reads before it marks a queued trial
+    RUNNING, so two workers could take the same one; and a RUNNING trial with no worker yet would
+    look dead to a worker starting at that moment (`recover_dead_trials`)."""
+    with study_lock(config):
+        trial = study.ask()
+        trial.set_user_attr("worker", WORKER)  # whose heartbeat keeps it alive
+    return trial
 
 
 def held_elsewhere(study: optuna.Study) -> list[FrozenTrial]:

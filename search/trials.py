@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config import RunConfig, check_writable
 from search.provenance import environment
-from search.study import WORKER, finished_by_key, open_study, placement_params, suggest_placement
+from search.study import finished_by_key, open_study, placement_params, study_lock, suggest_placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.transfer import check_matches
 from trainers.data import build_proxy_data, load_dataset, replace_text, write_resolved_yaml
@@ -120,8 +120,9 @@ def start_search(config: RunConfig) -> StudyRun:
     study.set_user_attr("config", config.public())
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
         study.set_user_attr("environment", environment())
-    if not study.trials:
-        study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
+    with study_lock(config):  # workers starting together queue one baseline
+        if not study.trials:
+            study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
     return StudyRun(config, study, space, base, proxy)
 
 
@@ -129,7 +130,6 @@ def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Plac
     """The placement an asked trial must train, or None when it was told without training:
     infeasible (PRUNED, not counted) or identical to a finished trial (`tell_duplicate`)."""
     placement = suggest_placement(trial, space)
-    trial.set_user_attr("worker", WORKER)  # whose heartbeat keeps it alive (search.study)
     trial.set_user_attr("placement", placement.to_dict())
     trial.set_user_attr("placement_key", placement.key)
     trial.set_user_attr("placement_str", str(placement))

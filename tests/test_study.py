@@ -60,7 +60,7 @@ def test_a_trial_killed_while_its_placement_was_chosen_is_replaced_by_a_fresh_on
     training is retried with its placement."""
     study = open_study(_config(tmp_path))
     half = study.ask()
-    half.suggest_int("modules", 0, 4)  # the process died here, before prepare_trial's attributes
+    half.suggest_int("modules", 0, 4)  # the process died here, before it named itself or its placement
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     training = _running(study, f"{WORKER.rpartition(':')[0]}:{child.pid}")  # a process that has ended
@@ -71,6 +71,26 @@ def test_a_trial_killed_while_its_placement_was_chosen_is_replaced_by_a_fresh_on
     assert set(retries) == {half.number, training.number}
     assert retries[half.number].system_attrs["fixed_params"] == {}
     assert retries[training.number].system_attrs["fixed_params"] == {"modules": training.params["modules"]}
+
+
+def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path):
+    """SQLite cannot lock the row Optuna reads before it marks a queued trial RUNNING, so two workers
+    could take the same queued trial; and a trial not yet named would look dead to a worker starting
+    then. `ask` takes the study's lock: while another worker holds it, no trial is taken, and the one
+    taken after carries its worker's name."""
+    config = _config(tmp_path)
+    study = open_study(config)
+    study.enqueue_trial({"modules": 0})
+    code = ("import sys; from search.config import RunConfig; from search.study import ask, open_study; "
+            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s'); ask(open_study(config), config)")  # fmt: skip
+    with study_module.study_lock(config):  # another worker, asking or recovering
+        other = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
+        with pytest.raises(subprocess.TimeoutExpired):
+            other.wait(timeout=5)
+        assert [t.state for t in study.get_trials()] == [TrialState.WAITING]
+    assert other.wait(timeout=120) == 0
+    [taken] = study.get_trials()
+    assert taken.state == TrialState.RUNNING and taken.user_attrs["worker"] == f"{socket.gethostname()}:{other.pid}"
 
 
 def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch):
