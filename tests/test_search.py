@@ -104,8 +104,9 @@ def test_kill_nine_then_rerun_resumes_without_loss(executor, learnable_data, tmp
         if db.is_file() and (tmp_path / "r" / "run.yaml").is_file():  # run.yaml follows the study's creation
             trials = study_of(tmp_path / "r").get_trials()
             finished_before = [t for t in trials if t.state.is_finished()]
-            training = [t for t in trials if t.state == TrialState.RUNNING and "placement_key" in t.user_attrs]
-            if len(finished_before) >= (1 if ray else 2) and training:  # killed in training, not while being asked
+            training = [t for t in trials if t.state == TrialState.RUNNING  # model.yaml: train_candidate has started it
+                        and (tmp_path / "r" / "trials" / str(t.number) / "model.yaml").is_file()]  # fmt: skip
+            if len(finished_before) >= (1 if ray else 2) and training:  # killed in training, not while being asked or told
                 break
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
