@@ -81,7 +81,7 @@ def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path)
     config = _config(tmp_path)
     study = open_study(config)
     study.enqueue_trial({"modules": 0})
-    code = ("import sys; from search.config import RunConfig; from search.study import ask, open_study; "
+    code = ("from search.config import RunConfig; from search.study import ask, open_study; "
             f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s'); ask(open_study(config), config)")  # fmt: skip
     with study_module.study_lock(config):  # another worker, asking or recovering
         other = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
