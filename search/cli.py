@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("export", help="write the model YAML of the winner or of one trial")
     p.add_argument("study_dir", help="the study folder")
-    p.add_argument("--trial", type=int, help="trial number (default: the winner)")
+    p.add_argument("--trial", type=int, help="trial number (default: the placement the study decided on, the baseline when attention lost)")
     p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s)")
 
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
@@ -172,9 +172,9 @@ def _search(config, quiet: bool) -> int:
             if not mine:
                 print("another worker is confirming, retraining and exporting this study; its report will follow")
                 return 0
-            summary = finalize(run, show_progress=not quiet)
-        print(f"verdict: {summary['verdict']}")
-        print(f"exported {config.study_dir / 'best.yaml'}: trial {summary['trial']} ({summary['placement_str']})")
+            decision = finalize(run, show_progress=not quiet)
+        print(f"verdict: {decision.verdict}")
+        print(f"exported {config.study_dir / 'best.yaml'}: trial {decision.trial} ({decision.placement_str})")
     print(f"report: {write_report(config.study_dir)}")
     if config.final and not others and importlib.util.find_spec("optuna_dashboard"):
         from search.dashboard import publish_outcome
@@ -237,8 +237,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     config = load_study_config(args.study_dir)
     _prepare(config.study_dir / "config")
     base, _ = load_inputs(config)
-    path = export_trial(open_study(config), config, base, args.output, args.trial)
-    print(f"wrote {path}")
+    path, said = export_trial(open_study(config), config, base, args.output, args.trial)
+    print(f"wrote {path}: {said}")
     return 0
 
 

@@ -22,6 +22,7 @@ from search.config import RunConfig
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
 from search.trials import METRICS, saved_proxy_run
+from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.study import baseline_trial, placement_of, scored_trials
 from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement
@@ -44,15 +45,9 @@ def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: 
     return found
 
 
-def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path, show_progress: bool = True) -> dict:
-    """Race the top candidates against the baseline on fresh seeds and pick the winner.
-
-    Returns ``{"baseline": ..., "candidates": [...], "winner": index or None, "verdict": str, "budget",
-    "alpha", "runs", "stopped", "noise": `search.racing.Race.resolution` or None}``; ``winner`` is None
-    when no candidate beats the baseline beyond noise. Each entry holds its trial, placement, per-run
-    metric lists and the seeds of those runs; a candidate also its fate in the race (``race``), the
-    tested one its ``comparison``, and those with runs their precision/recall ``tradeoff``.
-    """
+def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path, show_progress: bool = True) -> Confirmation:
+    """Race the top candidates against the baseline on fresh seeds and pick the winner (None when no
+    candidate beats the baseline beyond noise)."""
     base_trial = baseline_trial(study)
     if base_trial is None or base_trial.state != optuna.trial.TrialState.COMPLETE:
         raise ValueError(f"study '{study.study_name}' has no completed baseline trial to confirm against")
@@ -72,44 +67,28 @@ def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path, sho
         found = race(keys, base_key, run, config.confirm_budget, config.seed + 1, on_round=progress.round) if keys else None
     baseline = _entry(trials[base_key], runs, found)
     candidates = [_entry(trials[k], runs, found) for k in keys]
-    result = {"budget": config.confirm_budget, "alpha": found.alpha if found else ALPHA, "runs": found.runs if found else 0,
-              "stopped": found.stopped if found else "", "noise": found.resolution() if found else None,
-              "baseline": baseline, "candidates": candidates, "winner": None}  # fmt: skip
     if found is None:
-        result["verdict"] = "no candidate besides the baseline completed: keep the base model"
-        return result
-    if found.winner is not None:
-        result["winner"] = keys.index(found.winner)
-    result["verdict"] = _verdict(found, labels, trials)
-    return result
+        return Confirmation(baseline, candidates, None, NOTHING_RACED, config.confirm_budget, ALPHA)
+    named = lambda key: f"{labels[key]} ({trials[key].user_attrs['placement_str']})" if key else None  # noqa: E731
+    line = verdict_line(found.comparison) if found.comparison is not None else None
+    verdict = race_verdict(named(found.winner), labels.get(found.leader), line, found.stopped)
+    return Confirmation(baseline, candidates, keys.index(found.winner) if found.winner is not None else None, verdict,
+                        config.confirm_budget, found.alpha, found.runs, found.stopped, found.resolution())  # fmt: skip
 
 
-def _verdict(found: Race, labels: dict[str, str], trials: dict[str, optuna.trial.FrozenTrial]) -> str:
-    """The race's outcome in one sentence."""
-    if found.winner is not None:
-        return f"{labels[found.winner]} ({trials[found.winner].user_attrs['placement_str']}) {verdict_line(found.comparison)}"
-    keep = "no placement beat the baseline beyond noise: keep the base model"
-    if found.comparison is not None:
-        return f"{keep} (best candidate, {labels[found.leader]}: {verdict_line(found.comparison)})"
-    return f"{keep} ({found.stopped})"
-
-
-def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None) -> dict:
+def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None) -> SeedRuns:
     """A placement's confirmation: its completed runs' metrics and seeds, its fate in the race, and
     (tested candidates) the comparison and the precision/recall trade-off against the baseline."""
     key = trial.user_attrs["placement_key"]
     mine = sorted((seed, m) for (k, seed), m in runs.items() if k == key)
     done = [(seed, m) for seed, m in mine if m["status"] == "complete" and m.get("map50_95") is not None]
-    entry = {"trial": trial.number, "placement": trial.user_attrs["placement"],
-             "placement_str": trial.user_attrs["placement_str"], "seeds": [seed for seed, _ in done],
-             "failed_runs": len(mine) - len(done),
-             **{k: [m[k] for _, m in done] for k in METRICS}}  # fmt: skip
+    entry = SeedRuns(trial.number, trial.user_attrs["placement_str"], trial.user_attrs["placement"], [seed for seed, _ in done],
+                     len(mine) - len(done), {k: [m[k] for _, m in done] for k in METRICS})  # fmt: skip
     if found is None or key == found.baseline:
         return entry
-    entry["race"] = _fate(found, key)
-    entry["comparison"] = _comparison_dict(found.comparison) if key == found.leader and found.comparison else None
-    entry["tradeoff"] = _tradeoff(runs, key, found.baseline)
-    return entry
+    tested = key == found.leader and found.comparison is not None
+    return replace(entry, race=_fate(found, key), comparison=_comparison_dict(found.comparison) if tested else None,
+                   tradeoff=_tradeoff(runs, key, found.baseline))  # fmt: skip
 
 
 def _fate(found: Race, key: str) -> str:

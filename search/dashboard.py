@@ -40,7 +40,9 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     from optuna.artifacts import get_all_artifact_meta, upload_artifact
     from optuna_dashboard import save_note
 
-    from search.report import leaderboard, sort_trials, verdict
+    from search.decision import Decision
+    from search.report import leaderboard, sort_trials
+    from search.report.context import METRIC_NAMES
 
     folder = Path(study_dir)
     store = artifact_store(folder)
@@ -59,8 +61,8 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
                     shutil.copyfile(path, Path(staging) / label)
                 upload_artifact(artifact_store=store, file_path=str(Path(staging) / label), study_or_trial=study)
             files.append(f"- `{name}`: artifact `{label}`")
-    summary = study.user_attrs.get("final") or {}
-    said = summary.get("verdict") or (verdict(summary) if summary else "no final step has run yet")
+    decision = Decision.of_study(study, METRIC_NAMES)
+    said = decision.sentence("map50_95", "mAP50-95") if decision else "no final step has run yet"
     note = ["## Verdict", "", said, "", *leaderboard(sort_trials(study.get_trials(deepcopy=False))),
             "## Files (this study's artifacts)", "", *files]  # fmt: skip
     save_note(study, "\n".join(note))

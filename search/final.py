@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -19,6 +20,7 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
+from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
 from search.trials import METRICS, StudyRun, score_metrics, study_data
 from search.study import WORKER, owner_dead, placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
@@ -77,56 +79,62 @@ def final_claim(config: RunConfig):
     yield False
 
 
-def finalize(run: StudyRun, show_progress: bool = True) -> dict:
+def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     """Confirm the top candidates with seeds, retrain winner and baseline in full, write ``best.yaml``.
 
     ``run`` is the search that just ran (`search.executor.run_search`); its proxy data serves the
-    confirmation. The winner is the baseline itself when no candidate beats it beyond seed noise. Returns the
-    summary kept in the study's user attribute ``final``. Hold `final_claim` around it when
+    confirmation. The winner is the baseline itself when no candidate beats it beyond seed noise. The
+    `Decision` is kept in the study (`Decision.of_study` reads it). Hold `final_claim` around it when
     several workers share the study.
     """
     study, config, base = run.study, run.config, run.base
     if config.confirm_top > 0:
         confirmation = confirm(study, config, base, run.proxy, show_progress)
-        chosen = confirmation["winner"]
-        winner = confirmation["candidates"][chosen] if chosen is not None else confirmation["baseline"]
-        number, placement = winner["trial"], Placement.from_dict(winner["placement"])
-        verdict = confirmation["verdict"]
+        chosen = confirmation.chosen
+        decision = Decision(chosen.trial, chosen.placement, chosen.placement_str, confirmation.verdict, confirmation)
     else:
         trial = choose_winner(study)
-        number, placement, confirmation = trial.number, placement_of(trial), None
-        verdict = (f"trial {number} ({placement}) had the best single proxy run; not confirmed with more seeds "
-                   "(--confirm-top 0), so a difference to the baseline may be seed noise")  # fmt: skip
-    summary = {"trial": number, "placement": placement.to_dict(), "placement_str": str(placement),
-               "verdict": verdict, "confirmation": confirmation}  # fmt: skip
+        placement = str(placement_of(trial))
+        decision = Decision(trial.number, trial.user_attrs["placement"], placement, unconfirmed_verdict(trial.number, placement),
+                            unconfirmed=True)  # fmt: skip
+    placement = Placement.from_dict(decision.placement)
     record = train_once(placement, base, config, config.study_dir / "final")
-    summary["final"] = _summary(record)
-    if placement.is_baseline:
-        summary["baseline"] = summary["final"]
-    else:
-        summary["baseline"] = _summary(train_once(Placement(), base, config, config.study_dir / "final-baseline"))
-    study.set_user_attr("final", summary)
+    final = _full_run(record)
+    baseline = final if placement.is_baseline else _full_run(train_once(Placement(), base, config, config.study_dir / "final-baseline"))
+    decision = replace(decision, final=final, baseline=baseline)
+    study.set_user_attr(FINAL_ATTR, decision.to_dict())
     if record.status != "complete":
         raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
     shutil.copyfile(record.paths["model_yaml"], config.study_dir / "best.yaml")
-    return summary
+    return decision
 
 
-def _summary(record: TrialRecord) -> dict:
+def _full_run(record: TrialRecord) -> FullRun:
     """What the study keeps of a full training: its scored metrics, size, time and weights."""
     scored = score_metrics(record)
-    return {**{k: scored.get(k) for k in METRICS}, "status": record.status,
-            "reason": record.reason, "params": record.params, "gflops": record.gflops,
-            "wall_time_s": record.wall_time_s, "weights": record.paths.get("weights"), "epochs": len(record.epochs),
-            "gates": record.gates}  # fmt: skip
+    return FullRun(record.status, {k: scored.get(k) for k in METRICS}, record.reason, record.params, record.gflops,
+                   record.wall_time_s, record.paths.get("weights"), len(record.epochs), record.gates)  # fmt: skip
 
 
-def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> Path:
-    """Write the model YAML of trial ``trial`` (default: the winner) to ``output``."""
-    chosen = choose_winner(study) if trial is None else _trial(study, trial)
-    placement = placement_of(chosen)
+def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:
+    """Write the model YAML of trial ``trial`` to ``output``; by default of the placement the study decided
+    on (`Decision`, the baseline when attention lost). Returns the path and what was exported, in words."""
+    if trial is None:
+        decision = Decision.of_study(study, METRICS)
+        if decision is None:
+            best = scored_trials(study)
+            hint = f"; or choose a trial: --trial {best[0].number} had the best single proxy run" if best else ""
+            raise ValueError(f"study '{study.study_name}' has not decided yet (its final step has not run): finish it with "
+                             f"`python -m search resume {config.study_dir}`{hint}")  # fmt: skip
+        number, placement = decision.trial, Placement.from_dict(decision.placement)
+        said = f"the study's decision, trial {number} ({placement}): {decision.sentence('map50_95', 'mAP50-95')}"
+    else:
+        chosen = _trial(study, trial)
+        number, placement = chosen.number, placement_of(chosen)
+        said = f"trial {number} ({placement}), chosen by --trial"
     model = {**build_yaml(base, placement, config.insertion), "nc": class_count(study_data(config))}
-    return write_yaml(model, output, comment=f"trial {chosen.number} of study {study.study_name}\nplacement: {placement}")
+    path = write_yaml(model, output, comment=f"trial {number} of study {study.study_name}\nplacement: {placement}")
+    return path, said
 
 
 def _trial(study: optuna.Study, number: int) -> FrozenTrial:

@@ -201,13 +201,13 @@ def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monk
 
     monkeypatch.setattr(search.trials, "train_candidate", fake_train)
     result = confirm(study, config, {}, tmp_path / "proxy", show_progress=True)
-    winner = result["candidates"][result["winner"]]
-    assert winner["placement_str"] == "backbone.4: se"
-    assert result["verdict"].startswith(f"trial {winner['trial']} (backbone.4: se) improves mAP50-95")
-    assert winner["race"] == "won the test" and winner["comparison"]["low"] > 0 and winner["tradeoff"]
-    assert all(c["race"].startswith("dropped after round 2") for c in result["candidates"] if c is not winner)
-    assert len(trainings) == result["runs"] <= 20 and len(result["baseline"]["map50_95"]) == len(result["baseline"]["seeds"])
-    assert result["noise"]["sd"] > 0 and result["noise"]["seeds_needed"] >= 2
+    winner = result.chosen
+    assert winner is result.candidates[result.winner] and winner.placement_str == "backbone.4: se"
+    assert result.verdict.startswith(f"trial {winner.trial} (backbone.4: se) improves mAP50-95")
+    assert winner.race == "won the test" and winner.comparison["low"] > 0 and winner.tradeoff
+    assert all(c.race.startswith("dropped after round 2") for c in result.candidates if c is not winner)
+    assert len(trainings) == result.runs <= 20 and len(result.baseline.scores("map50_95")) == len(result.baseline.seeds)
+    assert result.noise["sd"] > 0 and result.noise["seeds_needed"] >= 2
     assert len(list((tmp_path / "s" / "confirm").glob("*/seed*/metrics.json"))) == len(trainings)
 
     trained = len(trainings)

@@ -217,9 +217,15 @@ def test_report_when_attention_wins(tmp_path: Path, toy: Path):
 
 
 def test_confirmation_of_an_older_study_is_still_described():
+    from search.decision import Confirmation
+    from search.report.context import METRIC_NAMES
     from search.report.outcome import race_text, resolution_text
 
-    assert "repeated with 3 seeds" in race_text({"seeds": 3, "candidates": [{}], "baseline": {}})
+    side = {"trial": 0, "placement": {}, "placement_str": "baseline (no attention)", "map50_95": [0.5, 0.51, 0.49]}
+    older = Confirmation.from_dict({"seeds": 3, "candidates": [{**side, "trial": 2}], "baseline": side, "winner": None,
+                                    "verdict": "keep the base model"}, METRIC_NAMES)  # fmt: skip
+    assert older.budget is None and older.baseline.scores("map50_95") == side["map50_95"]
+    assert "repeated with 3 seeds" in race_text(older)
     assert resolution_text(None, 16) is None
     assert "no practical number of seeds would resolve 0.01" in resolution_text({**NOISE, "seeds_needed": None}, 6)
 
@@ -227,7 +233,10 @@ def test_confirmation_of_an_older_study_is_still_described():
 def test_seed_noise_line_says_when_candidates_are_within_noise():
     from search.report.fidelity import seed_noise_text
 
-    confirmation = confirmed_final()["confirmation"]  # seeds differ by up to 0.03
+    from search.decision import Confirmation
+    from search.report.context import METRIC_NAMES
+
+    confirmation = Confirmation.from_dict(confirmed_final()["confirmation"], METRIC_NAMES)  # seeds differ by up to 0.03
     narrow = {**PROXY_VALIDATION, "rows": [{"proxy": {"30 ep at 320 px": v}} for v in (0.30, 0.31, 0.32)]}
     text = seed_noise_text(narrow, confirmation)
     assert "span 0.0200" in text and "up to 0.0300" in text and "differ by less than seed noise" in text

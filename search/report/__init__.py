@@ -13,7 +13,6 @@ disk. A new section is a function ``(Report) -> list[str]`` of Markdown lines, a
 
 from search.report.context import Report, read_report, sort_trials
 from search.report.document import SECTIONS, write_report
-from search.report.outcome import verdict
 from search.report.summary import leaderboard
 
-__all__ = ["SECTIONS", "Report", "leaderboard", "read_report", "sort_trials", "verdict", "write_report"]
+__all__ = ["SECTIONS", "Report", "leaderboard", "read_report", "sort_trials", "write_report"]

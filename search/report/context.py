@@ -1,5 +1,5 @@
 """What a report reads, resolved once per report: the run configuration, the Optuna study (the single
-source of truth, `search.study`) with its trials grouped by outcome, the final step's summary, the base
+source of truth, `search.study`) with its trials grouped by outcome, the final step's decision, the base
 model's layers and receptive fields, and the parameter importances. Every section is a function of
 this `Report` alone (`search.report.document.SECTIONS`)."""
 
@@ -14,8 +14,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import RunConfig, load_study_config, storage_url_of
+from search.decision import Decision
 from search.study import first_baseline, interrupted_numbers, rank_key
-from trainers.train import one_line
+from trainers.train import METRIC_KEYS, one_line
+
+METRIC_NAMES = tuple(METRIC_KEYS.values())
 
 
 @dataclass
@@ -52,11 +55,6 @@ def sort_trials(trials: list[FrozenTrial]) -> Trials:
     groups.baseline = first_baseline(trials)
     groups.ranked = sorted((t for t in groups.complete if t is not groups.baseline), key=rank_key)
     return groups
-
-
-def is_baseline_placement(placement: dict | None) -> bool:
-    """True for a placement dict that adds no attention and removes nothing."""
-    return not (placement or {}).get("modules") and not (placement or {}).get("dropped")
 
 
 def position_layer(name: str) -> tuple[str, int]:
@@ -126,7 +124,7 @@ class Report:
     config: RunConfig
     study: optuna.Study
     groups: Trials
-    summary: dict | None  # the final step's summary (the study's ``final`` attribute), None before it ran
+    decision: Decision | None  # what the final step decided, None before it ran
     base: BaseModel
     importances: dict[str, float]  # parameter -> importance, empty when there are none ...
     importances_missing: str  # ... and why
@@ -141,5 +139,5 @@ def read_report(study_dir: str | Path) -> Report:
     study = optuna.load_study(study_name=config.study, storage=storage_url_of(folder))
     groups = sort_trials(study.get_trials(deepcopy=False))
     found, why = importances(study, groups)
-    summary = study.user_attrs.get("final")
-    return Report(folder, config, study, groups, summary, read_base_model(config, folder), found, why)
+    decision = Decision.of_study(study, METRIC_NAMES)
+    return Report(folder, config, study, groups, decision, read_base_model(config, folder), found, why)

@@ -9,20 +9,21 @@ from pathlib import Path
 
 from search.config import RunConfig
 from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
-from search.report.context import BaseModel, Report, Trials, is_baseline_placement, position_layer
+from search.decision import Decision
+from search.report.context import BaseModel, Report, Trials, position_layer
 from search.report.text import sentence, table
 from trainers.train import one_line
 
 
 def diagnostics_section(report: Report) -> list[str]:
     """Fitting of the baseline, object sizes against receptive fields, and where the placement sits."""
-    folder, config, groups, summary, base = report.folder, report.config, report.groups, report.summary, report.base
+    folder, config, groups, decision, base = report.folder, report.config, report.groups, report.decision, report.base
     sizes, why = training_object_sizes(config)
-    lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, summary), ""]
+    lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, decision), ""]
     lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
     lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
               "objects are large against the RF of the level that detects them.", ""]  # fmt: skip
-    lines += ["### Where the exported placement sits", ""] + placement_lines(summary, base, sizes, why) + [""]
+    lines += ["### Where the exported placement sits", ""] + placement_lines(decision, base, sizes, why) + [""]
     return lines
 
 
@@ -37,10 +38,10 @@ def training_object_sizes(config: RunConfig):
         return None, f"the training labels could not be read ({one_line(e)})"
 
 
-def baseline_epochs(folder: Path, groups: Trials, summary: dict | None) -> tuple[list[dict], str]:
+def baseline_epochs(folder: Path, groups: Trials, decision: Decision | None) -> tuple[list[dict], str]:
     """Per-epoch records of the baseline and whose they are: its full retraining if there is one, else its proxy trial."""
-    if summary:
-        record = folder / ("final" if is_baseline_placement(summary.get("placement")) else "final-baseline") / "record.json"
+    if decision:
+        record = folder / ("final" if decision.keeps_baseline else "final-baseline") / "record.json"
         try:
             epochs = json.loads(record.read_text()).get("epochs") or []
         except (OSError, ValueError, AttributeError):
@@ -52,8 +53,8 @@ def baseline_epochs(folder: Path, groups: Trials, summary: dict | None) -> tuple
     return [], ""
 
 
-def fit_text(folder: Path, groups: Trials, summary: dict | None) -> str:
-    epochs, name = baseline_epochs(folder, groups, summary)
+def fit_text(folder: Path, groups: Trials, decision: Decision | None) -> str:
+    epochs, name = baseline_epochs(folder, groups, decision)
     if not epochs:
         return ("Fitting cannot be judged: no per-epoch losses of the baseline are recorded "
                 "(no full retraining record, no completed baseline trial with epochs).")
@@ -105,12 +106,12 @@ def position_line(name: str, what: str, base: BaseModel, sizes, why: str) -> str
     return f"- `{name}` ({what}): {where} ({row['module']}), stride {row['stride']}, {rf}; {share}."
 
 
-def placement_lines(summary: dict | None, base: BaseModel, sizes, why: str) -> list[str]:
+def placement_lines(decision: Decision | None, base: BaseModel, sizes, why: str) -> list[str]:
     """One line per position of the exported placement, or why there are none."""
-    if not summary:
+    if not decision:
         return ["No model has been exported yet, so there is no placement to place."]
-    placement = summary.get("placement") or {}
-    if is_baseline_placement(placement):
+    placement = decision.placement
+    if decision.keeps_baseline:
         return ["The exported model is the baseline: no attention to place."]
     if base.missing:
         return [f"The placement cannot be set against the receptive fields: {base.missing}."]

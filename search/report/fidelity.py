@@ -3,6 +3,7 @@ does (`search.validate`), and are their differences larger than seed noise?"""
 
 from __future__ import annotations
 
+from search.decision import Confirmation
 from search.report.context import Report
 from search.report.text import metric, table
 
@@ -27,7 +28,7 @@ def proxy_section(report: Report) -> list[str]:
     lines = ["## Does the proxy predict full training?", "", candidates_text(found), ""]
     lines += table(head, rows) + [""]
     lines += [f"- proxy {b['label']}: {spearman_text(b)}" for b in budgets]
-    notes = [seed_noise_text(found, (report.summary or {}).get("confirmation")), full_noise_text(found)]
+    notes = [seed_noise_text(found, report.decision.confirmation if report.decision else None), full_noise_text(found)]
     reading = ("Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks them "
                "poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction (check a richer budget on the same "
                "candidates first: `validate-proxy --proxy-epochs N`).")  # fmt: skip
@@ -43,14 +44,14 @@ def candidates_text(found: dict) -> str:
             "mAP50-95 at each proxy budget checked (the study's seed).")  # fmt: skip
 
 
-def seed_noise_text(found: dict, confirmation: dict | None) -> str | None:
+def seed_noise_text(found: dict, confirmation: Confirmation | None) -> str | None:
     """Whether the validated candidates' proxy scores differ by more than one placement's seeds do
     (seed confirmation at the searched budget), or None without both."""
     searched = next((b["label"] for b in found.get("budgets") or [] if b.get("searched")), None)
     scores = [r["proxy"].get(searched) for r in found.get("rows") or []]
     scores = [s for s in scores if s is not None]
-    groups = [confirmation["baseline"], *confirmation["candidates"]] if confirmation else []
-    spreads = [max(g["map50_95"]) - min(g["map50_95"]) for g in groups if len(g.get("map50_95") or []) > 1]
+    groups = [confirmation.baseline, *confirmation.candidates] if confirmation else []
+    spreads = [max(g.scores("map50_95")) - min(g.scores("map50_95")) for g in groups if len(g.scores("map50_95")) > 1]
     if len(scores) < 2 or not spreads:
         return None
     span, noise = max(scores) - min(scores), max(spreads)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from optuna.importance import BaseImportanceEvaluator
 
-from search.report.context import BaseModel, Report, Trials, is_baseline_placement, position_layer
+from search.decision import Decision
+from search.report.context import BaseModel, Report, Trials, position_layer
 
 
 def _figure(width: float = 6.4, height: float = 4.0):
@@ -125,11 +126,11 @@ MARK_STYLE = {  # kind -> (marker, colour, where on the row, legend label)
 }
 
 
-def plot_placement(summary: dict | None, base: BaseModel, path: Path) -> bool:
+def plot_placement(decision: Decision | None, base: BaseModel, path: Path) -> bool:
     """The exported model's placement on the base model's layer list, one row per base layer."""
-    if not summary or base.missing or not base.layers:
+    if not decision or base.missing or not base.layers:
         return False
-    placement = summary.get("placement") or {}
+    placement = decision.placement
     try:
         marks = placement_marks(placement)
     except ValueError:
@@ -150,8 +151,8 @@ def plot_placement(summary: dict | None, base: BaseModel, path: Path) -> bool:
             ax.plot([x], [y], marker=marker, color=colour, linestyle="", markersize=8, label=None if kind in used else legend)
             ax.text(x + 0.03, y, label, va="center", fontsize=8, color=colour, weight="bold")
             used.add(kind)
-    title = (f"Exported model: the baseline (trial {summary.get('trial')}), no attention" if is_baseline_placement(placement)
-             else f"Exported model: trial {summary.get('trial')}, {summary.get('placement_str')}")  # fmt: skip
+    title = (f"Exported model: the baseline (trial {decision.trial}), no attention" if decision.keeps_baseline
+             else f"Exported model: trial {decision.trial}, {decision.placement_str}")  # fmt: skip
     ax.set(xlim=(0, 1), ylim=(n - 0.5, -0.5), title=title)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -168,7 +169,7 @@ def write_plots(report: Report) -> dict[str, bool]:
         "map_by_trial.png": plot_map_by_trial(report, folder / "map_by_trial.png"),
         "precision_recall.png": plot_precision_recall(report.groups, folder / "precision_recall.png"),
         "importance.png": plot_importances(report, folder / "importance.png"),
-        "placement.png": plot_placement(report.summary, report.base, folder / "placement.png"),
+        "placement.png": plot_placement(report.decision, report.base, folder / "placement.png"),
     }
     for name, made in plots.items():
         if not made:

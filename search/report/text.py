@@ -12,8 +12,6 @@ from trainers.train import METRIC_ROWS
 METRICS = tuple((name, label) for _, name, label in METRIC_ROWS)  # (our name, the report's name)
 
 
-TIE = 5e-5  # mAP50-95 differences below this print as +0.0000: a tie, not a win or a loss
-
 
 SECOND_OBJECTIVE = {"map+params": "parameters", "map+gflops": "GFLOPs"}
 
