@@ -163,7 +163,7 @@ def _search(config, quiet: bool) -> int:
 
     run = run_search(config, show_progress=not quiet)
     study = run.study
-    others = held_elsewhere(study)
+    others = held_elsewhere(study.get_trials(deepcopy=False))
     if config.final and others:
         print(f"trials {', '.join(str(t.number) for t in others)} still train in other workers; the last worker to finish "
               "confirms, retrains and exports (or run `resume` on the study folder later)")

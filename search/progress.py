@@ -28,7 +28,7 @@ class Progress:
         if self.enabled:
             from search.study import count_trials
 
-            self.bar = tqdm(total=self.total, initial=count_trials(self.study), desc="study", unit="trial", position=0)
+            self.bar = tqdm(total=self.total, initial=count_trials(self.study.get_trials(deepcopy=False)), desc="study", unit="trial", position=0)
             self.update()
         return self
 
@@ -57,18 +57,18 @@ class Progress:
         """Refresh the study bar from storage."""
         if self.bar is None:
             return
-        from search.study import baseline_trial, count_trials, scored_trials
+        from search.study import count_trials, first_baseline, rank_key
 
-        trials = self.study.get_trials(deepcopy=False)
+        trials = self.study.get_trials(deepcopy=False)  # read once per refresh
         states = [t.state for t in trials if not t.user_attrs.get("infeasible")]
-        base, ranked = baseline_trial(self.study), scored_trials(self.study)
+        base, ranked = first_baseline(trials), sorted((t for t in trials if t.state == TrialState.COMPLETE), key=rank_key)
         text = f"done {states.count(TrialState.COMPLETE)}, pruned {states.count(TrialState.PRUNED)}, failed {states.count(TrialState.FAIL)}"
         if ranked:
             best = ranked[0].values[0]
             text += f", best mAP50-95 {best:.4f}"
             if base is not None and base.state == TrialState.COMPLETE:
                 text += f" ({best - base.values[0]:+.4f} vs baseline)"
-        self.bar.n = count_trials(self.study)
+        self.bar.n = count_trials(trials)
         self.bar.set_postfix_str(text)
 
 

@@ -4,11 +4,9 @@ Wiring: **only the driver process talks to the Optuna storage.** One module, ove
 this text: the searcher, the scheduler and the trainable below are three sides of one protocol with
 Tune, and change together.
 
-- `OptunaSearcher` (a Tune ``Searcher``) asks Optuna for each new trial: the placement comes from
-  `search.study.suggest_placement`, and infeasible placements and placements already trained are
-  told on the driver without training, by the same `search.trials.prepare_trial` the in-process
-  executor uses. When a trial ends it records the `TrialRecord` and tells Optuna COMPLETE, PRUNED
-  or FAIL (`search.trials.finish_trial`).
+- `OptunaSearcher` (a Tune ``Searcher``) hands Tune the trials of the study's `search.loop.TrialLoop`,
+  the loop every executor shares (asking, infeasible and repeated placements, twins, the stop rule);
+  when a trial ends it gives the loop the `TrialRecord`, which tells Optuna COMPLETE, PRUNED or FAIL.
 - `PruningScheduler` (a Tune ``FIFOScheduler``) receives every epoch result, reports the fitness to
   the Optuna trial and asks Optuna's pruner; when it says prune, Tune stops the trial
   (``TrialScheduler.STOP``) and the searcher tells it PRUNED with the epochs received so far.
@@ -25,10 +23,8 @@ plain SQLite serves a whole cluster, since one process writes it: no database se
 file locking over a network filesystem. Asks happen just in time (at most ``--workers`` trials are
 live), so TPE proposes each trial knowing every result finished by then.
 
-Stopping: trials in flight count towards ``--trials`` (`search.study.count_trials` plus the live
-ones), so no more are asked than needed; the searcher then answers ``Searcher.FINISHED``. A trial
-asked while an identical placement is still training waits for it and is told its outcome, as the
-in-process executor would (trained again only if that twin failed).
+Stopping: the loop's rule (`search.loop`): trials in flight and other workers' running trials count
+towards ``--trials``, so no more are asked than needed; the searcher then answers ``Searcher.FINISHED``.
 
 Resume: as in-process. Kill the driver and rerun: trials it left RUNNING are marked FAIL
 ``interrupted`` and queued again by `search.study.open_study`; Tune starts a fresh experiment
@@ -71,21 +67,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import optuna
-from optuna.trial import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from search.config import RunConfig
 from search.executor import Executor
-from search.study import ask, count_trials, finished_by_key, stalled
-from trainers.interrupt import raise_if_pressed
 
 # search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
 # prepare_ultralytics has set its environment: they are imported where used.
 if TYPE_CHECKING:
+    from search.loop import Asked
     from search.trials import StudyRun
-    from spaces import Placement, SearchSpace
     from trainers.train import TrialRecord
 
 # Result keys (JSON strings, so Tune's result flattening leaves them whole).
@@ -99,10 +91,9 @@ SOCKET_PATH_MAX, SOCKET_SUFFIX = 107, 70
 
 @dataclass
 class Running:
-    """A trial that Tune runs: its Optuna trial, placement and what the worker reported so far."""
+    """A trial that Tune runs: the loop's trial, its folder and what the worker reported so far."""
 
-    trial: Trial
-    placement: Placement
+    asked: Asked
     workdir: Path
     epochs: list[dict] = field(default_factory=list)
     pruned_at: int | None = None
@@ -117,57 +108,36 @@ class Running:
                 paths[key] = str(self.workdir / name)
         params, gflops = model_size(self.workdir / "model.yaml")
         return TrialRecord(
-            status, self.placement.to_dict(), epochs=list(self.epochs), reason=reason,
+            status, self.asked.placement.to_dict(), epochs=list(self.epochs), reason=reason,
             pruned_at=self.pruned_at if status == "pruned" else None,
             wall_time_s=self.epochs[-1]["time_s"] if self.epochs else 0.0, params=params, gflops=gflops, paths=paths,
         )  # fmt: skip
 
 
 class OptunaSearcher(Searcher):
-    """Tune's searcher over the Optuna study: `suggest` asks, `on_trial_complete` tells (driver only)."""
+    """Tune's searcher over the study's `search.loop.TrialLoop`: `suggest` hands out its next trial,
+    `on_trial_complete` finishes it (driver only)."""
 
-    def __init__(self, study: optuna.Study, space: SearchSpace, config: RunConfig, on_told=None):
+    def __init__(self, loop: TrialLoop):
         super().__init__(metric="fitness", mode="max")
-        self.study, self.space, self.config = study, space, config
-        self.on_told = on_told or (lambda: None)  # called after each tell (progress bar)
+        self.loop = loop
         self.running: dict[str, Running] = {}  # Tune trial id -> trial in training
-        self.waiting: dict[str, list[tuple[Trial, Placement]]] = {}  # placement key -> asked twins of a running trial
-        self.ready: list[tuple[Trial, Placement]] = []  # asked, to train next (their twin failed)
-        self.deadline = None if config.timeout is None else time.monotonic() + config.timeout
-
-    @property
-    def outstanding(self) -> int:
-        """Asked trials not told yet: each will count towards ``--trials`` when it ends."""
-        return len(self.running) + len(self.ready) + sum(len(w) for w in self.waiting.values())
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        from search.trials import prepare_trial, trial_dir
+        from search.trials import trial_dir
 
-        raise_if_pressed()  # Tune's driver loop asks here often: a dropped Ctrl-C stops it too
-        while not self.ready:
-            timed_out = self.deadline is not None and time.monotonic() > self.deadline
-            if timed_out or stalled(self.study) or count_trials(self.study) + self.outstanding >= self.config.trials:
-                return None if self.waiting else Searcher.FINISHED  # waiting twins may still need a worker
-            trial = ask(self.study, self.config)
-            placement = prepare_trial(trial, self.study, self.space)
-            if placement is None:  # infeasible or already trained: told without training
-                self.on_told()
-            elif placement.key in self._keys_in_flight():
-                self.waiting.setdefault(placement.key, []).append((trial, placement))
-            else:
-                self.ready.append((trial, placement))
-        trial, placement = self.ready.pop(0)
-        self.running[trial_id] = Running(trial, placement, trial_dir(self.config, trial.number))
-        return {"number": trial.number, "placement": placement.to_dict()}
+        asked = self.loop.next_trial()  # Tune's driver loop asks here often: a dropped Ctrl-C stops it too
+        if asked is None:
+            return None if self.loop.waiting else Searcher.FINISHED  # waiting twins may still need a worker
+        self.running[trial_id] = Running(asked, trial_dir(self.loop.run.config, asked.number))
+        return {"number": asked.number, "placement": asked.placement.to_dict()}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        from search.trials import finish_trial
-
         run = self.running.pop(trial_id, None)
         if run is None:
             return
         if error:
-            where = f"error.txt of trial-{run.trial.number} under {self.config.study_dir / 'ray'}"
+            where = f"error.txt of trial-{run.asked.number} under {self.loop.run.config.study_dir / 'ray'}"
             record = run.partial_record("failed", f"the Ray worker failed; see {where}")
         elif run.pruned_at is not None:
             record = run.partial_record("pruned", f"stopped by the pruner after epoch {run.pruned_at}")
@@ -177,31 +147,10 @@ class OptunaSearcher(Searcher):
 
             record = TrialRecord(**json.loads(result[RECORD_KEY]))
         else:  # stopped from outside (Tune shutting down): left RUNNING, the next run queues it again
-            logging.getLogger(__name__).warning("trial %d ended without a result; it is retried on resume", run.trial.number)
+            logging.getLogger(__name__).warning("trial %d ended without a result; it is retried on resume", run.asked.number)
+            self.loop.abandon(run.asked)
             return
-        finish_trial(run.trial, self.study, record, self.config)
-        self.on_told()
-        self._release_twins(run.placement.key)
-
-    def _keys_in_flight(self) -> set[str]:
-        return {run.placement.key for run in self.running.values()} | {p.key for _, p in self.ready}
-
-    def _release_twins(self, key: str) -> None:
-        """Tell trials that waited for ``key`` their twin's outcome; if it failed, the first of them
-        trains next and the others wait for that one."""
-        from search.trials import tell_duplicate
-
-        waiting = self.waiting.pop(key, [])
-        twin = finished_by_key(self.study).get(key)
-        if twin is None:
-            if waiting:
-                self.ready.append(waiting.pop(0))
-            if waiting:
-                self.waiting[key] = waiting
-            return
-        for trial, _ in waiting:
-            tell_duplicate(trial, self.study, twin)
-            self.on_told()
+        self.loop.finish(run.asked, record)
 
     # The searcher's state is the Optuna study; Tune's experiment is never restored.
     def save(self, checkpoint_path: str) -> None:
@@ -211,7 +160,7 @@ class OptunaSearcher(Searcher):
         pass
 
     def __getstate__(self) -> dict:  # Tune pickles its configuration into tuner.pkl, for Tuner.restore only
-        return {"config": self.config}
+        return {}
 
 
 class PruningScheduler(FIFOScheduler):
@@ -222,8 +171,6 @@ class PruningScheduler(FIFOScheduler):
         self.searcher = searcher
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        from search.trials import report_epoch
-
         run = self.searcher.running.get(trial.trial_id)
         if run is None or EPOCH_KEY not in result:
             return TrialScheduler.CONTINUE
@@ -231,7 +178,7 @@ class PruningScheduler(FIFOScheduler):
         if run.epochs and metrics["epoch"] <= run.epochs[-1]["epoch"]:
             run.epochs.clear()  # a re-run after a worker failure starts from epoch 1
         run.epochs.append(metrics)
-        if report_epoch(run.trial, metrics["epoch"], metrics, self.searcher.config):
+        if self.searcher.loop.report(run.asked, metrics["epoch"], metrics):
             run.pruned_at = metrics["epoch"]
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
@@ -400,6 +347,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     import ray
     from ray import tune
 
+    from search.loop import TrialLoop
     from search.progress import Progress
     from search.trials import start_search
 
@@ -420,7 +368,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
                  log_to_driver=False, logging_level=logging.WARNING, **local)  # fmt: skip
     try:
         with Progress(study, config.trials, enabled=show_progress) as progress:
-            searcher = OptunaSearcher(study, run.space, config, on_told=progress.update)
+            searcher = OptunaSearcher(TrialLoop(run, on_told=progress.update))
             trainable = tune.with_parameters(train_trial, run=asdict(config), base=run.base, proxy=str(run.proxy))
             name = lambda trial: f"trial-{trial.config['number']}"  # noqa: E731
             tuner = tune.Tuner(

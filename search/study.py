@@ -200,15 +200,15 @@ def ask(study: optuna.Study, config: RunConfig) -> Trial:
     return trial
 
 
-def held_elsewhere(study: optuna.Study) -> list[FrozenTrial]:
-    """RUNNING trials that another live worker holds (its heartbeat or pid keeps them)."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.user_attrs.get("worker") != WORKER]
+def held_elsewhere(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """RUNNING trials among ``trials`` that another live worker holds (its heartbeat or pid keeps them)."""
+    return [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker") != WORKER]
 
 
-def running_twin(study: optuna.Study, key: str, number: int) -> FrozenTrial | None:
+def running_twin(trials: Iterable[FrozenTrial], key: str, number: int) -> FrozenTrial | None:
     """Another worker's RUNNING trial, asked before trial ``number``, that trains placement ``key``
     now (the earlier trial trains, the later one waits for it: two workers never wait for each other)."""
-    return next((t for t in held_elsewhere(study) if t.user_attrs.get("placement_key") == key and t.number < number), None)
+    return next((t for t in held_elsewhere(trials) if t.user_attrs.get("placement_key") == key and t.number < number), None)
 
 
 def owner_dead(worker: str | None) -> bool:
@@ -277,15 +277,14 @@ def counted(trial: FrozenTrial, interrupted: set[int] = frozenset()) -> bool:
     return trial.state.is_finished() and trial.number not in interrupted and not any(k in trial.user_attrs for k in NOT_COUNTED)
 
 
-def stalled(study: optuna.Study) -> bool:
+def stalled(trials: list[FrozenTrial]) -> bool:
     """True when the last `STALL_LIMIT` finished trials were all told without training."""
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()][-STALL_LIMIT:]
+    finished = [t for t in trials if t.state.is_finished()][-STALL_LIMIT:]
     return len(finished) == STALL_LIMIT and not any(counted(t) for t in finished)
 
 
-def count_trials(study: optuna.Study) -> int:
+def count_trials(trials: list[FrozenTrial]) -> int:
     """Trials done so far, as `counted` defines them."""
-    trials = study.get_trials(deepcopy=False)
     interrupted = interrupted_numbers(trials)
     return sum(counted(t, interrupted) for t in trials)
 
@@ -297,12 +296,12 @@ def placement_of(trial: FrozenTrial) -> Placement:
     return Placement.from_dict(trial.user_attrs.get("placement"))
 
 
-def finished_by_key(study: optuna.Study) -> dict[str, FrozenTrial]:
+def finished_by_key(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:
     """Placement key -> first COMPLETE or PRUNED trial that trained it (for duplicate reuse)."""
     found: dict[str, FrozenTrial] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+    for trial in trials:
         key = trial.user_attrs.get("placement_key")
-        if key and not trial.user_attrs.get("infeasible"):
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and key and not trial.user_attrs.get("infeasible"):
             found.setdefault(key, trial)
     return found
 

@@ -126,9 +126,9 @@ def start_search(config: RunConfig) -> StudyRun:
     return StudyRun(config, study, space, base, proxy)
 
 
-def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Placement | None:
+def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:
     """The placement an asked trial must train, or None when it was told without training:
-    infeasible (PRUNED, not counted) or identical to a finished trial (`tell_duplicate`)."""
+    infeasible (PRUNED, not counted) or identical to a finished trial among ``trials`` (`tell_duplicate`)."""
     placement = suggest_placement(trial, space)
     trial.set_user_attr("placement", placement.to_dict())
     trial.set_user_attr("placement_key", placement.key)
@@ -140,7 +140,7 @@ def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace) -> Plac
         trial.set_user_attr("infeasible", str(e))
         study.tell(trial, state=TrialState.PRUNED)
         return None
-    twin = finished_by_key(study).get(placement.key)
+    twin = finished_by_key(trials).get(placement.key)
     if twin is not None:
         tell_duplicate(trial, study, twin)
         return None

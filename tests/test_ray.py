@@ -29,7 +29,9 @@ from search import ray_executor
 from search.cli import main
 from search.config import RunConfig
 from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
+from search.loop import TrialLoop
 from search.study import rdb_storage
+from search.trials import StudyRun
 
 # The toy training budget with 2 proxy epochs: enough to compare what the two executors do.
 TINY = [*TRAIN, "--proxy-epochs", "2"]
@@ -132,13 +134,18 @@ def _record_result(placement: dict, fitness: float) -> dict:
     return {"fitness": fitness, RECORD_KEY: json.dumps(record.to_dict())}
 
 
+def _searcher(study: optuna.Study, space, config: RunConfig) -> OptunaSearcher:
+    """The Tune searcher over the trial loop of ``study`` (no base model or proxy data: nothing trains here)."""
+    return OptunaSearcher(TrialLoop(StudyRun(config, study, space, {}, Path("unused"))))
+
+
 def _searcher_and_scheduler(tmp_path: Path, prune_below: float) -> tuple:
     """A real Optuna study whose ThresholdPruner prunes any fitness below ``prune_below``, with
     the Tune searcher and scheduler around it."""
     space, config = _space_and_config(tmp_path)
     study = optuna.create_study(storage=rdb_storage(f"sqlite:///{tmp_path / 'unit.db'}"),
                                 pruner=optuna.pruners.ThresholdPruner(lower=prune_below))  # fmt: skip
-    searcher = OptunaSearcher(study, space, config)
+    searcher = _searcher(study, space, config)
     return study, searcher, PruningScheduler(searcher)
 
 
@@ -187,7 +194,7 @@ def test_trials_in_flight_count_and_a_running_twin_is_waited_for(tmp_path):
     other = Placement.of({space.insert_positions[0].name: ["se"]})
     for placement in (Placement(), Placement(), other):
         study.enqueue_trial(placement_params(placement, space))
-    searcher = OptunaSearcher(study, space, config)
+    searcher = _searcher(study, space, config)
     first = searcher.suggest("tune-a")  # trial 0: the baseline
     second = searcher.suggest("tune-b")  # trial 1 is the baseline again and waits; trial 2 trains
     assert first["number"] == 0 and second["number"] == 2
@@ -208,7 +215,7 @@ def test_twins_of_a_failed_trial_train_once_more(tmp_path):
     placement = Placement.of({space.insert_positions[0].name: ["se"]})
     for _ in range(3):
         study.enqueue_trial(placement_params(placement, space))
-    searcher = OptunaSearcher(study, space, config)
+    searcher = _searcher(study, space, config)
     assert searcher.suggest("tune-a")["number"] == 0
     assert searcher.suggest("tune-b") is None  # trials 1 and 2 wait for trial 0
     searcher.on_trial_complete("tune-a", error=True)
