@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import optuna
+import psutil
 from filelock import FileLock
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -218,13 +219,7 @@ def owner_dead(worker: str | None) -> bool:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname():
         return False  # another machine: its heartbeat decides
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not psutil.pid_exists(int(pid))
 
 
 def recover_dead_trials(study: optuna.Study) -> None:
