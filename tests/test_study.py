@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -182,7 +183,31 @@ def test_two_workers_share_one_study(server, tmp_path, request):
                and "duplicate_of" not in t.user_attrs and "infeasible" not in t.user_attrs]  # fmt: skip
     assert len(trained) == len(set(trained)) == 4
     assert sum("exported" in out for out, _ in outputs) >= 1 and (tmp_path / "shared" / "best.yaml").is_file()
-    assert not (tmp_path / "shared" / "final.claim").exists()
+
+
+def test_one_worker_finalizes_and_a_killed_ones_claim_is_free_again(tmp_path):
+    """`final_claim` is True for one holder at a time, whether the other holder is another process or
+    this one; a holder killed with SIGKILL (no cleanup of its own) leaves the claim free to take."""
+    from search.final import final_claim
+
+    config = _config(tmp_path)
+    code = ("from search.config import RunConfig; from search.final import final_claim; "
+            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s')\n"
+            "with final_claim(config) as mine:\n    print(mine, flush=True)\n    input()")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert select.select([holder.stdout], [], [], 120)[0], "the holder did not claim within 120 s"
+        assert holder.stdout.readline() == "True\n"
+        with final_claim(config) as mine:
+            assert mine is False
+    finally:
+        holder.kill()  # SIGKILL
+        holder.wait(timeout=60)
+    with final_claim(config) as mine, final_claim(config) as again:
+        assert (mine, again) == (True, False)
+    with final_claim(config) as mine:
+        assert mine is True  # released when the holder's block ended
 
 
 def test_storage_password_is_never_saved_or_shown(tmp_path, capsys):
