@@ -74,6 +74,21 @@ def test_a_trial_killed_while_its_placement_was_chosen_is_replaced_by_a_fresh_on
     assert retries[training.number].system_attrs["fixed_params"] == {"modules": training.params["modules"]}
 
 
+def test_a_dead_trial_another_process_recovered_first_is_queued_once(tmp_path, monkeypatch):
+    """Two processes saw the same dead trial RUNNING; the second to fail it finds it failed already
+    (Optuna refuses to tell a finished trial) and queues no second retry."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    study = open_study(_config(tmp_path))
+    dead = _running(study, f"{WORKER.rpartition(':')[0]}:{child.pid}")
+    seen = study.get_trials(states=(TrialState.RUNNING,))  # what this process read, a moment ago
+    recover_dead_trials(open_study(_config(tmp_path)))  # the other process, first
+    monkeypatch.setattr(study, "get_trials", lambda *args, **kwargs: seen)
+    recover_dead_trials(study)
+    monkeypatch.undo()
+    assert [t.user_attrs.get("retry_of") for t in study.get_trials()] == [None, dead.number]
+
+
 def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path):
     """SQLite cannot lock the row Optuna reads before it marks a queued trial RUNNING, so two workers
     could take the same queued trial; and a trial not yet named would look dead to a worker starting
