@@ -237,23 +237,25 @@ def recover_dead_trials(study: optuna.Study) -> None:
             requeue(study, trial)
 
 
-_BEATING: set[tuple[str, int]] = set()  # (storage URL, study id) this process already beats for
+_BEATING: set[tuple[str, str]] = set()  # (storage URL, study name) this process already beats for
 
 
 def _beat(storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
     """Record, every `HEARTBEAT_S` until the process ends, a heartbeat for each RUNNING trial of
     ``study`` that this process (`WORKER`) holds, whichever executor trains it."""
-    key = (str(storage.engine.url), study._study_id)
+    key = (str(storage.engine.url), study.study_name)
     if key in _BEATING:
         return
     _BEATING.add(key)
+    study_id = storage.get_study_id_from_name(study.study_name)
 
     def loop() -> None:
         while True:
             try:
                 for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                     if trial.user_attrs.get("worker") == WORKER:
-                        storage.record_heartbeat(trial._trial_id)
+                        # A FrozenTrial keeps its storage id private: the storage's own lookup finds it.
+                        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
             except Exception:  # a locked or vanished database: try again at the next beat
                 pass
             threading.Event().wait(HEARTBEAT_S)

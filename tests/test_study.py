@@ -3,12 +3,14 @@ by pid on this machine and by Optuna's heartbeat across machines; read-only comm
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
 import select
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -107,6 +109,21 @@ def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path)
     assert other.wait(timeout=120) == 0
     [taken] = study.get_trials()
     assert taken.state == TrialState.RUNNING and taken.user_attrs["worker"] == f"{socket.gethostname()}:{other.pid}"
+
+
+def test_a_worker_beats_for_the_trials_it_holds_and_no_other(tmp_path):
+    """A search opening the study records heartbeats (Optuna's ``trial_heartbeats`` table) for this
+    worker's RUNNING trial at once, and none for another worker's."""
+    config = _config(tmp_path)
+    study = open_study(config)
+    mine, other = _running(study, WORKER), _running(study, "another-host:1")
+    open_study(config, recover=True)  # starts this worker's heartbeat
+    query = "SELECT trials.number FROM trial_heartbeats JOIN trials USING (trial_id)"
+    deadline = time.monotonic() + 60
+    with contextlib.closing(sqlite3.connect(config.study_dir / "study.db")) as db:
+        while not (beating := {n for (n,) in db.execute(query)}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert beating == {mine.number} and other.number not in beating
 
 
 def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch):
