@@ -131,7 +131,9 @@ POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg", "p
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a failed stale trial again (``retry_of`` names it) with the placement it was training; one
     killed while its placement was still being chosen (part of its params suggested) trained nothing,
-    and a fresh trial, sampled in full, takes its place."""
+    and a fresh trial, sampled in full, takes its place.
+
+    Not Optuna's RetryHeartbeatStaleTrialCallback: it pins half-chosen params too and writes no ``retry_of``."""
     params = trial.params if "placement_key" in trial.user_attrs else {}
     study.enqueue_trial(params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
