@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from trainers.data import replace_text
+from trainers.files import replace_file
 from trainers.train import Budget
 
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
@@ -220,7 +220,7 @@ class RunConfig:
 
     def save(self, path: str | Path) -> None:
         """Write as YAML (``run.yaml``), without the storage password (`public`)."""
-        replace_text(path, yaml.safe_dump(self.public(), sort_keys=False))
+        replace_file(path, yaml.safe_dump(self.public(), sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:

@@ -9,20 +9,20 @@ trainings, not a full training with a proxy. A finished final training is not re
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
+from filelock import FileLock, Timeout
 from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
 from search.trials import METRICS, StudyRun, score_metrics, study_data
-from search.study import WORKER, owner_dead, placement_of, scored_trials
+from search.study import placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
 from trainers.train import TrialRecord, class_count, full_train
 
@@ -56,27 +56,19 @@ def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path
 def final_claim(config: RunConfig):
     """Yield True for the one worker of a study that may finalize now, False for the others.
 
-    The claim is a file in the study folder created atomically (``O_EXCL``), holding the claiming
-    worker; it is removed when finalizing ends, and taken over when its worker died on this machine.
+    The claim is a lock on ``.final.lock`` in the study folder, tried once (never waited for); the
+    OS releases it when its worker ends, killed or not.
     """
-    path = config.study_dir / "final.claim"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if owner_dead(path.read_text().strip() or None):
-                path.unlink(missing_ok=True)  # its worker died mid-way: take over
-                continue
-            yield False
-            return
-        with os.fdopen(fd, "w") as f:
-            f.write(WORKER)
-        try:
-            yield True
-        finally:
-            path.unlink(missing_ok=True)
+    lock = FileLock(config.study_dir / ".final.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
         return
-    yield False
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def finalize(run: StudyRun, show_progress: bool = True) -> Decision:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import optuna
+import psutil
 from filelock import FileLock
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -130,7 +131,9 @@ POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg", "p
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a failed stale trial again (``retry_of`` names it) with the placement it was training; one
     killed while its placement was still being chosen (part of its params suggested) trained nothing,
-    and a fresh trial, sampled in full, takes its place."""
+    and a fresh trial, sampled in full, takes its place.
+
+    Not Optuna's RetryHeartbeatStaleTrialCallback: it pins half-chosen params too and writes no ``retry_of``."""
     params = trial.params if "placement_key" in trial.user_attrs else {}
     study.enqueue_trial(params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
@@ -218,13 +221,7 @@ def owner_dead(worker: str | None) -> bool:
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname():
         return False  # another machine: its heartbeat decides
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not psutil.pid_exists(int(pid))
 
 
 def recover_dead_trials(study: optuna.Study) -> None:
@@ -233,33 +230,34 @@ def recover_dead_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    storage = study._storage
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if owner_dead(trial.user_attrs.get("worker")):
             try:
-                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            except optuna.exceptions.UpdateFinishedTrialError:
+                study.tell(trial.number, state=TrialState.FAIL)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # tell: no longer RUNNING
                 continue  # another process recovered it first
             requeue(study, trial)
 
 
-_BEATING: set[tuple[str, int]] = set()  # (storage URL, study id) this process already beats for
+_BEATING: set[tuple[str, str]] = set()  # (storage URL, study name) this process already beats for
 
 
 def _beat(storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
     """Record, every `HEARTBEAT_S` until the process ends, a heartbeat for each RUNNING trial of
     ``study`` that this process (`WORKER`) holds, whichever executor trains it."""
-    key = (str(storage.engine.url), study._study_id)
+    key = (str(storage.engine.url), study.study_name)
     if key in _BEATING:
         return
     _BEATING.add(key)
+    study_id = storage.get_study_id_from_name(study.study_name)
 
     def loop() -> None:
         while True:
             try:
                 for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                     if trial.user_attrs.get("worker") == WORKER:
-                        storage.record_heartbeat(trial._trial_id)
+                        # A FrozenTrial keeps its storage id private: the storage's own lookup finds it.
+                        storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
             except Exception:  # a locked or vanished database: try again at the next beat
                 pass
             threading.Event().wait(HEARTBEAT_S)

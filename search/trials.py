@@ -24,7 +24,8 @@ from search.provenance import environment
 from search.study import finished_by_key, open_study, placement_params, study_lock, suggest_placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.transfer import check_matches
-from trainers.data import build_proxy_data, load_dataset, replace_text, write_resolved_yaml
+from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
+from trainers.files import replace_file
 from trainers.train import METRIC_KEYS, Budget, TrialRecord, train_candidate
 
 METRICS = tuple(METRIC_KEYS.values())  # the scores kept per trial and per run
@@ -115,7 +116,7 @@ def start_search(config: RunConfig) -> StudyRun:
     if dataset.unusable:
         print(f"warning: {dataset.unusable_text()}")
         study.set_user_attr("unusable_images", dataset.unusable_text())
-    replace_text(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
+    replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", config.public())
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it

@@ -3,11 +3,14 @@ by pid on this machine and by Optuna's heartbeat across machines; read-only comm
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
+import select
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -73,6 +76,21 @@ def test_a_trial_killed_while_its_placement_was_chosen_is_replaced_by_a_fresh_on
     assert retries[training.number].system_attrs["fixed_params"] == {"modules": training.params["modules"]}
 
 
+def test_a_dead_trial_another_process_recovered_first_is_queued_once(tmp_path, monkeypatch):
+    """Two processes saw the same dead trial RUNNING; the second to fail it finds it failed already
+    (Optuna refuses to tell a finished trial) and queues no second retry."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    study = open_study(_config(tmp_path))
+    dead = _running(study, f"{WORKER.rpartition(':')[0]}:{child.pid}")
+    seen = study.get_trials(states=(TrialState.RUNNING,))  # what this process read, a moment ago
+    recover_dead_trials(open_study(_config(tmp_path)))  # the other process, first
+    monkeypatch.setattr(study, "get_trials", lambda *args, **kwargs: seen)
+    recover_dead_trials(study)
+    monkeypatch.undo()
+    assert [t.user_attrs.get("retry_of") for t in study.get_trials()] == [None, dead.number]
+
+
 def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path):
     """SQLite cannot lock the row Optuna reads before it marks a queued trial RUNNING, so two workers
     could take the same queued trial; and a trial not yet named would look dead to a worker starting
@@ -91,6 +109,21 @@ def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path)
     assert other.wait(timeout=120) == 0
     [taken] = study.get_trials()
     assert taken.state == TrialState.RUNNING and taken.user_attrs["worker"] == f"{socket.gethostname()}:{other.pid}"
+
+
+def test_a_worker_beats_for_the_trials_it_holds_and_no_other(tmp_path):
+    """A search opening the study records heartbeats (Optuna's ``trial_heartbeats`` table) for this
+    worker's RUNNING trial at once, and none for another worker's."""
+    config = _config(tmp_path)
+    study = open_study(config)
+    mine, other = _running(study, WORKER), _running(study, "another-host:1")
+    open_study(config, recover=True)  # starts this worker's heartbeat
+    query = "SELECT trials.number FROM trial_heartbeats JOIN trials USING (trial_id)"
+    deadline = time.monotonic() + 60
+    with contextlib.closing(sqlite3.connect(config.study_dir / "study.db")) as db:
+        while not (beating := {n for (n,) in db.execute(query)}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert beating == {mine.number} and other.number not in beating
 
 
 def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch):
@@ -182,7 +215,31 @@ def test_two_workers_share_one_study(server, tmp_path, request):
                and "duplicate_of" not in t.user_attrs and "infeasible" not in t.user_attrs]  # fmt: skip
     assert len(trained) == len(set(trained)) == 4
     assert sum("exported" in out for out, _ in outputs) >= 1 and (tmp_path / "shared" / "best.yaml").is_file()
-    assert not (tmp_path / "shared" / "final.claim").exists()
+
+
+def test_one_worker_finalizes_and_a_killed_ones_claim_is_free_again(tmp_path):
+    """`final_claim` is True for one holder at a time, whether the other holder is another process or
+    this one; a holder killed with SIGKILL (no cleanup of its own) leaves the claim free to take."""
+    from search.final import final_claim
+
+    config = _config(tmp_path)
+    code = ("from search.config import RunConfig; from search.final import final_claim; "
+            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s')\n"
+            "with final_claim(config) as mine:\n    print(mine, flush=True)\n    input()")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert select.select([holder.stdout], [], [], 120)[0], "the holder did not claim within 120 s"
+        assert holder.stdout.readline() == "True\n"
+        with final_claim(config) as mine:
+            assert mine is False
+    finally:
+        holder.kill()  # SIGKILL
+        holder.wait(timeout=60)
+    with final_claim(config) as mine, final_claim(config) as again:
+        assert (mine, again) == (True, False)
+    with final_claim(config) as mine:
+        assert mine is True  # released when the holder's block ended
 
 
 def test_storage_password_is_never_saved_or_shown(tmp_path, capsys):

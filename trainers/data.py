@@ -4,11 +4,11 @@
 file and the fix; it also counts the images Ultralytics would silently drop (labels it cannot
 use) and refuses a dataset where too many are unusable or the val split has no object.
 `write_resolved_yaml` writes the dataset once with absolute image lists, so every training reads
-the same images wherever it is started from (through `replace_text`, which study files share: a
-reader never sees one half-written). `build_proxy_data` writes, once per study, a seeded subset of the training
-images pre-resized to the proxy size (validation images resized too), so proxy trials do not
-decode full-size images again and again; it also writes Ultralytics' label caches, under a lock,
-so that trials started together (Ray, several workers) only read them.
+the same images wherever it is started from (through `trainers.files.replace_file`, which study
+files share: a reader never sees one half-written). `build_proxy_data` writes, once per study, a
+seeded subset of the training images pre-resized to the proxy size (validation images resized too),
+so proxy trials do not decode full-size images again and again; it also writes Ultralytics' label
+caches, under a lock, so that trials started together (Ray, several workers) only read them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import yaml
 from filelock import FileLock
+
+from trainers.files import replace_file
 
 UNUSABLE_LIMIT = 0.1  # largest share of a split's images whose labels Ultralytics drops before we refuse
 
@@ -154,19 +155,6 @@ def load_dataset(data: str | Path) -> Dataset:
     return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable))
 
 
-def replace_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so that a reader sees the old
-    file or the new one, never a half-written one (workers joining a study rewrite its files while
-    another worker's training may be reading them)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
     """Write ``dataset`` as a data.yaml at ``out`` whose splits are lists of absolute image paths
     (``<stem>-train.txt``, ``<stem>-val.txt`` beside it): the same images wherever it is read from."""
@@ -175,9 +163,9 @@ def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
     splits = {}
     for split, images in (("train", dataset.train), ("val", dataset.val)):
         listing = out.with_name(f"{out.stem}-{split}.txt")
-        replace_text(listing, "".join(f"{Path(image).resolve()}\n" for image in images))
+        replace_file(listing, "".join(f"{Path(image).resolve()}\n" for image in images))
         splits[split] = str(listing.resolve())
-    replace_text(out, f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump({**splits, "names": dataset.names}, sort_keys=False))
+    replace_file(out, f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump({**splits, "names": dataset.names}, sort_keys=False))
     return out
 
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from trainers.files import replace_file
 
 __all__ = ["prepare_ultralytics"]
 
@@ -93,11 +93,8 @@ def _install_fonts(user_config_dir: Path) -> None:
     import matplotlib
 
     source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    for name in missing:  # copy then rename: a process reading the font never sees half a file
-        fd, tmp = tempfile.mkstemp(dir=user_config_dir, prefix=f".{name}.", suffix=".part")
-        os.close(fd)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, user_config_dir / name)
+    for name in missing:  # a process reading the font never sees half a file
+        replace_file(user_config_dir / name, source.read_bytes())
 
 
 # --- Ultralytics internals (8.4): no setting or environment variable does what follows ---------
