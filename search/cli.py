@@ -13,6 +13,8 @@ from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
+from search.objectives import CHOICES
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
@@ -54,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm-top", type=int, default=3, help="best candidates that race the baseline on fresh seeds; 0: none (default: %(default)s)")
     p.add_argument("--confirm-budget", type=int, default=16, help="proxy runs of that race, the baseline's included; it stops "
                    "earlier once the verdict is settled (default: %(default)s)")
-    p.add_argument("--objective", default="map", help="map, or map+params / map+gflops for a Pareto search (default: %(default)s)")
+    p.add_argument("--objective", default="map", help=f"the task's score ({CHOICES[0]}), or {' / '.join(CHOICES[1:])} for a Pareto "
+                   "search (default: %(default)s)")
     p.add_argument("--sampler", default="tpe", help="tpe or random (default: %(default)s)")
     p.add_argument("--pruner", default="median", help="median, sha (successive halving) or none (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampler, data subset and training (default: %(default)s)")
@@ -334,13 +337,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         if not (args.weights and args.save_weights):
             raise UsageError("--weights and --save-weights go together: the base checkpoint and where to save the new one")
         import torch
-        from ultralytics.nn.tasks import DetectionModel
 
         from spaces import transfer_weights
+        from spaces.tasks import task_of
         from spaces.transfer import check_matches
 
         check_matches(args.weights, base)
-        model = DetectionModel(model_dict, verbose=False)
+        model = task_of(base).model(model_dict, verbose=False)
         report = transfer_weights(args.weights, model, placement)
         torch.save({"model": model, "transfer": str(report)}, args.save_weights)
         print(f"{report}; saved {args.save_weights}")

@@ -13,10 +13,10 @@ from pathlib import Path
 import yaml
 
 from trainers.files import replace_file
+from search.objectives import directions, second_objective
 from trainers.train import Budget
 
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
-OBJECTIVES = ("map", "map+params", "map+gflops")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "none")
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option checks need no torch import
@@ -133,8 +133,8 @@ class RunConfig:
 
     @property
     def directions(self) -> list[str]:
-        """Optuna directions: mAP50-95 up, then parameters or GFLOPs down for Pareto searches."""
-        return ["maximize"] if self.objective == "map" else ["maximize", "minimize"]
+        """Optuna directions: the task's score up, then the second objective's way (`search.objectives`)."""
+        return directions(self.objective)
 
     def validate_budgets(self) -> None:
         """Raise ``ValueError`` with a one-line message for a proxy or final budget that cannot train."""
@@ -153,8 +153,7 @@ class RunConfig:
         """Raise ``ValueError`` with a one-line message for options that cannot work."""
         if self.trials < 1:
             raise ValueError(f"--trials must be at least 1, got {self.trials}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"--objective '{self.objective}' is not known; choose one of {', '.join(OBJECTIVES)}")
+        second_objective(self.objective)  # a one-line error for a name not in search.objectives
         if self.sampler not in SAMPLERS:
             raise ValueError(f"--sampler '{self.sampler}' is not known; choose one of {', '.join(SAMPLERS)}")
         if self.insertion not in INSERTIONS:

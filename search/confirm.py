@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 
-from search.config import RunConfig
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
-from search.trials import METRICS, saved_proxy_run
 from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.study import baseline_trial, placement_of, scored_trials
+from search.trials import StudyRun, saved_proxy_run
 from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement
+from spaces.tasks import Task
 
 
-def _seed_run(placement: Placement, seed: int, base: dict, proxy: Path, config: RunConfig) -> dict:
+def _seed_run(placement: Placement, seed: int, run: StudyRun) -> dict:
     """Metrics of one proxy run of ``placement`` with ``seed`` (saved, reused on resume)."""
-    folder = config.study_dir / "confirm" / placement.key / f"seed{seed}"
-    return saved_proxy_run(placement, base, proxy, replace(config.proxy_budget, seed=seed), folder, config)
+    folder = run.config.study_dir / "confirm" / placement.key / f"seed{seed}"
+    return saved_proxy_run(placement, run.base, run.proxy, replace(run.config.proxy_budget, seed=seed), folder, run.config, run.task)
 
 
 def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
@@ -45,9 +44,10 @@ def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: 
     return found
 
 
-def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path, show_progress: bool = True) -> Confirmation:
-    """Race the top candidates against the baseline on fresh seeds and pick the winner (None when no
-    candidate beats the baseline beyond noise)."""
+def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
+    """Race the top candidates of ``run``'s study against the baseline on fresh seeds and pick the winner
+    (None when no candidate beats the baseline beyond noise), on the task's score."""
+    study, config, score = run.study, run.config, run.task.score
     base_trial = baseline_trial(study)
     if base_trial is None or base_trial.state != optuna.trial.TrialState.COMPLETE:
         raise ValueError(f"study '{study.study_name}' has no completed baseline trial to confirm against")
@@ -58,36 +58,36 @@ def confirm(study: optuna.Study, config: RunConfig, base: dict, proxy: Path, sho
     runs: dict[tuple[str, int], dict] = {}
     with RaceProgress(config.confirm_budget, labels, enabled=show_progress) as progress:
 
-        def run(key: str, seed: int) -> float | None:
+        def train(key: str, seed: int) -> float | None:
             progress.start_run(key, seed, seed - config.seed)
-            runs[key, seed] = _seed_run(placement_of(trials[key]), seed, base, proxy, config)
-            done = runs[key, seed]["status"] == "complete" and runs[key, seed].get("map50_95") is not None
-            return runs[key, seed]["map50_95"] if done else None
+            runs[key, seed] = _seed_run(placement_of(trials[key]), seed, run)
+            done = runs[key, seed]["status"] == "complete" and runs[key, seed].get(score) is not None
+            return runs[key, seed][score] if done else None
 
-        found = race(keys, base_key, run, config.confirm_budget, config.seed + 1, on_round=progress.round) if keys else None
-    baseline = _entry(trials[base_key], runs, found)
-    candidates = [_entry(trials[k], runs, found) for k in keys]
+        found = race(keys, base_key, train, config.confirm_budget, config.seed + 1, on_round=progress.round) if keys else None
+    baseline = _entry(trials[base_key], runs, found, run.task)
+    candidates = [_entry(trials[k], runs, found, run.task) for k in keys]
     if found is None:
         return Confirmation(baseline, candidates, None, NOTHING_RACED, config.confirm_budget, ALPHA)
     named = lambda key: f"{labels[key]} ({trials[key].user_attrs['placement_str']})" if key else None  # noqa: E731
-    line = verdict_line(found.comparison) if found.comparison is not None else None
+    line = verdict_line(found.comparison, run.task.score_label) if found.comparison is not None else None
     verdict = race_verdict(named(found.winner), labels.get(found.leader), line, found.stopped)
     return Confirmation(baseline, candidates, keys.index(found.winner) if found.winner is not None else None, verdict,
                         config.confirm_budget, found.alpha, found.runs, found.stopped, found.resolution())  # fmt: skip
 
 
-def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None) -> SeedRuns:
+def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None, task: Task) -> SeedRuns:
     """A placement's confirmation: its completed runs' metrics and seeds, its fate in the race, and
     (tested candidates) the comparison and the precision/recall trade-off against the baseline."""
     key = trial.user_attrs["placement_key"]
     mine = sorted((seed, m) for (k, seed), m in runs.items() if k == key)
-    done = [(seed, m) for seed, m in mine if m["status"] == "complete" and m.get("map50_95") is not None]
+    done = [(seed, m) for seed, m in mine if m["status"] == "complete" and m.get(task.score) is not None]
     entry = SeedRuns(trial.number, trial.user_attrs["placement_str"], trial.user_attrs["placement"], [seed for seed, _ in done],
-                     len(mine) - len(done), {k: [m[k] for _, m in done] for k in METRICS})  # fmt: skip
+                     len(mine) - len(done), {k: [m[k] for _, m in done] for k in task.metric_names})  # fmt: skip
     if found is None or key == found.baseline:
         return entry
     tested = key == found.leader and found.comparison is not None
-    return replace(entry, race=_fate(found, key), comparison=_comparison_dict(found.comparison) if tested else None,
+    return replace(entry, race=_fate(found, key), comparison=_comparison_dict(found.comparison, task) if tested else None,
                    tradeoff=_tradeoff(runs, key, found.baseline))  # fmt: skip
 
 
@@ -118,6 +118,6 @@ def _tradeoff(runs: dict[tuple[str, int], dict], key: str, baseline: str) -> str
     return tradeoff_line(means(key), means(baseline))
 
 
-def _comparison_dict(c: Comparison) -> dict:
+def _comparison_dict(c: Comparison, task: Task) -> dict:
     return {"difference": c.difference, "low": c.low, "high": c.high, "p_value": c.p_value, "method": c.method,
-            "confidence": c.confidence, "correlation": c.correlation, "line": verdict_line(c)}  # fmt: skip
+            "confidence": c.confidence, "correlation": c.correlation, "line": verdict_line(c, task.score_label)}  # fmt: skip

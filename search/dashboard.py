@@ -22,6 +22,7 @@ import optuna
 
 ARTIFACTS = "artifacts"  # folder of the study's artifact store
 OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "report.html")  # study-relative, when present
+DIGESTS = "artifact_digests"  # study user attribute: outcome file -> sha1 of the content last uploaded
 
 
 def artifact_store(study_dir: str | Path):
@@ -34,36 +35,40 @@ def artifact_store(study_dir: str | Path):
 
 
 def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
-    """The verdict and leaderboard as the study's note, the outcome files as its artifacts (named
-    ``<stem>-<content digest><suffix>``, so a file is uploaded again only when it changed). Needs
-    optuna-dashboard."""
-    from optuna.artifacts import get_all_artifact_meta, upload_artifact
+    """The verdict and leaderboard as the study's note, the outcome files as its artifacts under their own
+    names (``best.yaml``, ``best.pt``, ``report.html``); a file is uploaded again only when its content
+    changed (its digest is kept in the study's ``artifact_digests``). Needs optuna-dashboard."""
+    from optuna.artifacts import upload_artifact
     from optuna_dashboard import save_note
 
     from search.decision import Decision
     from search.report import leaderboard, sort_trials
-    from search.report.context import METRIC_NAMES
+    from search.study import task_of_study
 
     folder = Path(study_dir)
     store = artifact_store(folder)
-    known = {meta.filename for meta in get_all_artifact_meta(study)}
+    digests = dict(study.user_attrs.get(DIGESTS) or {})
     files = []
     with tempfile.TemporaryDirectory(dir=folder / ARTIFACTS) as staging:
         for name in OUTCOME_FILES:
             path = folder / name
             if not path.is_file():
                 continue
-            label = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:12]}{path.suffix}"
-            if label not in known:  # a link, not a copy, carries the artifact's name (the store copies it)
+            digest = hashlib.sha1(path.read_bytes()).hexdigest()
+            if digests.get(name) != digest:  # a link, not a copy, carries the artifact's name (the store copies it)
+                staged = Path(staging) / path.name
                 try:
-                    os.link(path, Path(staging) / label)
+                    os.link(path, staged)
                 except OSError:  # no hard links on this filesystem
-                    shutil.copyfile(path, Path(staging) / label)
-                upload_artifact(artifact_store=store, file_path=str(Path(staging) / label), study_or_trial=study)
-            files.append(f"- `{name}`: artifact `{label}`")
-    decision = Decision.of_study(study, METRIC_NAMES)
-    said = decision.sentence("map50_95", "mAP50-95") if decision else "no final step has run yet"
-    note = ["## Verdict", "", said, "", *leaderboard(sort_trials(study.get_trials(deepcopy=False))),
+                    shutil.copyfile(path, staged)
+                upload_artifact(artifact_store=store, file_path=str(staged), study_or_trial=study)
+                digests[name] = digest
+            files.append(f"- `{name}`: artifact `{path.name}` (sha1 {digest[:12]})")
+    study.set_user_attr(DIGESTS, digests)
+    task = task_of_study(study)
+    decision = Decision.of_study(study, task.metric_names)
+    said = decision.sentence(task.score, task.score_label) if decision else "no final step has run yet"
+    note = ["## Verdict", "", said, "", *leaderboard(sort_trials(study.get_trials(deepcopy=False)), task),
             "## Files (this study's artifacts)", "", *files]  # fmt: skip
     save_note(study, "\n".join(note))
 

@@ -21,8 +21,6 @@ import numpy as np
 
 from spaces.blocks import having
 
-TRAIN_LOSSES = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
-VAL_LOSSES = ("val/box_loss", "val/cls_loss", "val/dfl_loss")
 TREND = 0.02  # a loss whose fitted change over the window exceeds 2% of its window mean is rising/falling
 MIN_EPOCHS = 3
 GLOBAL = "global"
@@ -58,10 +56,10 @@ def _trend(change: float) -> str:
     return "rising" if change > TREND else "falling" if change < -TREND else "flat"
 
 
-def fit_gap_line(epochs: list[dict], name: str = "baseline") -> str:
+def fit_gap_line(epochs: list[dict], losses: tuple[str, ...], name: str = "baseline") -> str:
     """One line on over- or under-fitting of run ``name`` from its per-epoch metric dicts.
 
-    Losses are the sum of box, cls and dfl losses. The trend is a straight-line fit over the last
+    Losses are the sum of the task's ``losses`` (detection: box, cls and dfl), as ``train/<loss>`` and ``val/<loss>``. The trend is a straight-line fit over the last
     third of the epochs (at least `MIN_EPOCHS`): rising or falling when the fitted change exceeds
     `TREND` of the mean; val rising with train not rising is over-fitting, val falling is
     under-fitting, both rising is unstable training, else converged. The final val - train gap is
@@ -69,13 +67,14 @@ def fit_gap_line(epochs: list[dict], name: str = "baseline") -> str:
     so it is not on the same footing as the val loss. Epochs are keyed by ``"epoch"`` (list position
     when absent; the last dict of a repeated epoch wins) and those missing a loss are skipped.
     """
+    train_losses, val_losses = [f"train/{k}" for k in losses], [f"val/{k}" for k in losses]
     by_epoch = {e.get("epoch", i): e for i, e in enumerate(epochs)}
-    rows = [e for _, e in sorted(by_epoch.items()) if all(k in e for k in TRAIN_LOSSES + VAL_LOSSES)]
+    rows = [e for _, e in sorted(by_epoch.items()) if all(k in e for k in train_losses + val_losses)]
     if len(rows) < MIN_EPOCHS:
         return f"{name} has {len(rows)} epochs with train and val losses: too few to judge its fitting"
     x = np.arange(len(rows), dtype=float)
-    train = np.array([sum(e[k] for k in TRAIN_LOSSES) for e in rows], dtype=float)
-    val = np.array([sum(e[k] for k in VAL_LOSSES) for e in rows], dtype=float)
+    train = np.array([sum(e[k] for k in train_losses) for e in rows], dtype=float)
+    val = np.array([sum(e[k] for k in val_losses) for e in rows], dtype=float)
     w = max(MIN_EPOCHS, round(len(rows) / 3))
     val_trend = _trend(_relative_change(x[-w:], val[-w:]))
     train_trend = _trend(_relative_change(x[-w:], train[-w:]))

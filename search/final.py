@@ -21,9 +21,10 @@ from optuna.trial import FrozenTrial
 from search.config import RunConfig
 from search.confirm import confirm
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
-from search.trials import METRICS, StudyRun, score_metrics, study_data
+from search.trials import StudyRun, score_metrics, study_data
 from search.study import placement_of, scored_trials
 from spaces import Placement, build_yaml, write_yaml
+from spaces.tasks import Task, task_of
 from trainers.train import TrialRecord, class_count, full_train
 
 
@@ -81,7 +82,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     """
     study, config, base = run.study, run.config, run.base
     if config.confirm_top > 0:
-        confirmation = confirm(study, config, base, run.proxy, show_progress)
+        confirmation = confirm(run, show_progress)
         chosen = confirmation.chosen
         decision = Decision(chosen.trial, chosen.placement, chosen.placement_str, confirmation.verdict, confirmation)
     else:
@@ -91,8 +92,9 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
                             unconfirmed=True)  # fmt: skip
     placement = Placement.from_dict(decision.placement)
     record = train_once(placement, base, config, config.study_dir / "final")
-    final = _full_run(record)
-    baseline = final if placement.is_baseline else _full_run(train_once(Placement(), base, config, config.study_dir / "final-baseline"))
+    final = _full_run(record, run.task)
+    baseline = (final if placement.is_baseline
+                else _full_run(train_once(Placement(), base, config, config.study_dir / "final-baseline"), run.task))  # fmt: skip
     decision = replace(decision, final=final, baseline=baseline)
     study.set_user_attr(FINAL_ATTR, decision.to_dict())
     if record.status != "complete":
@@ -101,25 +103,26 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     return decision
 
 
-def _full_run(record: TrialRecord) -> FullRun:
-    """What the study keeps of a full training: its scored metrics, size, time and weights."""
+def _full_run(record: TrialRecord, task: Task) -> FullRun:
+    """What the study keeps of a full training: its scored metrics (``task``'s), size, time and weights."""
     scored = score_metrics(record)
-    return FullRun(record.status, {k: scored.get(k) for k in METRICS}, record.reason, record.params, record.gflops,
+    return FullRun(record.status, {k: scored.get(k) for k in task.metric_names}, record.reason, record.params, record.gflops,
                    record.wall_time_s, record.paths.get("weights"), len(record.epochs), record.gates)  # fmt: skip
 
 
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:
     """Write the model YAML of trial ``trial`` to ``output``; by default of the placement the study decided
     on (`Decision`, the baseline when attention lost). Returns the path and what was exported, in words."""
+    task = task_of(base)
     if trial is None:
-        decision = Decision.of_study(study, METRICS)
+        decision = Decision.of_study(study, task.metric_names)
         if decision is None:
             best = scored_trials(study)
             hint = f"; or choose a trial: --trial {best[0].number} had the best single proxy run" if best else ""
             raise ValueError(f"study '{study.study_name}' has not decided yet (its final step has not run): finish it with "
                              f"`python -m search resume {config.study_dir}`{hint}")  # fmt: skip
         number, placement = decision.trial, Placement.from_dict(decision.placement)
-        said = f"the study's decision, trial {number} ({placement}): {decision.sentence('map50_95', 'mAP50-95')}"
+        said = f"the study's decision, trial {number} ({placement}): {decision.sentence(task.score, task.score_label)}"
     else:
         chosen = _trial(study, trial)
         number, placement = chosen.number, placement_of(chosen)

@@ -20,7 +20,7 @@ class InProcess(Executor):
 
     def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
         run = start_search(config)
-        with Progress(run.study, config.trials, enabled=show_progress) as progress:
+        with Progress(run.study, config.trials, run.task, enabled=show_progress) as progress:
             loop = TrialLoop(run, on_told=progress.update)
             while True:
                 asked = loop.next_trial()

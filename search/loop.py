@@ -105,7 +105,7 @@ class TrialLoop:
     def finish(self, asked: Asked, record: TrialRecord) -> None:
         """Record ``asked``'s training, tell Optuna, and tell the twins that waited for it."""
         self.handed_out.pop(asked.number, None)
-        finish_trial(asked.trial, self.run.study, record, self.run.config)
+        finish_trial(asked.trial, self.run, record)
         self.on_told()
         self._release(self.run.study.get_trials(deepcopy=False))
 

@@ -1,5 +1,5 @@
 """Progress bars: one for the study (trials done, pruned, failed, best against baseline, elapsed and
-remaining time) and one for the trial in training (epochs, current mAP50-95); one for the seed
+remaining time) and one for the trial in training (epochs, current score); one for the seed
 confirmation (runs of the budget, the run in training, the running verdict)."""
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from tqdm import tqdm
 from spaces import Placement
 
 if TYPE_CHECKING:
+    from spaces.tasks import Task
     from search.racing import Race
 
 
 class Progress:
     """Context manager around two tqdm bars; silent when ``enabled`` is False."""
 
-    def __init__(self, study: optuna.Study, total: int, enabled: bool = True):
-        self.study, self.total, self.enabled = study, total, enabled
+    def __init__(self, study: optuna.Study, total: int, task: Task, enabled: bool = True):
+        self.study, self.total, self.task, self.enabled = study, total, task, enabled
         self.bar: tqdm | None = None
         self.trial_bar: tqdm | None = None
 
@@ -51,7 +52,7 @@ class Progress:
             return
         self.trial_bar.total = epochs
         self.trial_bar.n = epoch
-        self.trial_bar.set_postfix_str(f"mAP50-95 {metrics['map50_95']:.4f}")
+        self.trial_bar.set_postfix_str(f"{self.task.score_label} {metrics[self.task.score]:.4f}")
 
     def update(self) -> None:
         """Refresh the study bar from storage."""
@@ -65,7 +66,7 @@ class Progress:
         text = f"done {states.count(TrialState.COMPLETE)}, pruned {states.count(TrialState.PRUNED)}, failed {states.count(TrialState.FAIL)}"
         if ranked:
             best = ranked[0].values[0]
-            text += f", best mAP50-95 {best:.4f}"
+            text += f", best {self.task.score_label} {best:.4f}"
             if base is not None and base.state == TrialState.COMPLETE:
                 text += f" ({best - base.values[0]:+.4f} vs baseline)"
         self.bar.n = count_trials(trials)

@@ -215,8 +215,7 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     def report(epoch: int, metrics: dict) -> bool:
         nonlocal stopped
         try:
-            tune.report({"epoch": epoch, "fitness": metrics["fitness"], "map50_95": metrics["map50_95"],
-                         EPOCH_KEY: json.dumps(metrics)})  # fmt: skip
+            tune.report({"epoch": epoch, "fitness": metrics["fitness"], EPOCH_KEY: json.dumps(metrics)})
         except SystemExit:  # Tune stopped the trial: Optuna pruned it
             stopped = True
             return True
@@ -232,13 +231,13 @@ def model_size(model_yaml: Path) -> tuple[int, float]:
     """(parameters, GFLOPs) of a trial's model.yaml, as `train_candidate` measures them; (0, 0.0) if absent."""
     if not model_yaml.is_file():
         return 0, 0.0
-    from ultralytics.nn.tasks import DetectionModel
-    from ultralytics.utils.torch_utils import get_flops
+    import yaml
 
-    from spaces.space import GFLOPS_IMGSZ
+    from spaces.space import model_cost
+    from spaces.tasks import task_of
 
-    model = DetectionModel(str(model_yaml), verbose=False)
-    return sum(p.numel() for p in model.parameters()), get_flops(model, GFLOPS_IMGSZ)
+    model_dict = yaml.safe_load(model_yaml.read_text())
+    return model_cost(task_of(model_dict).model(model_dict, verbose=False))
 
 
 def ray_temp_dir(study_dir: Path) -> Path:
@@ -367,7 +366,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
         ray.init(address=config.ray_address, runtime_env={"env_vars": worker_env(config)}, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.WARNING, **local)  # fmt: skip
     try:
-        with Progress(study, config.trials, enabled=show_progress) as progress:
+        with Progress(study, config.trials, run.task, enabled=show_progress) as progress:
             searcher = OptunaSearcher(TrialLoop(run, on_told=progress.update))
             trainable = tune.with_parameters(train_trial, run=asdict(config), base=run.base, proxy=str(run.proxy))
             name = lambda trial: f"trial-{trial.config['number']}"  # noqa: E731

@@ -29,6 +29,7 @@ from trainers.train import error_chain
 
 if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
     from spaces import Placement, SearchSpace
+    from spaces.tasks import Task
 
 KEEP, DROP = "keep", "drop"
 COUNT = "modules"  # Optuna parameter: how many attention modules the placement adds
@@ -285,6 +286,13 @@ def count_trials(trials: list[FrozenTrial]) -> int:
     """Trials done so far, as `counted` defines them."""
     interrupted = interrupted_numbers(trials)
     return sum(counted(t, interrupted) for t in trials)
+
+
+def task_of_study(study: optuna.Study) -> Task:
+    """The task ``study`` searched, as its start recorded it (studies from before tasks: detection)."""
+    from spaces.tasks import TASKS
+
+    return TASKS[study.user_attrs.get("task", "detect")]
 
 
 def placement_of(trial: FrozenTrial) -> Placement:

@@ -20,23 +20,24 @@ import yaml
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config import RunConfig, check_writable
+from search.objectives import second_objective
 from search.provenance import environment
 from search.study import finished_by_key, open_study, placement_params, study_lock, suggest_placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
+from spaces.tasks import Task, task_of
 from spaces.transfer import check_matches
 from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
-from trainers.train import METRIC_KEYS, Budget, TrialRecord, train_candidate
-
-METRICS = tuple(METRIC_KEYS.values())  # the scores kept per trial and per run
+from trainers.train import Budget, TrialRecord, train_candidate
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
 
 
-def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig) -> dict:
-    """Status, reason and scored metrics of one proxy training of ``placement`` into ``folder``
+def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig,
+                    task: Task) -> dict:  # fmt: skip
+    """Status, reason and scored metrics (``task``'s) of one proxy training of ``placement`` into ``folder``
     (starting from ``config``'s weights, with its insertion); saved as ``folder/metrics.json`` and
     reused from there on resume."""
     saved = folder / "metrics.json"
@@ -44,7 +45,7 @@ def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budge
         return json.loads(saved.read_text())
     record = train_candidate(placement, base, proxy, budget, folder, weights=config.weights, insertion=config.insertion)
     scored = score_metrics(record)
-    metrics = {"status": record.status, "reason": record.reason, **{k: scored.get(k) for k in METRICS}}
+    metrics = {"status": record.status, "reason": record.reason, **{k: scored.get(k) for k in task.metric_names}}
     saved.write_text(json.dumps(metrics))
     return metrics
 
@@ -98,6 +99,7 @@ class StudyRun:
     space: SearchSpace
     base: dict  # the base model's YAML dict
     proxy: Path  # the proxy data.yaml every proxy training of the study reads (trials, confirmation)
+    task: Task  # the base model's task: its metrics and the score the search maximises
 
 
 def start_search(config: RunConfig) -> StudyRun:
@@ -105,9 +107,10 @@ def start_search(config: RunConfig) -> StudyRun:
     (re-queueing interrupted trials), write run.yaml and space.yaml, cache the proxy data and queue
     the baseline as trial 0."""
     base, space = load_inputs(config)
+    task = task_of(base)
     if config.weights:  # a checkpoint of another model would transfer a fraction of its tensors
         check_matches(config.weights, base)
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, task)
     check_study_dir(config)
     study = open_study(config, recover=True)
     check_identity(study, config)
@@ -119,12 +122,15 @@ def start_search(config: RunConfig) -> StudyRun:
     replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", config.public())
+    study.set_user_attr("task", task.name)
+    second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
+    study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
         study.set_user_attr("environment", environment())
     with study_lock(config):  # workers starting together queue one baseline
         if not study.trials:
             study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
-    return StudyRun(config, study, space, base, proxy)
+    return StudyRun(config, study, space, base, proxy, task)
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:
@@ -168,10 +174,10 @@ def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> 
     return trial.should_prune()
 
 
-def finish_trial(trial: Trial, study: optuna.Study, record: TrialRecord, config: RunConfig) -> None:
+def finish_trial(trial: Trial, run: StudyRun, record: TrialRecord) -> None:
     """Record a trained trial's metrics and tell Optuna its outcome (COMPLETE, PRUNED or FAIL)."""
-    record_trial(trial, record)
-    study.tell(trial, *outcome(record, config))
+    record_trial(trial, record, run.task)
+    run.study.tell(trial, *outcome(record, run))
 
 
 def trial_dir(config: RunConfig, number: int) -> Path:
@@ -179,10 +185,10 @@ def trial_dir(config: RunConfig, number: int) -> Path:
     return config.study_dir / "trials" / str(number)
 
 
-def record_trial(trial: Trial, record: TrialRecord) -> None:
-    """Copy a record's metrics, sizes, time and folder into the trial's user attributes."""
+def record_trial(trial: Trial, record: TrialRecord, task: Task) -> None:
+    """Copy a record's metrics (``task``'s), sizes, time and folder into the trial's user attributes."""
     scored = score_metrics(record)
-    for key in METRICS:
+    for key in task.metric_names:
         trial.set_user_attr(key, scored.get(key))
     attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
              "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
@@ -197,13 +203,12 @@ def score_metrics(record: TrialRecord) -> dict:
     return record.final or record.best
 
 
-def outcome(record: TrialRecord, config: RunConfig) -> tuple:
-    """(values, state) for `Study.tell`."""
+def outcome(record: TrialRecord, run: StudyRun) -> tuple:
+    """(values, state) for `Study.tell`: the task's score, then the second objective of a Pareto search."""
     if record.status == "pruned":
         return None, TrialState.PRUNED
     if record.status == "failed":
         return None, TrialState.FAIL
-    score = score_metrics(record)["map50_95"]
-    if config.objective == "map":
-        return score, TrialState.COMPLETE
-    return [score, record.params if config.objective == "map+params" else record.gflops], TrialState.COMPLETE
+    score = score_metrics(record)[run.task.score]
+    second = second_objective(run.config.objective)
+    return ([score, second.measure(record)] if second else score), TrialState.COMPLETE

@@ -32,6 +32,7 @@ from search.final import train_once
 from search.trials import saved_proxy_run, study_data
 from search.study import placement_of, scored_trials
 from spaces import Placement
+from spaces.tasks import Task, task_of
 from trainers.data import build_proxy_data, load_dataset
 
 
@@ -98,20 +99,21 @@ def _cost(settings: dict) -> float:
     return settings["epochs"] * settings["imgsz"] ** 2 * settings["fraction"]
 
 
-def _proxy_data(config: RunConfig, proxy: RunConfig) -> Path:
+def _proxy_data(config: RunConfig, proxy: RunConfig, task: Task) -> Path:
     """data.yaml of the cached proxy images at ``proxy``'s size and fraction (the study's own when equal)."""
     same = (proxy.proxy_imgsz, proxy.proxy_fraction) == (config.proxy_imgsz, config.proxy_fraction)
     folder = config.study_dir / ("proxy" if same else f"validate/data-{proxy.proxy_imgsz}px-{proxy.proxy_fraction:g}")
-    return build_proxy_data(load_dataset(study_data(config)), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
+    return build_proxy_data(load_dataset(study_data(config), task), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
 
 
 def full_runs(placement: Placement, key: str, base: dict, config: RunConfig, seeds: int) -> dict:
     """Full trainings of ``placement`` with ``seeds`` seeds (the study's seed first): their
-    mAP50-95, its mean and a status. Seed runs after the first go to ``validate/<key>-seed<seed>/``."""
+    scores (the task's), its mean and a status. Seed runs after the first go to ``validate/<key>-seed<seed>/``."""
     records = [train_once(placement, base, replace(config, seed=config.seed + n),
                           config.study_dir / "validate" / (key if n == 0 else f"{key}-seed{config.seed + n}"))
                for n in range(seeds)]  # fmt: skip
-    scores = [r.final["map50_95"] for r in records if r.status == "complete" and r.final.get("map50_95") is not None]
+    score = task_of(base).score
+    scores = [r.final[score] for r in records if r.status == "complete" and r.final.get(score) is not None]
     failed = seeds - len(scores)
     return {"full": statistics.fmean(scores) if scores else None, "full_seeds": scores,
             "status": "complete" if not failed else f"{failed} of {seeds} failed"}  # fmt: skip
@@ -122,14 +124,14 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
     """Train the picked candidates in full with ``full_seeds`` seeds each (and at ``proxy``'s
     budget when it differs from the study's); store and return the proxy-versus-full comparison,
     on the mean full score, of every proxy budget checked so far."""
-    proxy = proxy or config
+    proxy, task = proxy or config, task_of(base)
     own, other = proxy_settings(config), proxy_settings(proxy)
     full_budget = {"epochs": config.final_epochs, "imgsz": config.final_imgsz, "seeds": full_seeds}
     stored = study.user_attrs.get("proxy_validation") or {}
     if stored.get("k") != k:
         stored = {}  # other candidates: earlier proxy scores do not apply
     earlier = {row["trial"]: row["proxy"] for row in stored.get("rows", [])}
-    data = _proxy_data(config, proxy) if other != own else None
+    data = _proxy_data(config, proxy, task) if other != own else None
     tag = "proxy-{epochs}ep-{imgsz}px-{fraction:g}".format(**other)
     rows = []
     for trial in pick_candidates(study, k, config.seed):
@@ -137,8 +139,8 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
         full = full_runs(placement, key, base, config, full_seeds)
         scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
         if data is not None:
-            run = saved_proxy_run(placement, base, data, proxy.proxy_budget, config.study_dir / "validate" / tag / key, config)
-            scores[budget_label(other)] = run["map50_95"] if run["status"] == "complete" else None
+            run = saved_proxy_run(placement, base, data, proxy.proxy_budget, config.study_dir / "validate" / tag / key, config, task)
+            scores[budget_label(other)] = run[task.score] if run["status"] == "complete" else None
         rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores, **full})
     checked = {b["label"]: b["budget"] for b in stored.get("budgets", [])} | {budget_label(own): own, budget_label(other): other}
     budgets = []

@@ -13,19 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from spaces.blocks import having
+from spaces.tasks import task_of
 
 # Modules whose first YAML argument is the output channel count, scaled by width (the
 # `base_modules` of Ultralytics' parse_model).
 CHANNEL_FIRST = having("channels")
 HEADS = having("head")
-SUPPORTED_HEADS = frozenset({"Detect", "v10Detect"})  # the trainer trains and scores detection (box mAP)
-_UNSUPPORTED = {  # head -> why; anything else that is not a supported head: "not a detection model"
-    "Segment": "a segmentation model", "Pose": "a pose model", "OBB": "an oriented-box model",
-    "Classify": "a classification model", "YOLOEDetect": "a YOLOE model (open-vocabulary, needs text embeddings)",
-    "YOLOESegment": "a YOLOE segmentation model (open-vocabulary, needs text embeddings)",
-    "WorldDetect": "a YOLO-World model (open-vocabulary, needs text embeddings)",
-    "RTDETRDecoder": "an RT-DETR model (transformer decoder, no YOLO detection head)",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,7 +48,7 @@ def load_base(model: str | Path) -> dict:
 
     if str(model).endswith(".pt"):
         d = {k: v for k, v in checkpoint_model(model).yaml.items() if k != "yaml_file"}
-        _check_supported(d, model)
+        task_of(d, f"base model '{model}'")
         return d
     try:
         d = yaml_model_load(str(model))
@@ -65,22 +58,11 @@ def load_base(model: str | Path) -> dict:
         ) from e
     if not isinstance(d, dict) or "backbone" not in d or "head" not in d:
         raise ValueError(f"base model '{model}' is not an Ultralytics model YAML: it needs 'backbone' and 'head' lists")
-    _check_supported(d, model)
+    task_of(d, f"base model '{model}'")
     scales = d.get("scales")
     if scales and not d.get("scale"):
         d["scale"] = next(iter(scales))  # Ultralytics' own fallback, made explicit
     return d
-
-
-def _check_supported(d: dict, model: str | Path) -> None:
-    """``ValueError`` in one line unless model dict ``d`` ends in a YOLO detection head."""
-    head = d["head"][-1][2] if d["head"] else None
-    if head not in SUPPORTED_HEADS:
-        what = _UNSUPPORTED.get(head, f"not a YOLO detection model (last layer {head})")
-        raise ValueError(
-            f"base model '{model}' is {what}; this tool searches YOLO detection models (Detect head), "
-            "e.g. yolov8n.yaml, yolo11n.yaml, yolov5nu.yaml or a checkpoint of one"
-        )
 
 
 def checkpoint_model(path: str | Path):

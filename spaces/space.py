@@ -29,6 +29,7 @@ from spaces.attention import ATTENTION, attention_type
 from spaces.build import PlacementError, build_yaml
 from spaces.placement import Placement, canonical_spec, parse_spec
 from spaces.positions import Position, find_positions
+from spaces.tasks import task_of
 
 SPACE_KEYS = {"positions", "types", "max_per_position", "max_total", "settings", "budget"}
 BUDGET_KEYS = {"params_pct", "gflops_pct"}
@@ -148,11 +149,15 @@ class SearchSpace:
 
 
 def _measure(model_dict: dict) -> tuple[int, float]:
-    """(parameters, GFLOPs at `GFLOPS_IMGSZ`) of a model dict, built on the CPU."""
-    from ultralytics.nn.tasks import DetectionModel
+    """(parameters, GFLOPs at `GFLOPS_IMGSZ`) of a model dict, built on the CPU as its task's model."""
+    return model_cost(task_of(model_dict).model(model_dict, verbose=False))
+
+
+def model_cost(model) -> tuple[int, float]:
+    """(parameters, GFLOPs at `GFLOPS_IMGSZ`) of a built Ultralytics model: the one measure of a model's
+    size that the search space, the trainer and the Ray executor share."""
     from ultralytics.utils.torch_utils import get_flops
 
-    model = DetectionModel(model_dict, verbose=False)
     return sum(p.numel() for p in model.parameters()), get_flops(model, GFLOPS_IMGSZ)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from spaces.build import layer_map
 from spaces.layers import checkpoint_model
 from spaces.placement import Placement
+from spaces.tasks import task_of
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,14 @@ class TransferReport:
 
 
 def base_model(source: str | Path | nn.Module) -> nn.Module:
-    """The base `DetectionModel` from a checkpoint path, a `YOLO` object or a model."""
+    """The base model (a `DetectionModel` or kin) from a checkpoint path, a `YOLO` object or a model."""
     if isinstance(source, (str, Path)):
         return checkpoint_model(source)
     return _detection_model(source)
 
 
 def _detection_model(model: nn.Module) -> nn.Module:
-    """The `DetectionModel` inside an Ultralytics `YOLO` wrapper, or the model itself."""
+    """The model inside an Ultralytics `YOLO` wrapper, or the model itself."""
     from ultralytics import YOLO
 
     return model.model if isinstance(model, YOLO) else model
@@ -49,10 +50,8 @@ def _detection_model(model: nn.Module) -> nn.Module:
 def check_matches(source: str | Path | nn.Module, base: dict) -> None:
     """``ValueError`` in one line unless every tensor of the checkpoint fits base model dict ``base``
     (the detection head's class layers, which follow the dataset's classes, aside)."""
-    from ultralytics.nn.tasks import DetectionModel
-
     checkpoint = base_model(source)
-    expected = DetectionModel({**base, "nc": checkpoint.yaml.get("nc", base.get("nc"))}, verbose=False).state_dict()
+    expected = task_of(base).model({**base, "nc": checkpoint.yaml.get("nc", base.get("nc"))}, verbose=False).state_dict()
     found = checkpoint.state_dict()
     wrong = [k for k, v in found.items() if k not in expected or expected[k].shape != v.shape]
     if wrong or len(found) != len(expected):

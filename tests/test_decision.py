@@ -10,7 +10,7 @@ import pytest
 from helpers import one_line_error
 from search.cli import main
 from search.decision import Decision
-from search.report.context import METRIC_NAMES
+from spaces.tasks import TASKS
 from test_report import FINAL, confirmed_final, make_confirmed_study, make_study
 
 
@@ -25,9 +25,9 @@ def _holds(stored: object, original: object) -> bool:
 
 @pytest.mark.parametrize("stored", [FINAL, confirmed_final()], ids=["before the race", "raced"])
 def test_a_stored_decision_reads_back_unchanged(stored):
-    decision = Decision.from_dict(stored, METRIC_NAMES)
+    decision = Decision.from_dict(stored, TASKS["detect"].metric_names)
     assert _holds(decision.to_dict(), stored)
-    assert Decision.from_dict(decision.to_dict(), METRIC_NAMES) == decision
+    assert Decision.from_dict(decision.to_dict(), TASKS["detect"].metric_names) == decision
 
 
 def test_export_writes_what_the_study_decided(tmp_path: Path, capsys):

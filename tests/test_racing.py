@@ -183,6 +183,8 @@ def _study(means: dict[str, float]) -> optuna.Study:
 def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monkeypatch):
     import search.trials
     from search.confirm import confirm
+    from search.trials import StudyRun
+    from spaces.tasks import TASKS
     from trainers.train import TrialRecord
 
     means = {"base": 0.50, "neck.15": 0.50, "backbone.4": 0.53, "neck.18": 0.49}
@@ -200,7 +202,8 @@ def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monk
                            final={"map50_95": score, "precision": 0.6 + score, "recall": 0.5, "map50": score + 0.2})  # fmt: skip
 
     monkeypatch.setattr(search.trials, "train_candidate", fake_train)
-    result = confirm(study, config, {}, tmp_path / "proxy", show_progress=True)
+    run = StudyRun(config, study, None, {}, tmp_path / "proxy", TASKS["detect"])  # nothing is built: training is a stand-in
+    result = confirm(run, show_progress=True)
     winner = result.chosen
     assert winner is result.candidates[result.winner] and winner.placement_str == "backbone.4: se"
     assert result.verdict.startswith(f"trial {winner.trial} (backbone.4: se) improves mAP50-95")
@@ -211,7 +214,7 @@ def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monk
     assert len(list((tmp_path / "s" / "confirm").glob("*/seed*/metrics.json"))) == len(trainings)
 
     trained = len(trainings)
-    assert confirm(study, config, {}, tmp_path / "proxy", show_progress=False) == result  # replayed from metrics.json
+    assert confirm(run, show_progress=False) == result  # replayed from metrics.json
     assert len(trainings) == trained
 
 

@@ -218,31 +218,30 @@ def test_report_when_attention_wins(tmp_path: Path, toy: Path):
 
 def test_confirmation_of_an_older_study_is_still_described():
     from search.decision import Confirmation
-    from search.report.context import METRIC_NAMES
     from search.report.outcome import race_text, resolution_text
+    from spaces.tasks import TASKS
 
     side = {"trial": 0, "placement": {}, "placement_str": "baseline (no attention)", "map50_95": [0.5, 0.51, 0.49]}
     older = Confirmation.from_dict({"seeds": 3, "candidates": [{**side, "trial": 2}], "baseline": side, "winner": None,
-                                    "verdict": "keep the base model"}, METRIC_NAMES)  # fmt: skip
+                                    "verdict": "keep the base model"}, TASKS["detect"].metric_names)  # fmt: skip
     assert older.budget is None and older.baseline.scores("map50_95") == side["map50_95"]
     assert "repeated with 3 seeds" in race_text(older)
-    assert resolution_text(None, 16) is None
-    assert "no practical number of seeds would resolve 0.01" in resolution_text({**NOISE, "seeds_needed": None}, 6)
+    assert resolution_text(None, 16, "mAP50-95") is None
+    assert "no practical number of seeds would resolve 0.01" in resolution_text({**NOISE, "seeds_needed": None}, 6, "mAP50-95")
 
 
 def test_seed_noise_line_says_when_candidates_are_within_noise():
-    from search.report.fidelity import seed_noise_text
-
     from search.decision import Confirmation
-    from search.report.context import METRIC_NAMES
+    from search.report.fidelity import seed_noise_text
+    from spaces.tasks import TASKS
 
-    confirmation = Confirmation.from_dict(confirmed_final()["confirmation"], METRIC_NAMES)  # seeds differ by up to 0.03
+    confirmation = Confirmation.from_dict(confirmed_final()["confirmation"], TASKS["detect"].metric_names)  # seeds differ by up to 0.03
     narrow = {**PROXY_VALIDATION, "rows": [{"proxy": {"30 ep at 320 px": v}} for v in (0.30, 0.31, 0.32)]}
-    text = seed_noise_text(narrow, confirmation)
+    text = seed_noise_text(narrow, confirmation, TASKS["detect"])
     assert "span 0.0200" in text and "up to 0.0300" in text and "differ by less than seed noise" in text
-    assert seed_noise_text(narrow, None) is None  # nothing to compare with without seed confirmation
+    assert seed_noise_text(narrow, None, TASKS["detect"]) is None  # nothing to compare with without seed confirmation
     unsearched = {**narrow, "budgets": [{**b, "searched": False} for b in PROXY_VALIDATION["budgets"]]}
-    assert seed_noise_text(unsearched, confirmation) is None
+    assert seed_noise_text(unsearched, confirmation, TASKS["detect"]) is None
 
 
 def test_proxy_section_with_several_full_seeds(tmp_path: Path):
@@ -370,9 +369,8 @@ def test_dashboard_serves_the_study_with_its_outcome(study_dir: Path):
         assert len(detail["trials"]) == len(TRIALS)
         note = detail["note"]["body"]
         assert note.startswith("## Verdict") and "## Leaderboard" in note and "backbone.4: cbam" in note
-        names = sorted(a["filename"] for a in detail["artifacts"])
-        assert [re.sub(r"-[0-9a-f]{12}", "", n) for n in names] == ["best.pt", "best.yaml", "report.html"]
-        pt = next(a for a in detail["artifacts"] if a["filename"].startswith("best") and a["filename"].endswith(".pt"))
+        assert sorted(a["filename"] for a in detail["artifacts"]) == ["best.pt", "best.yaml", "report.html"]  # once each
+        pt = next(a for a in detail["artifacts"] if a["filename"] == "best.pt")
         with urllib.request.urlopen(f"{base}/artifacts/{studies[0]['study_id']}/{pt['artifact_id']}", timeout=5) as r:
             assert r.read() == b"weights"
     finally:

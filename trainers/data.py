@@ -20,11 +20,15 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from filelock import FileLock
 
 from trainers.files import replace_file
+
+if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics has run
+    from spaces.tasks import Task
 
 UNUSABLE_LIMIT = 0.1  # largest share of a split's images whose labels Ultralytics drops before we refuse
 
@@ -83,11 +87,11 @@ def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
     return images
 
 
-def _check_labels(images: list[Path], nc: int, source: Path) -> tuple[list[tuple[Path, str]], int]:
+def _check_labels(images: list[Path], nc: int, source: Path, task: Task) -> tuple[list[tuple[Path, str]], int]:
     """Label files Ultralytics would drop whole (with why) and the number of objects, for ``images``.
 
-    Ultralytics' ``verify_image_label`` drops an image whose label file has a line that is neither a
-    box (5 columns) nor a polygon (an odd count above 6), or any value below 0 or a coordinate above 1.
+    Ultralytics' ``verify_image_label`` drops an image whose label file has a line of another length
+    than ``task``'s (`spaces.tasks.Task.label_values`), or any value below 0 or a coordinate above 1.
     A class id outside ``names`` is an error here, as a mistake in the file rather than in one label.
     """
     unusable, objects = [], 0
@@ -103,15 +107,15 @@ def _check_labels(images: list[Path], nc: int, source: Path) -> tuple[list[tuple
             try:
                 values = [float(f) for f in fields]
             except ValueError:
-                raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line (class x y w h)") from None
+                raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line ({task.label_format})") from None
             cls = values[0]
             if cls != int(cls) or not 0 <= cls < nc:
                 raise DataError(
                     f"{labels}:{n}: class id {fields[0]} is outside 0..{nc - 1} ({source} names {nc} classes); "
                     "fix the label or add the class to 'names'"
                 )
-            if len(values) != 5 and (len(values) < 7 or len(values) % 2 == 0):
-                why = why or f"line {n} has {len(values)} values, not class x y w h"
+            if not task.label_values(len(values)):
+                why = why or f"line {n} has {len(values)} values, not {task.label_format}"
             elif min(values[1:]) < 0 or max(values[1:]) > 1:
                 why = why or f"line {n} has coordinates outside [0, 1]"
             objects += 1
@@ -120,8 +124,13 @@ def _check_labels(images: list[Path], nc: int, source: Path) -> tuple[list[tuple
     return unusable, objects
 
 
-def load_dataset(data: str | Path) -> Dataset:
-    """Read and validate an Ultralytics detection data.yaml; labels are checked against ``names``."""
+def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
+    """Read and validate an Ultralytics data.yaml; labels are checked against ``names`` and the label
+    format of ``task`` (default: detection)."""
+    if task is None:
+        from spaces.tasks import TASKS
+
+        task = TASKS["detect"]
     source = Path(data)
     if not source.is_file():
         raise DataError(f"{source}: data file not found; give the path of an Ultralytics data.yaml")
@@ -144,7 +153,7 @@ def load_dataset(data: str | Path) -> Dataset:
     val = _split_images(spec["val"], root, source, "val")
     unusable = []
     for split, images in (("train", train), ("val", val)):
-        dropped, objects = _check_labels(images, len(names), source)
+        dropped, objects = _check_labels(images, len(names), source, task)
         if split == "val" and objects - len(dropped) <= 0:
             raise DataError(f"{source}: the val split has no labelled objects, so every trial would score 0; label the val images")
         if len(dropped) > UNUSABLE_LIMIT * len(images):

@@ -24,15 +24,9 @@ from trainers.interrupt import raise_if_pressed
 
 if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics has run
     from spaces import Placement
+    from spaces.tasks import Task
 
 Report = Callable[[int, dict], bool]
-METRIC_ROWS = (  # the scores of a training: Ultralytics' results key, our name, the name reports show
-    ("metrics/precision(B)", "precision", "P"),
-    ("metrics/recall(B)", "recall", "R"),
-    ("metrics/mAP50(B)", "map50", "mAP50"),
-    ("metrics/mAP50-95(B)", "map50_95", "mAP50-95"),
-)
-METRIC_KEYS = {key: name for key, name, _ in METRIC_ROWS}
 
 FULL_DISK_FREE_B = 16 * 2**20  # bytes: less free than this after a failed training means the disk is full
 
@@ -120,8 +114,8 @@ class _Stop(Exception):
         self.status, self.reason, self.epoch = status, reason, epoch
 
 
-def _epoch_metrics(trainer) -> dict:
-    metrics = {short: float(trainer.metrics.get(key, 0.0)) for key, short in METRIC_KEYS.items()}
+def _epoch_metrics(trainer, task: Task) -> dict:
+    metrics = {m.name: float(trainer.metrics.get(m.key, 0.0)) for m in task.metrics}
     metrics["fitness"] = float(trainer.fitness or 0.0)
     metrics.update({k: float(v) for k, v in trainer.label_loss_items(trainer.tloss, prefix="train").items()})
     metrics.update({k: float(v) for k, v in trainer.metrics.items() if k.startswith("val/")})
@@ -158,7 +152,7 @@ def _log_to(path: Path):
 
 
 def class_count(data: str | Path) -> int:
-    """Number of classes a data.yaml names (the detection head is built for it)."""
+    """Number of classes a data.yaml names (the head is built for it)."""
     import yaml
 
     names = yaml.safe_load(Path(data).read_text())["names"]
@@ -199,13 +193,11 @@ def _seeded(seed: int):
         yield
 
 
-def _seeded_base(base: dict, nc: int, seed: int):
+def _seeded_base(base: dict, task: Task, nc: int, seed: int):
     """The base model as initialised from ``seed``: from scratch, every candidate trained with that seed
     starts its base layers from these weights (common random numbers; only the attention differs)."""
-    from ultralytics.nn.tasks import DetectionModel
-
     with _seeded(seed):
-        return DetectionModel({**base, "nc": nc}, verbose=False)
+        return task.model({**base, "nc": nc}, verbose=False)
 
 
 def train_candidate(
@@ -227,15 +219,16 @@ def train_candidate(
     carry the learned gates as ``gate/<position>``.
     """
     from ultralytics import YOLO
-    from ultralytics.utils.torch_utils import get_flops
 
     from spaces import build_yaml, transfer_weights, write_yaml
     from spaces.build import attention_layers
     from spaces.gate import gate_values
-    from spaces.space import GFLOPS_IMGSZ
+    from spaces.space import model_cost
+    from spaces.tasks import task_of
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    task = task_of(base)
     log = workdir / "log"
     record = TrialRecord("complete", placement.to_dict(), paths={"dir": str(workdir), "log": str(log)})
     full_disk: Exception | None = None
@@ -247,10 +240,9 @@ def train_candidate(
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
             with _seeded(budget.seed):  # the seed alone fixes the attention's initial weights
-                model = YOLO(str(model_yaml), task="detect")
-            record.params = sum(p.numel() for p in model.model.parameters())
-            record.gflops = get_flops(model.model, GFLOPS_IMGSZ)
-            transfer = transfer_weights(weights or _seeded_base(base, model_dict["nc"], budget.seed), model.model, placement)
+                model = YOLO(str(model_yaml), task=task.name)
+            record.params, record.gflops = model_cost(model.model)
+            transfer = transfer_weights(weights or _seeded_base(base, task, model_dict["nc"], budget.seed), model.model, placement)
             if weights:
                 record.transfer = str(transfer)
                 logging.getLogger("ultralytics").info(record.transfer)
@@ -262,9 +254,9 @@ def train_candidate(
 
             def on_fit_epoch_end(trainer) -> None:
                 raise_if_pressed()
-                metrics = _epoch_metrics(trainer)
+                metrics = _epoch_metrics(trainer, task)
                 if not real_epoch["pending"]:  # Ultralytics' final_eval re-validates best.pt
-                    record.final = {k: metrics[k] for k in METRIC_KEYS.values()}
+                    record.final = {k: metrics[k] for k in task.metric_names}
                     return
                 real_epoch["pending"] = False
                 epoch = trainer.epoch + 1

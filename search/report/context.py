@@ -9,16 +9,18 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import RunConfig, load_study_config, storage_url_of
 from search.decision import Decision
-from search.study import first_baseline, interrupted_numbers, rank_key
-from trainers.train import METRIC_KEYS, one_line
 
-METRIC_NAMES = tuple(METRIC_KEYS.values())
+if TYPE_CHECKING:
+    from spaces.tasks import Task
+from search.study import first_baseline, interrupted_numbers, rank_key, task_of_study
+from trainers.train import one_line
 
 
 @dataclass
@@ -97,7 +99,7 @@ def read_base_model(config: RunConfig, folder: Path) -> BaseModel:
         return BaseModel(missing=f"the base model {config.model} could not be read ({one_line(e)})")
 
 
-def importances(study: optuna.Study, groups: Trials) -> tuple[dict[str, float], str]:
+def importances(study: optuna.Study, groups: Trials, task: Task) -> tuple[dict[str, float], str]:
     """Parameter importances over COMPLETE trials, or an empty dict and why there are none."""
     complete = groups.complete
     if len(complete) < 2:
@@ -106,7 +108,7 @@ def importances(study: optuna.Study, groups: Trials) -> tuple[dict[str, float], 
     if not any(len({repr(t.params.get(n)) for t in complete}) > 1 for n in names):
         return {}, "Parameter importances are absent: every complete trial has the same parameters."
     if len({t.values[0] for t in complete}) < 2:
-        return {}, "Parameter importances are absent: every complete trial scored the same mAP50-95."
+        return {}, f"Parameter importances are absent: every complete trial scored the same {task.score_label}."
     target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
     try:
         with warnings.catch_warnings():
@@ -123,6 +125,7 @@ class Report:
     folder: Path  # the study folder; report.md, report.html and the plots go here
     config: RunConfig
     study: optuna.Study
+    task: Task  # the study's task: its metrics and score
     groups: Trials
     decision: Decision | None  # what the final step decided, None before it ran
     base: BaseModel
@@ -135,9 +138,11 @@ def read_report(study_dir: str | Path) -> Report:
     """Read a study folder once for every section (imports torch and Ultralytics for the base model)."""
     folder = Path(study_dir)
     config = load_study_config(folder)
+    ready_ultralytics(folder)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=config.study, storage=storage_url_of(folder))
+    task = task_of_study(study)
     groups = sort_trials(study.get_trials(deepcopy=False))
-    found, why = importances(study, groups)
-    decision = Decision.of_study(study, METRIC_NAMES)
-    return Report(folder, config, study, groups, decision, read_base_model(config, folder), found, why)
+    found, why = importances(study, groups, task)
+    decision = Decision.of_study(study, task.metric_names)
+    return Report(folder, config, study, task, groups, decision, read_base_model(config, folder), found, why)

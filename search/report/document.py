@@ -15,8 +15,8 @@ from search.report.plots import write_plots
 from search.report.summary import header, leaderboard_section, other_trials
 
 TRIALS_CSV = "trials.csv"
-TRIAL_COLUMNS = ("placement_str", "baseline", "duplicate_of", "precision", "recall", "map50", "map50_95", "params",
-                 "gflops", "wall_time_s", "pruned_at", "reason", "infeasible")  # fmt: skip
+TRIAL_COLUMNS = ("placement_str", "baseline", "duplicate_of", "params", "gflops", "wall_time_s", "pruned_at", "reason",
+                 "infeasible")  # fmt: skip
 SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, proxy_section,
             diagnostics_section, importance_section, pareto_section)  # fmt: skip
 
@@ -64,13 +64,13 @@ def write_html(markdown_text: str, folder: Path, title: str) -> Path:
 
 def write_trials_csv(report: Report) -> bool:
     """``trials.csv``: one row per trial (Optuna's ``trials_dataframe``): number, state, value(s),
-    the sampled parameters (``params_*``) and the trial's placement and metrics (`TRIAL_COLUMNS`, ``params``
-    being the model's parameter count); False without trials."""
+    the sampled parameters (``params_*``), the trial's placement and metrics (the task's, then `TRIAL_COLUMNS`,
+    ``params`` being the model's parameter count); False without trials."""
     frame = report.study.trials_dataframe(multi_index=False)
     if frame.empty:
         (report.folder / TRIALS_CSV).unlink(missing_ok=True)
         return False
-    attrs = {f"user_attrs_{name}" for name in TRIAL_COLUMNS}
+    attrs = {f"user_attrs_{name}" for name in (*report.task.metric_names, *TRIAL_COLUMNS)}
     kept = ["number", "state"] + [c for c in frame.columns if c in {"datetime_start", "datetime_complete"} | attrs
                                   or c.startswith(("value", "params_"))]  # fmt: skip
     frame[kept].rename(columns=lambda c: c.removeprefix("user_attrs_")).to_csv(report.folder / TRIALS_CSV, index=False)

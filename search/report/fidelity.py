@@ -3,15 +3,20 @@ does (`search.validate`), and are their differences larger than seed noise?"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from search.decision import Confirmation
 from search.report.context import Report
 from search.report.text import metric, table
 
+if TYPE_CHECKING:
+    from spaces.tasks import Task
+
 
 def proxy_section(report: Report) -> list[str]:
-    """Proxy against full-training mAP50-95 of the validated candidates, per proxy budget checked,
-    and each budget's rank correlation with full training."""
-    found = report.study.user_attrs.get("proxy_validation")
+    """Proxy against full-training score of the validated candidates, per proxy budget checked, and each
+    budget's rank correlation with full training."""
+    found, task = report.study.user_attrs.get("proxy_validation"), report.task
     if not found:
         return []
     budgets, seeds = found.get("budgets") or [], (found.get("full_budget") or {}).get("seeds", 1)
@@ -23,39 +28,39 @@ def proxy_section(report: Report) -> list[str]:
     rows = [[r.get("trial"), r.get("placement_str"), *(metric(r["proxy"].get(b["label"])) for b in budgets),
              *full_cells(r), r.get("status")] for r in found.get("rows") or []]  # fmt: skip
     head = ["trial", "placement", *(f"proxy {b['label']}" + (" (searched)" if b.get("searched") else "") for b in budgets),
-            "full mAP50-95" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""), *(["full per seed"] if seeds > 1 else []),
+            f"full {task.score_label}" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""), *(["full per seed"] if seeds > 1 else []),
             "full training"]  # fmt: skip
-    lines = ["## Does the proxy predict full training?", "", candidates_text(found), ""]
+    lines = ["## Does the proxy predict full training?", "", candidates_text(found, task), ""]
     lines += table(head, rows) + [""]
     lines += [f"- proxy {b['label']}: {spearman_text(b)}" for b in budgets]
-    notes = [seed_noise_text(found, report.decision.confirmation if report.decision else None), full_noise_text(found)]
+    notes = [seed_noise_text(found, report.decision.confirmation if report.decision else None, task), full_noise_text(found, task)]
     reading = ("Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks them "
                "poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction (check a richer budget on the same "
                "candidates first: `validate-proxy --proxy-epochs N`).")  # fmt: skip
     return lines + [""] + [line for note in notes if note for line in (note, "")] + [reading, ""]
 
 
-def candidates_text(found: dict) -> str:
+def candidates_text(found: dict, task: Task) -> str:
     full, k = found.get("full_budget") or {}, found.get("k")
     seeds = full.get("seeds", 1)
     runs = "the study's seed" if seeds == 1 else f"{seeds} seeds, scored on their mean"
     return (f"The top {k} placements by the search's proxy score and up to {k} random others, trained in full "
             f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px, {runs}), against their "
-            "mAP50-95 at each proxy budget checked (the study's seed).")  # fmt: skip
+            f"{task.score_label} at each proxy budget checked (the study's seed).")  # fmt: skip
 
 
-def seed_noise_text(found: dict, confirmation: Confirmation | None) -> str | None:
+def seed_noise_text(found: dict, confirmation: Confirmation | None, task: Task) -> str | None:
     """Whether the validated candidates' proxy scores differ by more than one placement's seeds do
     (seed confirmation at the searched budget), or None without both."""
     searched = next((b["label"] for b in found.get("budgets") or [] if b.get("searched")), None)
     scores = [r["proxy"].get(searched) for r in found.get("rows") or []]
     scores = [s for s in scores if s is not None]
     groups = [confirmation.baseline, *confirmation.candidates] if confirmation else []
-    spreads = [max(g.scores("map50_95")) - min(g.scores("map50_95")) for g in groups if len(g.scores("map50_95")) > 1]
+    spreads = [max(g.scores(task.score)) - min(g.scores(task.score)) for g in groups if len(g.scores(task.score)) > 1]
     if len(scores) < 2 or not spreads:
         return None
     span, noise = max(scores) - min(scores), max(spreads)
-    head = (f"At the searched budget these candidates' proxy scores span {span:.4f} mAP50-95; one placement's seeds "
+    head = (f"At the searched budget these candidates' proxy scores span {span:.4f} {task.score_label}; one placement's seeds "
             f"differed by up to {noise:.4f} (seed confirmation).")  # fmt: skip
     if span <= noise:
         return (f"{head} **The candidates differ by less than seed noise**: no proxy budget can rank them reliably, and "
@@ -63,7 +68,7 @@ def seed_noise_text(found: dict, confirmation: Confirmation | None) -> str | Non
     return f"{head} The candidates differ by more than seed noise, so their ranking carries information."
 
 
-def full_noise_text(found: dict) -> str | None:
+def full_noise_text(found: dict, task: Task) -> str | None:
     """How far the full runs' own seeds disagree, against how far the candidates' mean full scores
     spread; None with one seed."""
     rows = [r for r in found.get("rows") or [] if len(r.get("full_seeds") or []) > 1]
@@ -71,7 +76,7 @@ def full_noise_text(found: dict) -> str | None:
         return None
     noise = max(max(r["full_seeds"]) - min(r["full_seeds"]) for r in rows)
     means = [r["full"] for r in rows]
-    return (f"In full training the candidates' mean scores span {max(means) - min(means):.4f} mAP50-95; one "
+    return (f"In full training the candidates' mean scores span {max(means) - min(means):.4f} {task.score_label}; one "
             f"placement's full-training seeds differed by up to {noise:.4f}.")  # fmt: skip
 
 

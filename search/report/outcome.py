@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from search.decision import Confirmation, Decision, FullRun, SeedRuns
 from search.report.context import Report
-from search.report.text import (METRICS, count, difference, duration, mean_of, mean_sd, metric, metric_or_dash, sentence, signed,
-                                table)
+
+if TYPE_CHECKING:
+    from spaces.tasks import Task
+from search.report.text import count, difference, duration, mean_of, mean_sd, metric, metric_or_dash, sentence, signed, table
 
 
 def confirmation_section(report: Report) -> list[str]:
@@ -18,21 +22,23 @@ def confirmation_section(report: Report) -> list[str]:
     found = decision.confirmation
     if not found:
         return ["## Confirmation with more seeds", "", not_confirmed_text(decision), ""]
-    rows = [seed_row(found.baseline, "baseline")]
-    rows += [seed_row(c, f"candidate {i}" + (" (winner)" if i - 1 == found.winner else ""))
+    task = report.task
+    rows = [seed_row(found.baseline, "baseline", task)]
+    rows += [seed_row(c, f"candidate {i}" + (" (winner)" if i - 1 == found.winner else ""), task)
              for i, c in enumerate(found.candidates, 1)]  # fmt: skip
-    head = ["", "trial", "placement", "runs", "mAP50-95 mean ± sd", "P (mean)", "R (mean)", "in the race", "against the baseline", "trade-off"]
+    head = ["", "trial", "placement", "runs", f"{task.score_label} mean ± sd", "P (mean)", "R (mean)", "in the race",
+            "against the baseline", "trade-off"]  # fmt: skip
     lines = ["## Confirmation with more seeds", "", race_text(found), ""] + table(head, rows) + [""]
-    resolution = resolution_text(found.noise, found.budget)
+    resolution = resolution_text(found.noise, found.budget, task.score_label)
     if resolution:
         lines += [resolution, ""]
     return lines + [f"**Verdict: {sentence(decision.verdict)}**", ""]
 
 
-def seed_row(entry: SeedRuns, label: str) -> list[object]:
-    """One confirmation row: runs, mean ± sd of mAP50-95, mean P and R, its fate in the race, the
+def seed_row(entry: SeedRuns, label: str, task: Task) -> list[object]:
+    """One confirmation row: runs, mean ± sd of ``task``'s score, mean P and R, its fate in the race, the
     comparison and the trade-off."""
-    scores = entry.scores("map50_95")
+    scores = entry.scores(task.score)
     runs = str(len(scores)) + (f" ({entry.failed_runs} failed)" if entry.failed_runs else "")
     comparison = entry.comparison or {}
     against = comparison.get("line") or ("–" if label == "baseline" or entry.race else "not compared: no seed run completed")
@@ -59,18 +65,18 @@ def race_text(found: Confirmation) -> str:
             "uses the test rounds.")  # fmt: skip
 
 
-def resolution_text(noise: dict | None, budget: int | None) -> str | None:
-    """The smallest gain this confirmation could tell from noise, and the seeds a gain of
-    ``noise["effect"]`` would need; None without measured noise."""
+def resolution_text(noise: dict | None, budget: int | None, score: str) -> str | None:
+    """The smallest gain of ``score`` (its label) this confirmation could tell from noise, and the seeds a
+    gain of ``noise["effect"]`` would need; None without measured noise."""
     if not noise:
         return None
-    measured = (f"the noise measured in this confirmation (seed sd {noise['sd']:.4f} mAP50-95, same-seed correlation "
+    measured = (f"the noise measured in this confirmation (seed sd {noise['sd']:.4f} {score}, same-seed correlation "
                 f"{noise['correlation']:+.2f})")  # fmt: skip
     needed = noise.get("seeds_needed")
     more = (f"{needed} seeds per side (a --confirm-budget of about {noise['budget_needed']}) would be needed for "
             f"{noise['effect']:g}" if needed else f"no practical number of seeds would resolve {noise['effect']:g}")  # fmt: skip
     return (f"With this budget ({budget} runs, {noise['test_rounds']} test rounds) and {measured}, a gain below "
-            f"{noise['detectable']:.4f} mAP50-95 cannot be told from noise (80% power); {more}.")
+            f"{noise['detectable']:.4f} {score} cannot be told from noise (80% power); {more}.")
 
 
 def not_confirmed_text(decision: Decision) -> str:
@@ -88,8 +94,8 @@ def final_section(report: Report) -> list[str]:
     if not decision:
         return lines + ["No final retraining yet: it runs after the search (`python -m search resume <dir>`).", ""]
     win, base = decision.final or FullRun("missing"), decision.baseline or FullRun("missing")
-    rows = [[name, metric(base.metrics.get(k)), metric(win.metrics.get(k)), signed(difference(win.metrics.get(k), base.metrics.get(k)))]
-            for k, name in METRICS]  # fmt: skip
+    rows = [[m.label, metric(base.metrics.get(m.name)), metric(win.metrics.get(m.name)),
+             signed(difference(win.metrics.get(m.name), base.metrics.get(m.name)))] for m in report.task.metrics]  # fmt: skip
     rows += [
         ["params", count(base.params, None), count(win.params, base.params), ""],
         ["GFLOPs", metric_or_dash(base.gflops, 2), metric_or_dash(win.gflops, 2), ""],
@@ -99,7 +105,7 @@ def final_section(report: Report) -> list[str]:
     title = f"exported model: trial {decision.trial} ({decision.placement_str})"
     picture = ["![placement of the exported model](placement.png)", ""] if report.files.get("placement.png") else []
     body = table(["", "baseline", "exported", "difference"], rows)
-    return lines + [title, ""] + picture + body + ["", final_verdict(decision), ""] + gates_lines(win.gates)
+    return lines + [title, ""] + picture + body + ["", final_verdict(decision, report.task), ""] + gates_lines(win.gates)
 
 
 def gates_lines(gates: dict | None) -> list[str]:
@@ -110,24 +116,24 @@ def gates_lines(gates: dict | None) -> list[str]:
     return [f"Learned gates of the exported model (mean per position; 0: module unused, 1: as published): {values}.", ""]
 
 
-def final_verdict(decision: Decision) -> str:
+def final_verdict(decision: Decision, task: Task) -> str:
     """What the full retraining adds to the verdict, which the confirmation section states (once);
     decisions recorded before there was one get the full retrainings' verdict (`Decision.sentence`)."""
     if not decision.verdict:
-        return decision.sentence("map50_95", "mAP50-95")
-    return full_retraining_note(decision)
+        return decision.sentence(task.score, task.score_label)
+    return full_retraining_note(decision, task)
 
 
-def full_retraining_note(decision: Decision) -> str:
+def full_retraining_note(decision: Decision, task: Task) -> str:
     """What one full retraining of each side says beside the verdict (one run each: no seed noise measured)."""
-    win, base = decision.final, decision.baseline
+    win, base, score, label = decision.final, decision.baseline, task.score, task.score_label
     for name, record in (("exported model", win), ("baseline", base)):
         if record is None or not record.complete:
             return f"The {name}'s full retraining did not complete ({(record.reason if record else '') or 'no reason recorded'})."
     if decision.keeps_baseline:
-        return f"The baseline retrained in full reached {metric(base.metrics.get('map50_95'))} mAP50-95."
-    diff = difference(win.metrics.get("map50_95"), base.metrics.get("map50_95"))
+        return f"The baseline retrained in full reached {metric(base.metrics.get(score))} {label}."
+    diff = difference(win.metrics.get(score), base.metrics.get(score))
     if diff is None:
-        return "mAP50-95 is missing from a full retraining."
-    return (f"After one full retraining each: {metric(win.metrics['map50_95'])} mAP50-95 against the baseline's "
-            f"{metric(base.metrics['map50_95'])} ({signed(diff)}); one run per side, so this difference carries seed noise.")  # fmt: skip
+        return f"{label} is missing from a full retraining."
+    return (f"After one full retraining each: {metric(win.metrics[score])} {label} against the baseline's "
+            f"{metric(base.metrics[score])} ({signed(diff)}); one run per side, so this difference carries seed noise.")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The report's PNGs (matplotlib, no display, no network): mAP50-95 by trial and the parameter
+"""The report's PNGs (matplotlib, no display, no network): the task's score by trial and the parameter
 importances drawn by `optuna.visualization.matplotlib`, precision against recall, and the exported
 placement on the base model's layers."""
 
@@ -39,12 +39,12 @@ def _optuna_plot(path: Path):
 
 
 def _first_objective(report: Report):
-    """Optuna's ``target`` for mAP50-95: None for a single objective, the first value of a Pareto study."""
+    """Optuna's ``target`` for the task's score: None for a single objective, the first value of a Pareto study."""
     return (lambda t: t.values[0]) if len(report.study.directions) > 1 else None
 
 
 def plot_map_by_trial(report: Report, path: Path) -> bool:
-    """mAP50-95 by trial (Optuna's optimization history: completed trials and the best so far), with
+    """The task's score by trial (Optuna's optimization history: completed trials and the best so far), with
     pruned trials as x at their last fitness and the baseline as a line."""
     from optuna.visualization.matplotlib import plot_optimization_history
 
@@ -53,14 +53,14 @@ def plot_map_by_trial(report: Report, path: Path) -> bool:
     if not groups.complete and not pruned:
         return False
     with _optuna_plot(path) as save:
-        ax = plot_optimization_history(report.study, target=_first_objective(report), target_name="mAP50-95 (proxy)")
+        ax = plot_optimization_history(report.study, target=_first_objective(report), target_name=f"{report.task.score_label} (proxy)")
         if pruned:
             last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
             ax.plot([t.number for t in pruned], last, "x", color="tab:red", label="pruned (last fitness)")
-        base = groups.baseline.user_attrs.get("map50_95") if groups.baseline else None
+        base = groups.baseline.user_attrs.get(report.task.score) if groups.baseline else None
         if base is not None:
             ax.axhline(base, color="gray", linestyle="--", label=f"baseline {base:.4f}")
-        ax.set_title("mAP50-95 by trial")
+        ax.set_title(f"{report.task.score_label} by trial")
         ax.legend(bbox_to_anchor=(1.02, 1.0), loc="upper left", fontsize="small")
         save(ax)
     return True
@@ -104,7 +104,7 @@ def plot_importances(report: Report, path: Path) -> bool:
         return False
     with _optuna_plot(path) as save:
         save(plot_param_importances(report.study, evaluator=_Computed(report.importances), target=_first_objective(report),
-                                    target_name="mAP50-95"))  # fmt: skip
+                                    target_name=report.task.score_label))  # fmt: skip
     return True
 
 

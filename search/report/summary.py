@@ -4,12 +4,17 @@ complete."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from optuna.trial import FrozenTrial
 
 from search.provenance import machine_text, versions_text
 from search.report.context import Report, Trials
-from search.report.text import (METRICS, SECOND_OBJECTIVE, count, difference, duration, metric, metric_or_dash, placement_text,
-                                signed, table)
+from search.objectives import second_objective
+from search.report.text import count, difference, duration, metric, metric_or_dash, placement_text, signed, table
+
+if TYPE_CHECKING:
+    from spaces.tasks import Task
 
 INSERTION_TEXT = {
     "gated": "gated (each module behind a learnable gate starting at 0: the model starts as the base)",
@@ -21,9 +26,9 @@ PROXY_PLOTS = ("map_by_trial.png", "precision_recall.png")  # drawn under the le
 def header(report: Report) -> list[str]:
     """Title, what was searched, trial counts by outcome and the time it took."""
     config, study, groups = report.config, report.study, report.groups
-    objective = "maximize mAP50-95"
-    if config.objective in SECOND_OBJECTIVE:
-        objective += f", minimize {SECOND_OBJECTIVE[config.objective]} (Pareto search)"
+    objective, second = f"maximize {report.task.score_label}", second_objective(config.objective)
+    if second:
+        objective += f", {second.direction} {second.label} (Pareto search)"
     counts = (f"{len(groups.complete)} complete, {len(groups.pruned)} pruned, {len(groups.failed)} failed, "
               f"{len(groups.infeasible)} infeasible (not trained), {len(groups.interrupted)} interrupted (retried)")  # fmt: skip
     reused = sum(t.user_attrs.get("duplicate_of") is not None for t in groups.complete + groups.pruned)
@@ -68,24 +73,24 @@ def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:
     return f"{duration(training)} training in {len(trained)} proxy runs; {duration(clock)} from first to last trial"
 
 
-def trial_row(trial: FrozenTrial, baseline: FrozenTrial | None, label: str) -> list[object]:
-    """One leaderboard row: metrics, difference to the baseline, sizes and time."""
+def trial_row(trial: FrozenTrial, baseline: FrozenTrial | None, label: str, task: Task) -> list[object]:
+    """One leaderboard row: ``task``'s metrics, difference to the baseline, sizes and time."""
     attrs = trial.user_attrs
     base = baseline.user_attrs if baseline else {}
     return [
-        label, trial.number, placement_text(trial), *(metric(attrs.get(k)) for k, _ in METRICS),
-        signed(difference(attrs.get("map50_95"), base.get("map50_95"))),
+        label, trial.number, placement_text(trial), *(metric(attrs.get(m.name)) for m in task.metrics),
+        signed(difference(attrs.get(task.score), base.get(task.score))),
         count(attrs.get("params"), base.get("params")), metric_or_dash(attrs.get("gflops"), 2),
         duration(attrs.get("wall_time_s")),
     ]  # fmt: skip
 
 
-def leaderboard(groups: Trials) -> list[str]:
+def leaderboard(groups: Trials, task: Task) -> list[str]:
     """The baseline, then the completed trials best first."""
     lines = ["## Leaderboard (proxy trainings)", ""]
     if groups.baseline is None and not groups.ranked:
         return lines + ["No trial has completed yet.", ""]
-    head = ["rank", "trial", "placement", *(name for _, name in METRICS), "Δ mAP50-95", "params (vs baseline)",
+    head = ["rank", "trial", "placement", *(m.label for m in task.metrics), f"Δ {task.score_label}", "params (vs baseline)",
             "GFLOPs", "wall time"]  # fmt: skip
     repeats: dict[int, list[int]] = {}  # a trial -> the later trials that drew the same placement
     for t in groups.ranked:
@@ -93,13 +98,13 @@ def leaderboard(groups: Trials) -> list[str]:
             repeats.setdefault(t.user_attrs["duplicate_of"], []).append(t.number)
     rows = []
     if groups.baseline is not None:
-        rows.append(trial_row(groups.baseline, groups.baseline, "baseline"))
+        rows.append(trial_row(groups.baseline, groups.baseline, "baseline", task))
     ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None]
-    rows += [trial_row(t, groups.baseline, str(i)) for i, t in enumerate(ranked, 1)]
+    rows += [trial_row(t, groups.baseline, str(i), task) for i, t in enumerate(ranked, 1)]
     for row in rows:  # the trial column names the repeats folded into it
         if row[1] in repeats:
             row[1] = f"{row[1]} (also {', '.join(f'#{n}' for n in repeats[row[1]])})"
-    note = "Δ mAP50-95 is against the baseline's proxy score." if groups.baseline else "No baseline trial has completed."
+    note = f"Δ {task.score_label} is against the baseline's proxy score." if groups.baseline else "No baseline trial has completed."
     return lines + table(head, rows) + ["", note, ""]
 
 
@@ -107,7 +112,7 @@ def leaderboard_section(report: Report) -> list[str]:
     """The leaderboard, the link to every trial's row and the proxy plots under it."""
     plots = [f"![{name[:-4]}]({name})\n" for name in PROXY_PLOTS if report.files.get(name)]
     table = ["Every trial with its parameters and metrics, one row each: [trials.csv](trials.csv).", ""]
-    return leaderboard(report.groups) + (table if report.files.get("trials.csv") else []) + plots
+    return leaderboard(report.groups, report.task) + (table if report.files.get("trials.csv") else []) + plots
 
 
 def other_trials(report: Report) -> list[str]:

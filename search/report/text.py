@@ -7,13 +7,9 @@ import statistics
 
 from optuna.trial import FrozenTrial
 
-from trainers.train import METRIC_ROWS
-
-METRICS = tuple((name, label) for _, name, label in METRIC_ROWS)  # (our name, the report's name)
 
 
 
-SECOND_OBJECTIVE = {"map+params": "parameters", "map+gflops": "GFLOPs"}
 
 
 def metric(value: float | None) -> str:
