@@ -10,10 +10,8 @@ import argparse
 import importlib.util
 import sys
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import MISSING, replace
 from pathlib import Path
-
-from search.objectives import CHOICES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
@@ -23,13 +21,38 @@ class UsageError(ValueError):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+def add_option(p: argparse._ActionsContainer, name: str, help: str | None = None) -> None:
+    """The option of `RunConfig` field ``name``, built from the field's declaration (`search.config.option`):
+    its flag, type, default and help are written there once. ``help`` replaces the declared help."""
+    from search.config import RUN_FIELDS
+
+    f = RUN_FIELDS[name]
+    meta = f.metadata
+    flag = meta["flag"] or "--" + name.replace("_", "-")
+    text = help or meta["help"]
+    if meta["choices"]:
+        text += f"; one of {', '.join(meta['choices'])}"
+    if f.type == "bool":  # a flag that turns the default off (--no-final)
+        p.add_argument(flag, dest=name, action="store_false", help=text)
+        return
+    if f.type == "dict":  # KEY=VALUE, repeatable (--set)
+        p.add_argument(flag, dest=name, action="append", default=[], metavar=meta["metavar"], help=text)
+        return
+    required = f.default is MISSING and f.default_factory is MISSING
+    shown = meta["shown"] or ("%(default)s" if not required else None)
+    kind = next(t for word, t in (("int", int), ("float", float), ("str", str)) if f.type.startswith(word))
+    p.add_argument(flag, dest=name, type=kind, required=required, metavar=meta["metavar"],
+                   default=None if required else f.default, help=text + (f" (default: {shown})" if shown else ""))  # fmt: skip
+
+
 def _add_space_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="yolov8n.yaml", help="base model: an Ultralytics YAML name or path, or a checkpoint (.pt) "
-                   "whose architecture is the base and whose weights are the start (default: %(default)s)")
-    p.add_argument("--space", help="search-space YAML restricting positions, types, counts and budget (default: all)")
+    add_option(p, "model")
+    add_option(p, "space")
 
 
 def _parser() -> argparse.ArgumentParser:
+    from search.config import RUN_FIELDS
+
     parser = argparse.ArgumentParser(
         prog="python -m search",
         description="Search where, which and how many attention modules to put into an Ultralytics YOLO model.",
@@ -37,45 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
 
     p = commands.add_parser("run", help="search placements on a dataset, retrain the winner, export and report")
-    p.add_argument("--data", required=True, help="Ultralytics data.yaml of your dataset")
-    _add_space_arguments(p)
-    p.add_argument("--weights", help="base checkpoint (.pt) every candidate starts from (default: from scratch)")
-    _add_insertion_argument(p)
-    p.add_argument("--study", help="study name (default: <dataset>-<model>)")
-    p.add_argument("--out", default="results", help="output root; the study lives in <out>/<study> (default: %(default)s)")
-    p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/<study>/study.db)")
-    p.add_argument("--trials", type=int, default=100, help="trials to evaluate, baseline included (default: %(default)s)")
-    p.add_argument("--proxy-epochs", type=int, help="epochs of each proxy training (default: from --weights 30 on a GPU, 5 on "
-                   "the CPU; from scratch 30)")
-    p.add_argument("--proxy-imgsz", type=int, default=320, help="image size of proxy trainings, px (default: %(default)s)")
-    p.add_argument("--proxy-fraction", type=float, default=1.0, help="share of training images proxies use (default: %(default)s)")
-    p.add_argument("--proxy-batch", type=int, default=16, help="batch size, proxy and final (default: %(default)s)")
-    p.add_argument("--final-epochs", type=int, default=100, help="epochs of the winner's full retraining (default: %(default)s)")
-    p.add_argument("--final-imgsz", type=int, default=640, help="image size of the full retraining, px (default: %(default)s)")
-    p.add_argument("--no-final", dest="final", action="store_false", help="skip confirmation, full retraining and export")
-    p.add_argument("--confirm-top", type=int, default=3, help="best candidates that race the baseline on fresh seeds; 0: none (default: %(default)s)")
-    p.add_argument("--confirm-budget", type=int, default=16, help="proxy runs of that race, the baseline's included; it stops "
-                   "earlier once the verdict is settled (default: %(default)s)")
-    p.add_argument("--objective", default="map", help=f"the task's score ({CHOICES[0]}), or {' / '.join(CHOICES[1:])} for a Pareto "
-                   "search (default: %(default)s)")
-    p.add_argument("--sampler", default="tpe", help="tpe or random (default: %(default)s)")
-    p.add_argument("--pruner", default="median", help="median, sha (successive halving) or none (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of sampler, data subset and training (default: %(default)s)")
-    p.add_argument("--device", help="cpu, 0, 0,1 ... (default: the first GPU, else the CPU)")
-    p.add_argument("--loader-workers", type=int, default=2, help="dataloader workers per training (default: %(default)s)")
-    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
-    p.add_argument("--executor", default="inprocess", help="inprocess (one trial at a time) or ray (Ray Tune: trials side by side, "
-                   "on this machine or a cluster; see search/ray_executor.py) (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="trials training at the same time, with --executor ray (default: %(default)s)")
-    p.add_argument("--gpus-per-trial", type=float, help="GPU share of one trial, e.g. 0.25 (default: the GPUs split among the workers, at most 1)")
-    p.add_argument("--cpus-per-trial", type=float, help="CPUs of one trial (default: the cluster's CPUs split among the workers)")
-    p.add_argument("--ray-address", help="existing Ray cluster, e.g. 10.0.0.1:6379; the study folder must be on a filesystem "
-                   "all nodes share at the same path (default: start a local cluster)")
-    p.add_argument("--trial-retries", type=int, default=1, help="re-runs of a trial whose Ray worker died (default: %(default)s)")
-    p.add_argument(
-        "--set", dest="train_args", action="append", default=[], metavar="KEY=VALUE",
-        help="further Ultralytics training argument for proxy and final runs, e.g. lr0=0.005; repeatable",
-    )  # fmt: skip
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name, f in RUN_FIELDS.items():  # every RunConfig field is an option, declared once (search.config.option)
+        owner = f.metadata["executor"]
+        if owner and owner not in groups:
+            groups[owner] = p.add_argument_group(f"--executor {owner}", f"options only the {owner} executor reads")
+        add_option(groups[owner] if owner else p, name)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser("resume", help="continue a study where it stopped (same settings as its run.yaml)")
@@ -124,16 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--drop", action="append", default=[], metavar="POSITION", help="remove a base attention block, e.g. drop.10")
     p.add_argument("--placement", help="placement YAML ({modules: {position: [spec, ...]}, dropped: [...]})")
     p.add_argument("-o", "--output", required=True, help="where to write the model YAML")
-    p.add_argument("--weights", help="base checkpoint (.pt) whose tensors are transferred into the new model")
+    add_option(p, "weights", help="base checkpoint (.pt) whose tensors are transferred into the new model")
     p.add_argument("--save-weights", help="where to save the new model with the transferred weights (.pt)")
-    _add_insertion_argument(p)
+    add_option(p, "insertion")
     return parser
-
-
-def _add_insertion_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--insertion", choices=("gated", "plain"), help="gated: each module behind a learnable gate that starts "
-                   "at 0, so the model computes what the base computes until training opens it; plain: the modules as "
-                   "published (default: gated from weights, plain from scratch)")
 
 
 def _placement(args: argparse.Namespace):
@@ -327,7 +311,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     space = load_space(base, args.space)
     placement = _placement(args)
     space.check(placement)
-    insertion = RunConfig(data="", model=args.model, weights=args.weights, insertion=args.insertion).insertion
+    insertion = RunConfig(data="", model=args.model, weights=args.weights, insertion=args.insertion).resolved().insertion
     model_dict = build_yaml(base, placement, insertion)
     comment = f"built by `python -m search build` from {args.model}\nplacement: {placement}"
     path = write_yaml(model_dict, args.output, comment)

@@ -7,19 +7,20 @@ folder, or ``python -m search resume <dir>``, rebuilds everything from it.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
 
+from search.executor import EXECUTORS
+from search.objectives import CHOICES, SCORE, directions, second_objective
 from trainers.files import replace_file
-from search.objectives import directions, second_objective
 from trainers.train import Budget
 
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "none")
-INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS, repeated so option checks need no torch import
+INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeated so options are checked without torch
 
 # Proxy epochs by regime. From scratch: 30 epochs at 320 px learn bccd (results/benchmarks/bccd_signal.md).
 # A fine-tune from a checkpoint on a GPU: 30 epochs, 3x less noisy than 5 (seed sd 0.0045 against 0.0143,
@@ -37,64 +38,78 @@ PROXY_EPOCHS = {"pretrained": 5, "pretrained on a GPU": 30, "scratch": 30}
 DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
 
 
+def option(default=None, help: str = "", *, shown: str | None = None, choices: tuple = (), flag: str | None = None,
+           metavar: str | None = None, executor: str | None = None):  # fmt: skip
+    """A `RunConfig` field with its command-line option (`search.cli` builds the option from it): the one
+    place an option's default, help and choices are written. ``shown`` replaces the default in the help
+    text; ``choices`` are listed there (the value is checked by `RunConfig.validate`, in one line);
+    ``flag`` names the option when it is not ``--<field-name>``; ``executor`` names the only executor that
+    reads it."""
+    metadata = {"help": help, "shown": shown, "choices": choices, "flag": flag, "metavar": metavar, "executor": executor}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Options of ``python -m search run``; paths are absolute once `resolved`.
+    """Options of ``python -m search run``; paths are absolute, and defaults that depend on the regime
+    are filled in, once `resolved`.
 
     ``model`` may be a checkpoint (``yolov8n.pt``): its architecture is the base and its weights the
     start. Left as None, ``proxy_epochs`` and ``insertion`` take the default of the regime (a
     pretrained start, on a GPU or not, or from scratch, see `PROXY_EPOCHS` and `DEFAULT_INSERTION`).
     """
 
-    data: str
-    model: str = "yolov8n.yaml"
-    space: str | None = None
-    weights: str | None = None
-    study: str | None = None
-    out: str = "results"
-    storage: str | None = None
-    trials: int = 100
-    insertion: str | None = None  # gated (starts as the identity) or plain (as published)
-    proxy_epochs: int | None = None
-    proxy_imgsz: int = 320
-    proxy_fraction: float = 1.0
-    proxy_batch: int = 16
-    final_epochs: int = 100
-    final_imgsz: int = 640
-    final: bool = True
-    confirm_top: int = 3
+    data: str = option(MISSING, "Ultralytics data.yaml of your dataset")
+    model: str = option("yolov8n.yaml", "base model: an Ultralytics YAML name or path, or a checkpoint (.pt) whose "
+                        "architecture is the base and whose weights are the start")  # fmt: skip
+    space: str | None = option(help="search-space YAML restricting positions, types, counts and budget", shown="all")
+    weights: str | None = option(help="base checkpoint (.pt) every candidate starts from", shown="from scratch")
+    study: str | None = option(help="study name", shown="<dataset>-<model>")
+    out: str = option("results", "output root; the study lives in <out>/<study>")
+    storage: str | None = option(help="Optuna storage URL", shown="sqlite:///<out>/<study>/study.db")
+    trials: int = option(100, "trials to evaluate, baseline included")
+    insertion: str | None = option(help="gated: each module behind a learnable gate that starts at 0, so the model "
+                                   "computes what the base computes until training opens it; plain: the modules as "
+                                   "published", shown="gated from weights, plain from scratch", choices=INSERTIONS)  # fmt: skip
+    proxy_epochs: int | None = option(help="epochs of each proxy training", shown="from --weights 30 on a GPU, 5 on the CPU; "
+                                      "from scratch 30")  # fmt: skip
+    proxy_imgsz: int = option(320, "image size of proxy trainings, px")
+    proxy_fraction: float = option(1.0, "share of training images proxies use")
+    proxy_batch: int = option(16, "batch size, proxy and final")
+    final_epochs: int = option(100, "epochs of the winner's full retraining")
+    final_imgsz: int = option(640, "image size of the full retraining, px")
+    final: bool = option(True, "skip confirmation, full retraining and export", flag="--no-final")
+    confirm_top: int = option(3, "best candidates that race the baseline on fresh seeds; 0: none")
     # Proxy runs of the confirmation race, the baseline's included (search.racing). Simulated with the
     # top 3 of 100 trials and one placement 0.01 mAP50-95 better (results/benchmarks/selection_power.py):
     # false "improves" stays at most 0.044 at 16 and 30 runs; at the 5-epoch proxy's measured noise
     # (sd 0.0143, same-seed correlation 0.1) it is exported 1.1% of the time with 16 runs and 3.4%
     # with 30, so a larger budget buys little (selection_power.md); with 30-epoch proxies (sd 0.0045)
     # 55% and 73% (selection_power_30_epochs.md). 16 keeps the race affordable.
-    confirm_budget: int = 16
-    objective: str = "map"
-    sampler: str = "tpe"
-    pruner: str = "median"  # chosen by results/benchmarks/pruner_choice.md
-    seed: int = 0
-    device: str | None = None
-    loader_workers: int = 2
-    timeout: float | None = None
-    train_args: dict = field(default_factory=dict)  # further Ultralytics training arguments (--set)
-    # Executor (search.executor.EXECUTORS): trials one at a time in this process, or side by side on Ray Tune.
-    executor: str = "inprocess"
-    workers: int = 1  # trials training at the same time (Ray)
-    gpus_per_trial: float | None = None  # share of one GPU per trial; None: the GPUs split among the workers
-    cpus_per_trial: float | None = None  # None: the cluster's CPUs split among the workers
-    ray_address: str | None = None  # an existing Ray cluster; None: start a local one
-    trial_retries: int = 1  # re-runs of a trial whose Ray worker died (Tune's FailureConfig)
-
-    def __post_init__(self) -> None:
-        if self.weights is None and is_checkpoint(self.model):
-            object.__setattr__(self, "weights", self.model)
-        regime = "pretrained" if self.weights else "scratch"
-        if self.proxy_epochs is None:
-            fast = regime == "pretrained" and self.proxies_on_gpu()
-            object.__setattr__(self, "proxy_epochs", PROXY_EPOCHS["pretrained on a GPU" if fast else regime])
-        if self.insertion is None:
-            object.__setattr__(self, "insertion", DEFAULT_INSERTION[regime])
+    confirm_budget: int = option(16, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
+                                 "is settled")  # fmt: skip
+    objective: str = option(SCORE, "the task's score, or it and a second objective for a Pareto search", choices=CHOICES)
+    sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
+    pruner: str = option("median", "pruner of losing proxy trainings (sha: successive halving)", choices=PRUNERS)  # pruner_choice.md
+    seed: int = option(0, "seed of sampler, data subset and training")
+    device: str | None = option(help="cpu, 0, 0,1 ...", shown="the first GPU, else the CPU")
+    loader_workers: int = option(2, "dataloader workers per training")
+    timeout: float | None = option(help="stop starting new trials after this many seconds", shown="none")
+    train_args: dict = option({}, "further Ultralytics training argument for proxy and final runs, e.g. lr0=0.005; "
+                              "repeatable", flag="--set", metavar="KEY=VALUE")  # fmt: skip
+    executor: str = option("inprocess", "inprocess: one trial at a time; ray: trials side by side on Ray Tune, on this "
+                           "machine or a cluster (search/ray_executor.py)", choices=tuple(EXECUTORS))  # fmt: skip
+    workers: int = option(1, "trials training at the same time", executor="ray")
+    gpus_per_trial: float | None = option(help="GPU share of one trial, e.g. 0.25", shown="the GPUs split among the "
+                                          "workers, at most 1", executor="ray")  # fmt: skip
+    cpus_per_trial: float | None = option(help="CPUs of one trial", shown="the cluster's CPUs split among the workers",
+                                          executor="ray")  # fmt: skip
+    ray_address: str | None = option(help="existing Ray cluster, e.g. 10.0.0.1:6379; the study folder must be on a "
+                                     "filesystem all nodes share at the same path", shown="start a local cluster",
+                                     executor="ray")  # fmt: skip
+    trial_retries: int = option(1, "re-runs of a trial whose Ray worker died", executor="ray")
 
     def proxies_on_gpu(self) -> bool:
         """Whether proxy trainings will run on a GPU: a share of one per Ray trial, a GPU ``--device``,
@@ -189,12 +204,13 @@ class RunConfig:
         """Options against the executor they need (its name is checked by `search.executor.check_executor`)."""
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
-        if self.executor == "inprocess":
-            ray_only = {"--workers": self.workers > 1, "--gpus-per-trial": self.gpus_per_trial is not None,
-                        "--cpus-per-trial": self.cpus_per_trial is not None, "--ray-address": self.ray_address}  # fmt: skip
-            given = [name for name, value in ray_only.items() if value]
-            if given:
-                raise ValueError(f"{', '.join(given)}: Ray options; add --executor ray (in-process runs one trial at a time)")
+        foreign = [f for f in fields(self) if f.metadata.get("executor") not in (None, self.executor)
+                   and getattr(self, f.name) != f.default]  # fmt: skip
+        if foreign:
+            owner = foreign[0].metadata["executor"]
+            flags = ", ".join("--" + f.name.replace("_", "-") for f in foreign)
+            raise ValueError(f"{flags}: options of the {owner} executor; add --executor {owner} (the {self.executor} executor "
+                             "reads none of them)")  # fmt: skip
         if self.gpus_per_trial is not None and not 0 <= self.gpus_per_trial <= 1:
             raise ValueError(f"--gpus-per-trial must be in [0, 1] (a trial trains on one GPU or a share of one), got {self.gpus_per_trial}")
         if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
@@ -203,14 +219,19 @@ class RunConfig:
             raise ValueError(f"--trial-retries must be at least 0, got {self.trial_retries}")
 
     def resolved(self) -> RunConfig:
-        """A copy with absolute paths and the study name filled in."""
-        data = str(Path(self.data).resolve())
-        study = self.study or default_study_name(self.data, self.model)
+        """A copy with absolute paths, the study name and the regime's defaults filled in (once: the
+        proxy epochs of a pretrained start ask torch whether there is a GPU)."""
         absolute = lambda p: str(Path(p).resolve()) if p else p  # noqa: E731
-        model = self.model if not Path(self.model).is_file() else absolute(self.model)
-        return RunConfig(**{**asdict(self), "data": data, "study": study, "model": model,
-                            "space": absolute(self.space), "weights": absolute(self.weights),
-                            "out": absolute(self.out)})  # fmt: skip
+        weights = self.weights or (self.model if is_checkpoint(self.model) else None)
+        regime = "pretrained" if weights else "scratch"
+        proxy_epochs = self.proxy_epochs
+        if proxy_epochs is None:
+            fast = regime == "pretrained" and self.proxies_on_gpu()
+            proxy_epochs = PROXY_EPOCHS["pretrained on a GPU" if fast else regime]
+        return replace(self, data=str(Path(self.data).resolve()), study=self.study or default_study_name(self.data, self.model),
+                       model=self.model if not Path(self.model).is_file() else absolute(self.model), space=absolute(self.space),
+                       weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs,
+                       insertion=self.insertion or DEFAULT_INSERTION[regime])  # fmt: skip
 
     def public(self) -> dict:
         """The options as a plain dict with the storage URL's password removed: what run.yaml and the
@@ -248,6 +269,9 @@ class RunConfig:
 
             values["confirm_budget"] = max(defaults.confirm_budget, minimal_budget(values.get("confirm_top", defaults.confirm_top)))
         return cls(**values)
+
+
+RUN_FIELDS = {f.name: f for f in fields(RunConfig)}  # in declaration order: `search.cli` builds `run`'s options from them
 
 
 def _parsed(url: str | None):

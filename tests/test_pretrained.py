@@ -3,6 +3,8 @@ cannot serve as the start (a self-made checkpoint stands in for yolov8n.pt)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import yaml
@@ -22,12 +24,26 @@ def checkpoint(tmp_path_factory):
 
 
 def test_regime_sets_proxy_epochs_and_insertion(checkpoint):
-    scratch = RunConfig(data="d.yaml")
+    scratch = RunConfig(data="d.yaml").resolved()
     assert (scratch.weights, scratch.proxy_epochs, scratch.insertion) == (None, PROXY_EPOCHS["scratch"], "plain")
-    named = RunConfig(data="d.yaml", model=str(checkpoint), device="cpu")  # on a GPU: test below
+    named = RunConfig(data="d.yaml", model=str(checkpoint), device="cpu").resolved()  # on a GPU: test below
     assert named.weights == str(checkpoint) and named.proxy_epochs == PROXY_EPOCHS["pretrained"]
-    given = RunConfig(data="d.yaml", weights=str(checkpoint), proxy_epochs=7, insertion="plain")
+    given = RunConfig(data="d.yaml", weights=str(checkpoint), proxy_epochs=7, insertion="plain").resolved()
     assert (given.proxy_epochs, given.insertion) == (7, "plain")
+
+
+def test_the_gpu_is_asked_once_when_the_run_is_resolved(checkpoint, monkeypatch):
+    """torch.cuda.is_available is counted, not faked: construction, copies and loading never ask it."""
+    import torch
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: asked.append(1) or False)
+    config = RunConfig(data="d.yaml", weights=str(checkpoint))
+    assert config.proxy_epochs is None and not asked  # unresolved: the regime's default is not chosen yet
+    resolved = config.resolved()
+    assert len(asked) == 1 and resolved.proxy_epochs == PROXY_EPOCHS["pretrained"]
+    replace(resolved, trials=3).resolved()  # copies and a second resolution keep the choice
+    assert len(asked) == 1
 
 
 def test_a_pretrained_proxy_is_longer_on_a_gpu(checkpoint, monkeypatch):
@@ -35,13 +51,14 @@ def test_a_pretrained_proxy_is_longer_on_a_gpu(checkpoint, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert RunConfig(data="d.yaml", weights=str(checkpoint)).proxy_epochs == PROXY_EPOCHS["pretrained on a GPU"] == 30
-    assert RunConfig(data="d.yaml", weights=str(checkpoint), device="cpu").proxy_epochs == PROXY_EPOCHS["pretrained"]
-    assert RunConfig(data="d.yaml").proxy_epochs == PROXY_EPOCHS["scratch"]
+    epochs = lambda **options: RunConfig(data="d.yaml", **options).resolved().proxy_epochs  # noqa: E731
+    assert epochs(weights=str(checkpoint)) == PROXY_EPOCHS["pretrained on a GPU"] == 30
+    assert epochs(weights=str(checkpoint), device="cpu") == PROXY_EPOCHS["pretrained"]
+    assert epochs() == PROXY_EPOCHS["scratch"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert RunConfig(data="d.yaml", weights=str(checkpoint)).proxy_epochs == PROXY_EPOCHS["pretrained"] == 5
-    assert RunConfig(data="d.yaml", weights=str(checkpoint), device="0").proxy_epochs == 30
-    assert RunConfig(data="d.yaml", weights=str(checkpoint), executor="ray", gpus_per_trial=0.25).proxy_epochs == 30
+    assert epochs(weights=str(checkpoint)) == PROXY_EPOCHS["pretrained"] == 5
+    assert epochs(weights=str(checkpoint), device="0") == 30
+    assert epochs(weights=str(checkpoint), executor="ray", gpus_per_trial=0.25) == 30
 
 
 def test_checkpoint_as_model_is_its_own_architecture(checkpoint):

@@ -32,6 +32,7 @@ from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningSc
 from search.loop import TrialLoop
 from search.study import rdb_storage
 from search.trials import StudyRun
+from spaces.tasks import TASKS
 
 # The toy training budget with 2 proxy epochs: enough to compare what the two executors do.
 TINY = [*TRAIN, "--proxy-epochs", "2"]
@@ -87,7 +88,7 @@ def test_bad_ray_input_is_one_line_exit_2(learnable_data, tmp_path, capsys, monk
         "--workers must be at least 1, got 0": ["--executor", "ray", "--workers", "0"],
         "--executor 'dask' is not known": ["--executor", "dask"],
         "--gpus-per-trial must be in [0, 1]": ["--executor", "ray", "--gpus-per-trial", "1.5"],
-        "--gpus-per-trial: Ray options; add --executor ray": ["--gpus-per-trial", "0.25"],
+        "--gpus-per-trial: options of the ray executor; add --executor ray": ["--gpus-per-trial", "0.25"],
         "--ray-address 127.0.0.1:": ["--executor", "ray", "--ray-address", f"127.0.0.1:{_free_port()}"],
         "write HOST:PORT": ["--executor", "ray", "--ray-address", "nowhere"],
         "Ray Client is not supported": ["--executor", "ray", "--ray-address", "ray://127.0.0.1:10001"],
@@ -136,7 +137,7 @@ def _record_result(placement: dict, fitness: float) -> dict:
 
 def _searcher(study: optuna.Study, space, config: RunConfig) -> OptunaSearcher:
     """The Tune searcher over the trial loop of ``study`` (no base model or proxy data: nothing trains here)."""
-    return OptunaSearcher(TrialLoop(StudyRun(config, study, space, {}, Path("unused"))))
+    return OptunaSearcher(TrialLoop(StudyRun(config, study, space, {}, Path("unused"), TASKS["detect"])))
 
 
 def _searcher_and_scheduler(tmp_path: Path, prune_below: float) -> tuple:

@@ -37,3 +37,11 @@ def test_detection_label_lines():
     rule = TASKS["detect"].label_values
     assert rule(5) and rule(7) and rule(9)  # a box, or a polygon Ultralytics turns into its box
     assert not rule(4) and not rule(6) and not rule(8)
+
+
+def test_the_insertion_option_lists_what_the_builder_builds():
+    """search.config repeats spaces.gate.INSERTIONS so that options are checked without importing torch."""
+    from search.config import INSERTIONS
+    from spaces.gate import INSERTIONS as BUILT
+
+    assert INSERTIONS == BUILT
