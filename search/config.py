@@ -12,7 +12,6 @@ from pathlib import Path
 
 import yaml
 
-from search.executor import EXECUTORS
 from search.objectives import CHOICES, SCORE, directions, second_objective
 from trainers.files import replace_file
 from trainers.train import Budget
@@ -100,7 +99,7 @@ class RunConfig:
     train_args: dict = option({}, "further Ultralytics training argument for proxy and final runs, e.g. lr0=0.005; "
                               "repeatable", flag="--set", metavar="KEY=VALUE")  # fmt: skip
     executor: str = option("inprocess", "inprocess: one trial at a time; ray: trials side by side on Ray Tune, on this "
-                           "machine or a cluster (search/ray_executor.py)", choices=tuple(EXECUTORS))  # fmt: skip
+                           "machine or a cluster (search/ray_executor.py)")  # fmt: skip
     workers: int = option(1, "trials training at the same time", executor="ray")
     gpus_per_trial: float | None = option(help="GPU share of one trial, e.g. 0.25", shown="the GPUs split among the "
                                           "workers, at most 1", executor="ray")  # fmt: skip
@@ -261,9 +260,9 @@ class RunConfig:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}; was it written by another version?")
         defaults = cls(data=values["data"])
         for key, value in values.items():
-            expected = getattr(defaults, key)
-            if value is not None and expected is not None and not _same_kind(value, expected):
-                raise ValueError(f"{path}: '{key}: {value!r}' should be of type {type(expected).__name__}; restore the file the search wrote")
+            declared = known[key].type.split(" | ")[0]  # "int | None" -> "int" (annotations are strings here)
+            if value is not None and not _same_kind(value, declared):
+                raise ValueError(f"{path}: '{key}: {value!r}' should be of type {declared}; restore the file the search wrote")
         if seeds_era:  # the default budget, or the least that races its --confirm-top (resume cannot change it)
             from search.racing import minimal_budget
 
@@ -321,13 +320,10 @@ def check_writable(folder: Path) -> None:
         raise ValueError(f"output folder {folder} is not writable; choose another --out")
 
 
-def _same_kind(value, expected) -> bool:
-    """True when a run.yaml value has the type its field's default has (an int passes for a float)."""
-    if isinstance(expected, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(expected, bool)
-    if isinstance(expected, float):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(expected))
+def _same_kind(value, declared: str) -> bool:
+    """True when a run.yaml value has its field's declared type (``"int"``, ...; an int passes for a float)."""
+    kind = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict}[declared]
+    return isinstance(value, kind) and (declared == "bool" or not isinstance(value, bool))
 
 
 def load_study_config(study_dir: str | Path) -> RunConfig:

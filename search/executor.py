@@ -1,10 +1,11 @@
 """The extension point for running a search: an `Executor` asks Optuna for placements, trains them
 and tells Optuna, until ``--trials`` trials count.
 
-Every executor shares the trial lifecycle of `search.trials` (start, prepare, report epochs,
-finish), so baseline, infeasible, duplicate, pruned and failed trials are treated alike whichever
-runs them. `EXECUTORS` is the registry: a new executor is a subclass and one row, named there by
-module and class so that an executor's own dependencies (Ray) load only when it is chosen.
+Every executor shares one trial loop (`search.loop.TrialLoop`: ask, prepare, report epochs, finish,
+the stop rule), so baseline, infeasible, duplicate, pruned and failed trials are treated alike whichever
+runs them; an executor only trains what the loop hands out. `EXECUTORS` is the registry: a new executor
+is a subclass and one row, named there by module and class so that an executor's own dependencies
+(Ray) load only when it is chosen.
 """
 
 from __future__ import annotations

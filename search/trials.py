@@ -12,6 +12,7 @@ trial, and a trial a killed run left RUNNING is queued again (`search.study.open
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def start_search(config: RunConfig) -> StudyRun:
     study.set_user_attr("config", config.public())
     study.set_user_attr("task", task.name)
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
-    study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
+    with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
         study.set_user_attr("environment", environment())
     with study_lock(config):  # workers starting together queue one baseline

@@ -117,7 +117,7 @@ def make_trial(number: int) -> optuna.trial.FrozenTrial:
 def make_study(tmp_path: Path, numbers=tuple(TRIALS), final: dict | None = FINAL, data: Path | None = None,
                proxy_validation: dict | None = None) -> Path:
     """A study folder ``tmp_path/s`` as `python -m search run` leaves it (no trainings)."""
-    config = RunConfig(data=str(data or tmp_path / "data.yaml"), model="yolov8n.yaml", study="s", out=str(tmp_path))
+    config = RunConfig(data=str(data or tmp_path / "data.yaml"), model="yolov8n.yaml", study="s", out=str(tmp_path)).resolved()
     config.study_dir.mkdir(parents=True)
     config.save(config.study_dir / "run.yaml")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -28,7 +28,7 @@ from search.study import WORKER, count_trials, interrupted_numbers, open_study, 
 
 def _config(tmp_path) -> RunConfig:
     (tmp_path / "s").mkdir(exist_ok=True)
-    return RunConfig(data="d.yaml", out=str(tmp_path), study="s")
+    return RunConfig(data="d.yaml", out=str(tmp_path), study="s").resolved()
 
 
 def _running(study: optuna.Study, worker: str | None) -> optuna.trial.Trial:
@@ -100,7 +100,7 @@ def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path)
     study = open_study(config)
     study.enqueue_trial({"modules": 0})
     code = ("from search.config import RunConfig; from search.study import ask, open_study; "
-            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s'); ask(open_study(config), config)")  # fmt: skip
+            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved(); ask(open_study(config), config)")  # fmt: skip
     with study_module.study_lock(config):  # another worker, asking or recovering
         other = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
         with pytest.raises(subprocess.TimeoutExpired):
@@ -224,7 +224,7 @@ def test_one_worker_finalizes_and_a_killed_ones_claim_is_free_again(tmp_path):
 
     config = _config(tmp_path)
     code = ("from search.config import RunConfig; from search.final import final_claim; "
-            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s')\n"
+            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved()\n"
             "with final_claim(config) as mine:\n    print(mine, flush=True)\n    input()")  # fmt: skip
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
@@ -246,7 +246,7 @@ def test_storage_password_is_never_saved_or_shown(tmp_path, capsys):
     from search.cli import main
 
     url = "postgresql://searcher:s3cret@127.0.0.1:1/studies"
-    config = RunConfig(data="d.yaml", storage=url)
+    config = RunConfig(data="d.yaml", storage=url).resolved()
     config.save(tmp_path / "run.yaml")
     saved = (tmp_path / "run.yaml").read_text()
     assert "s3cret" not in saved and "postgresql://searcher@127.0.0.1:1/studies" in saved

@@ -6,19 +6,23 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.config import RunConfig
-from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.decision import Decision
+from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.report.context import BaseModel, Report, Trials, position_layer
 from search.report.text import sentence, table
 from trainers.train import one_line
+
+if TYPE_CHECKING:
+    from spaces.tasks import Task
 
 
 def diagnostics_section(report: Report) -> list[str]:
     """Fitting of the baseline, object sizes against receptive fields, and where the placement sits."""
     folder, config, groups, decision, base = report.folder, report.config, report.groups, report.decision, report.base
-    sizes, why = training_object_sizes(config)
+    sizes, why = training_object_sizes(config, report.task)
     lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, decision, report.task.losses), ""]
     lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
     lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
@@ -27,12 +31,14 @@ def diagnostics_section(report: Report) -> list[str]:
     return lines
 
 
-def training_object_sizes(config: RunConfig):
-    """Object sizes (px at ``final_imgsz``) of the training labels, or None and why they are missing."""
+def training_object_sizes(config: RunConfig, task: Task):
+    """Object sizes (px at ``final_imgsz``) of the training labels the study trained on (its resolved
+    data.yaml), or None and why they are missing."""
+    from search.trials import study_data
     from trainers.data import label_path, load_dataset
 
     try:
-        labels = [label_path(image) for image in load_dataset(config.data).train]
+        labels = [label_path(image) for image in load_dataset(study_data(config), task).train]
         return object_sizes([p for p in labels if p.is_file()], config.final_imgsz), ""
     except (ValueError, OSError) as e:  # DataError is a ValueError: moved or broken dataset
         return None, f"the training labels could not be read ({one_line(e)})"
