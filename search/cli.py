@@ -143,9 +143,9 @@ def _placement(args: argparse.Namespace):
 
 
 def _search(config, quiet: bool) -> int:
+    from search.executor import run_search
     from search.final import final_claim, finalize
     from search.report import write_report
-    from search.executor import run_search
     from search.study import held_elsewhere
 
     run = run_search(config, show_progress=not quiet)
@@ -218,8 +218,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from search.config import load_study_config
     from search.final import export_trial
-    from search.trials import load_inputs
     from search.study import open_study
+    from search.trials import load_inputs
 
     config = load_study_config(args.study_dir)
     _prepare(config.study_dir / "config")
@@ -232,8 +232,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_validate_proxy(args: argparse.Namespace) -> int:
     from search.config import load_study_config
     from search.report import write_report
-    from search.trials import load_inputs
     from search.study import open_study
+    from search.trials import load_inputs
     from search.validate import validate_proxy
 
     if args.k < 1 or args.full_seeds < 1:

@@ -17,9 +17,9 @@ from dataclasses import replace
 
 import optuna
 
+from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
-from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.study import baseline_trial, placement_of, scored_trials
 from search.trials import StudyRun, saved_proxy_run
 from search.verdict import Comparison, tradeoff_line, verdict_line

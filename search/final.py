@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial
 from search.config import RunConfig
 from search.confirm import confirm
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
-from search.trials import StudyRun, score_metrics, study_data
 from search.study import placement_of, scored_trials
+from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task, task_of
 from trainers.train import TrialRecord, class_count, full_train

@@ -13,8 +13,8 @@ from tqdm import tqdm
 from spaces import Placement
 
 if TYPE_CHECKING:
-    from spaces.tasks import Task
     from search.racing import Race
+    from spaces.tasks import Task
 
 
 class Progress:

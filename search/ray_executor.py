@@ -76,7 +76,7 @@ from search.executor import Executor
 # search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
 # prepare_ultralytics has set its environment: they are imported where used.
 if TYPE_CHECKING:
-    from search.loop import Asked
+    from search.loop import Asked, TrialLoop
     from search.trials import StudyRun
     from trainers.train import TrialRecord
 

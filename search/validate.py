@@ -29,8 +29,8 @@ from scipy import stats
 
 from search.config import RunConfig
 from search.final import train_once
-from search.trials import saved_proxy_run, study_data
 from search.study import placement_of, scored_trials
+from search.trials import saved_proxy_run, study_data
 from spaces import Placement
 from spaces.tasks import Task, task_of
 from trainers.data import build_proxy_data, load_dataset

@@ -3,8 +3,8 @@ Pareto front."""
 
 from __future__ import annotations
 
-from search.report.context import Report
 from search.objectives import second_objective
+from search.report.context import Report
 from search.report.text import metric, placement_text, table
 
 

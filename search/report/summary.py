@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial
 
+from search.objectives import second_objective
 from search.provenance import machine_text, versions_text
 from search.report.context import Report, Trials
-from search.objectives import second_objective
 from search.report.text import count, difference, duration, metric, metric_or_dash, placement_text, signed, table
 
 if TYPE_CHECKING:

@@ -8,10 +8,6 @@ import statistics
 from optuna.trial import FrozenTrial
 
 
-
-
-
-
 def metric(value: float | None) -> str:
     """A metric to 4 decimals, or a dash when there is none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
