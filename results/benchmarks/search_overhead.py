@@ -9,7 +9,7 @@ two consecutive tells (the study's own timestamps); the first trials and the las
 whether it grows with the number of finished trials. The reference is the median wall time of the
 28 real 5-epoch CPU proxy trials in pretrained_insertion.json (bccd from yolov8n.pt, 2 cores).
 
-Run: python results/benchmarks/search_overhead.py [--trials 100] [--name search_overhead]
+Run: python results/benchmarks/search_overhead.py [--trials 100] [--sampler tpe] [--name search_overhead]
 (writes <name>.md and <name>.json). It drives only `python -m search run` options, so an older checkout
 runs it too: PYTHONPATH=<checkout> python results/benchmarks/search_overhead.py --name search_overhead_before
 """
@@ -35,7 +35,8 @@ WINDOW = 10  # trials compared at the start and at the end of the study
 def _stand_in_train(self, **kwargs) -> None:
     """What ``YOLO.train`` does for our callbacks, without training: per epoch a seeded score for this
     placement (a curve rising to it), then Ultralytics' final re-validation."""
-    rng = random.Random(hashlib.sha1(json.dumps(self.model.yaml, sort_keys=True, default=str).encode()).hexdigest())
+    layers = {k: v for k, v in self.model.yaml.items() if k != "yaml_file"}  # the placement's layers, not the trial's path
+    rng = random.Random(hashlib.sha1(json.dumps(layers, sort_keys=True).encode()).hexdigest())
     target = rng.uniform(0.3, 0.6)
     losses = {"box_loss": 1.0, "cls_loss": 1.0, "dfl_loss": 1.0}
     trainer = SimpleNamespace(model=self.model, ema=None, epoch=0, tloss=None, fitness=0.0, metrics={},
@@ -57,15 +58,19 @@ def _stand_in_train(self, **kwargs) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--sampler", default="tpe", help="tpe (its own cost grows with the study) or random")
     parser.add_argument("--name", default="search_overhead")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="overhead-"))
     from trainers.offline import prepare_ultralytics
 
     prepare_ultralytics(work / "config")
+    import subprocess
+
     import optuna
     from ultralytics import YOLO
 
+    import search
     from search.cli import main as cli
     from trainers.data import make_toy_dataset
 
@@ -73,9 +78,11 @@ def main() -> None:
     data = make_toy_dataset(work / "toy", n_train=16, n_val=8, imgsz=64)
     start = time.perf_counter()
     code = cli(["run", "--data", str(data), "--out", str(work), "--study", "s", "--trials", str(args.trials), "--no-final",
-                "--proxy-epochs", "5", "--proxy-imgsz", "64", "--device", "cpu", "--loader-workers", "0", "--quiet"])  # fmt: skip
+                "--sampler", args.sampler, "--proxy-epochs", "5", "--proxy-imgsz", "64", "--device", "cpu", "--loader-workers", "0", "--quiet"])  # fmt: skip
     total = time.perf_counter() - start
     assert code == 0, f"the search exited {code}"
+    checkout = Path(search.__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{work / 's' / 'study.db'}")
     done = sorted(t.datetime_complete for t in study.trials if t.datetime_complete)
     cycles = [(b - a).total_seconds() for a, b in zip(done, done[1:])]  # one tell to the next
@@ -84,14 +91,15 @@ def main() -> None:
     trial_s = statistics.median(r["wall_time_s"] for r in runs if r["status"] == "complete")
     first, last = statistics.median(cycles[:WINDOW]), statistics.median(cycles[-WINDOW:])
     per_trial = total / counted
-    result = {"trials_counted": counted, "trials_told": len(study.trials), "total_s": total, "per_counted_trial_s": per_trial,
+    result = {"commit": commit, "sampler": args.sampler, "trials_counted": counted, "trials_told": len(study.trials), "total_s": total, "per_counted_trial_s": per_trial,
               "cycle_median_s": statistics.median(cycles), "first_window_s": first, "last_window_s": last,
               "reference_trial_s": trial_s, "share_of_trial": per_trial / trial_s}  # fmt: skip
     (HERE / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     publish(__file__, "\n".join([
         f"# The search's own overhead per trial ({args.name})", "", describe_machine(), "",
-        f"Command: `python results/benchmarks/search_overhead.py --trials {args.trials} --name {args.name}` (stand-in for "
-        "Ultralytics' training and validation only; the in-process executor, TPE, median pruner, 5 proxy epochs).", "",
+        f"Command: `python results/benchmarks/search_overhead.py --trials {args.trials} --sampler {args.sampler} --name "
+        f"{args.name}` (stand-in for Ultralytics' training and validation only; the in-process executor, sampler "
+        f"{args.sampler}, median pruner, 5 proxy epochs), on the code of commit {commit or 'unknown'}.", "",
         "| figure | value |", "| --- | --- |",
         f"| trials counted / told (told includes repeats and infeasible proposals) | {counted} / {len(study.trials)} |",
         f"| whole command | {total:.1f} s |",
