@@ -195,6 +195,8 @@ def test_report_leaderboard_and_verdict(study_dir: Path):
     for name in ("map_by_trial.png", "precision_recall.png", "importance.png", "placement.png"):
         assert (study_dir / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in text
+    rows = [(-float(v), k) for k, v in table_rows(section(text, "Parameter importances"))]
+    assert rows and rows == sorted(rows)  # most important first, ties by name: the same report run after run
 
     trials = pandas.read_csv(study_dir / "trials.csv")  # every trial, as Optuna's trials_dataframe has it
     assert "[trials.csv](trials.csv)" in text and list(trials.columns[:3]) == ["number", "state", "value"]

@@ -113,7 +113,8 @@ def importances(study: optuna.Study, groups: Trials, task: Task) -> tuple[dict[s
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the default evaluator (PED-ANOVA) is "experimental"
-            return optuna.importance.get_param_importances(study, target=target), ""
+            found = optuna.importance.get_param_importances(study, target=target)
+        return dict(sorted(found.items(), key=lambda item: (-item[1], item[0]))), ""  # ties in one order, run after run
     except Exception as e:  # noqa: BLE001 (any evaluator error becomes one line of the report)
         return {}, f"Parameter importances could not be computed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
