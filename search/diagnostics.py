@@ -56,10 +56,11 @@ def _trend(change: float) -> str:
     return "rising" if change > TREND else "falling" if change < -TREND else "flat"
 
 
-def fit_gap_line(epochs: list[dict], losses: tuple[str, ...], name: str = "baseline") -> str:
+def fit_gap_line(epochs: list[dict], name: str = "baseline") -> str:
     """One line on over- or under-fitting of run ``name`` from its per-epoch metric dicts.
 
-    Losses are the sum of the task's ``losses`` (detection: box, cls and dfl), as ``train/<loss>`` and ``val/<loss>``. The trend is a straight-line fit over the last
+    Losses are the sum of every loss the run recorded as both ``train/<loss>`` and ``val/<loss>`` (detection:
+    box, cls and dfl; Ultralytics names them after each task's loss). The trend is a straight-line fit over the last
     third of the epochs (at least `MIN_EPOCHS`): rising or falling when the fitted change exceeds
     `TREND` of the mean; val rising with train not rising is over-fitting, val falling is
     under-fitting, both rising is unstable training, else converged. The final val - train gap is
@@ -67,7 +68,9 @@ def fit_gap_line(epochs: list[dict], losses: tuple[str, ...], name: str = "basel
     so it is not on the same footing as the val loss. Epochs are keyed by ``"epoch"`` (list position
     when absent; the last dict of a repeated epoch wins) and those missing a loss are skipped.
     """
-    train_losses, val_losses = [f"train/{k}" for k in losses], [f"val/{k}" for k in losses]
+    names = sorted({k[len("train/"):] for e in epochs for k in e if k.startswith("train/")} &
+                   {k[len("val/"):] for e in epochs for k in e if k.startswith("val/")})  # fmt: skip
+    train_losses, val_losses = [f"train/{k}" for k in names], [f"val/{k}" for k in names]
     by_epoch = {e.get("epoch", i): e for i, e in enumerate(epochs)}
     rows = [e for _, e in sorted(by_epoch.items()) if all(k in e for k in train_losses + val_losses)]
     if len(rows) < MIN_EPOCHS:

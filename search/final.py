@@ -25,7 +25,7 @@ from search.study import placement_of, scored_trials
 from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task, task_of
-from trainers.train import TrialRecord, class_count, full_train
+from trainers.train import TrialRecord, full_train, head_args
 
 
 def choose_winner(study: optuna.Study) -> FrozenTrial:
@@ -127,7 +127,7 @@ def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str
         chosen = _trial(study, trial)
         number, placement = chosen.number, placement_of(chosen)
         said = f"trial {number} ({placement}), chosen by --trial"
-    model = {**build_yaml(base, placement, config.insertion), "nc": class_count(study_data(config))}
+    model = {**build_yaml(base, placement, config.insertion), **head_args(study_data(config))}
     path = write_yaml(model, output, comment=f"trial {number} of study {study.study_name}\nplacement: {placement}")
     return path, said
 

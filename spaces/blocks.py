@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Roles:
 #   channels    args[0] is the output channel count, scaled by width (parse_model's channel-first blocks)
-#   head        a detection-family head (its inputs are the neck paths)
+#   head        a detection-family head, of any task (its inputs are the neck paths)
 #   backbone    a block of stacked bottlenecks after which attention may go (`backbone.<i>`)
 #   fusable     its bottlenecks can host attention inside (`fused.<i>`): those built from `Bottleneck`
 #   removable   the base's own attention block, which a placement may drop (`drop.<i>`)
@@ -33,7 +33,7 @@ _BLOCKS = {
     "C2PSA": "channels removable global", "C2fPSA": "channels removable global", "PSA": "channels removable global",
     "AIFI": "global",
     "Detect": "head", "Segment": "head", "Pose": "head", "OBB": "head", "v10Detect": "head", "YOLOEDetect": "head",
-    "WorldDetect": "head",
+    "WorldDetect": "head", "Segment26": "head", "Pose26": "head", "OBB26": "head",
 }  # fmt: skip
 ROLES = frozenset({"channels", "head", "backbone", "fusable", "removable", "bottlenecks", "conv", "pool_conv", "global"})
 BLOCKS: dict[str, frozenset[str]] = {name: frozenset(roles.split()) for name, roles in _BLOCKS.items()}

@@ -2,8 +2,9 @@
 
 A `Task` says everything that differs between tasks: the head blocks that make a base model one of
 its models, the Ultralytics model class that builds it, the metrics a training reports (Ultralytics'
-results key, our name, the report's label), the score the search maximises, the loss names of its
-training, and how many values a line of its label files holds. A new task is one row here plus its
+results key, our name, the report's label), the score the search maximises, and which label files
+Ultralytics would drop. Loss names are not listed: the diagnostics read them from the training's own
+records (Ultralytics derives them from its loss). A new task is one row here plus its
 tests; the trainer, the search, the report and the data checks read it from there.
 """
 
@@ -31,9 +32,9 @@ class Task:
     model_class: str  # its class in ``ultralytics.nn.tasks``
     metrics: tuple[Metric, ...]
     score: str  # our name of the metric the search maximises
-    losses: tuple[str, ...]  # loss names in Ultralytics' results (``train/<name>``, ``val/<name>``)
-    label_values: Callable[[int], bool]  # whether a label line of this many values is one of this task's
-    label_format: str  # that rule in words, for the data checks' messages
+    # Why a label file would be dropped by Ultralytics, from its lines' value counts and the values per object
+    # of the data's keypoints (kpt_shape; 0 without); None when it is usable.
+    label_problem: Callable[[list[int], int], str | None]
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -51,28 +52,54 @@ class Task:
         return getattr(ultralytics.nn.tasks, self.model_class)(cfg, **kwargs)
 
 
+BOX = (  # the box scores every task but classification reports, under (B)
+    Metric("metrics/precision(B)", "precision", "P"),
+    Metric("metrics/recall(B)", "recall", "R"),
+    Metric("metrics/mAP50(B)", "map50", "mAP50"),
+    Metric("metrics/mAP50-95(B)", "map50_95", "mAP50-95"),
+)
+
+
+def _beside_boxes(suffix: str, prefix: str) -> tuple[Metric, ...]:
+    """The box scores named as such, then the four scores Ultralytics reports under ``(suffix)`` for a task's
+    own output, e.g. masks (M): ``mask_map50_95``, "mask mAP50-95"."""
+    boxes = tuple(Metric(m.key, m.name, f"box {m.label}") for m in BOX)
+    return boxes + tuple(Metric(m.key.replace("(B)", f"({suffix})"), f"{prefix}_{m.name}", f"{prefix} {m.label}") for m in BOX)
+
+
+def _boxes_or_polygons(lengths: list[int], kpt_values: int) -> str | None:
+    """Ultralytics' rule for box and mask labels: ``class x y w h`` or a polygon ``class x1 y1 ...`` (at least 3
+    points), and not both in one file."""
+    bad = next((n for n in lengths if n != 5 and (n < 7 or n % 2 == 0)), None)
+    if bad is not None:
+        return f"a line has {bad} values, not class x y w h or a polygon class x1 y1 x2 y2 x3 y3 ..."
+    if 5 in lengths and any(n > 6 for n in lengths):
+        return "box lines and polygon lines are mixed in one file (Ultralytics drops it)"
+    return None
+
+
+def _keypoints(lengths: list[int], kpt_values: int) -> str | None:
+    """Pose labels: ``class x y w h`` then the data's keypoints, ``kpt_shape`` values each."""
+    bad = next((n for n in lengths if n != 5 + kpt_values), None)
+    return None if bad is None else f"a line has {bad} values, not class x y w h and {kpt_values} keypoint values"
+
+
+def _rotated_boxes(lengths: list[int], kpt_values: int) -> str | None:
+    """OBB labels: ``class x1 y1 x2 y2 x3 y3 x4 y4``, the four corners."""
+    bad = next((n for n in lengths if n != 9), None)
+    return None if bad is None else f"a line has {bad} values, not class x1 y1 x2 y2 x3 y3 x4 y4"
+
+
 TASKS = {
-    "detect": Task(
-        name="detect",
-        heads=frozenset({"Detect", "v10Detect"}),
-        model_class="DetectionModel",
-        metrics=(
-            Metric("metrics/precision(B)", "precision", "P"),
-            Metric("metrics/recall(B)", "recall", "R"),
-            Metric("metrics/mAP50(B)", "map50", "mAP50"),
-            Metric("metrics/mAP50-95(B)", "map50_95", "mAP50-95"),
-        ),
-        score="map50_95",
-        losses=("box_loss", "cls_loss", "dfl_loss"),
-        # A box (class x y w h), or a polygon, which Ultralytics' detection trainer turns into its box.
-        label_values=lambda n: n == 5 or (n >= 7 and n % 2 == 1),
-        label_format="class x y w h",
-    ),
-}
+    "detect": Task("detect", frozenset({"Detect", "v10Detect"}), "DetectionModel", BOX, "map50_95", _boxes_or_polygons),
+    "segment": Task("segment", frozenset({"Segment", "Segment26"}), "SegmentationModel", _beside_boxes("M", "mask"),
+                    "mask_map50_95", _boxes_or_polygons),
+    "pose": Task("pose", frozenset({"Pose", "Pose26"}), "PoseModel", _beside_boxes("P", "pose"), "pose_map50_95", _keypoints),
+    "obb": Task("obb", frozenset({"OBB", "OBB26"}), "OBBModel", BOX, "map50_95", _rotated_boxes),
+}  # fmt: skip
 
 # Heads of models no task here trains yet, and what they are (for the one-line refusal).
 NOT_SERVED = {
-    "Segment": "a segmentation model", "Pose": "a pose model", "OBB": "an oriented-box model",
     "Classify": "a classification model", "YOLOEDetect": "a YOLOE model (open-vocabulary, needs text embeddings)",
     "YOLOESegment": "a YOLOE segmentation model (open-vocabulary, needs text embeddings)",
     "WorldDetect": "a YOLO-World model (open-vocabulary, needs text embeddings)",

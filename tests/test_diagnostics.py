@@ -8,9 +8,6 @@ import numpy as np
 import pytest
 
 from search.diagnostics import fit_gap_line, object_sizes, receptive_fields, size_table_markdown, stage_table
-from spaces.tasks import TASKS
-
-LOSSES = TASKS["detect"].losses
 
 
 def _epochs(train: list[float], val: list[float]) -> list[dict]:
@@ -27,7 +24,7 @@ def _epochs(train: list[float], val: list[float]) -> list[dict]:
 def test_fit_gap_over_fitting():
     train = [5.0 - 0.07 * i for i in range(30)]
     val = [4.5 - 0.05 * i for i in range(20)] + [3.6 + 0.06 * i for i in range(10)]
-    line = fit_gap_line(_epochs(train, val), LOSSES)
+    line = fit_gap_line(_epochs(train, val))
     assert line.startswith("baseline ends with val loss 4.14 vs train 2.97 (gap +1.17, val rising over the last 10 epochs")
     assert "over-fitting" in line
 
@@ -35,24 +32,24 @@ def test_fit_gap_over_fitting():
 def test_fit_gap_under_fitting():
     train = [6.0 * math.exp(-i / 40) for i in range(30)]
     val = [5.0 * math.exp(-i / 50) for i in range(30)]
-    line = fit_gap_line(_epochs(train, val), LOSSES, name="trial 3")
+    line = fit_gap_line(_epochs(train, val), name="trial 3")
     assert line.startswith("trial 3 ends with val loss")
     assert "val still falling over the last 10 epochs): under-fitted" in line
 
 
 def test_fit_gap_converged_unstable_and_too_short():
     flat = [3.0 + 0.001 * (-1) ** i for i in range(12)]
-    assert "converged" in fit_gap_line(_epochs(flat, flat), LOSSES)
+    assert "converged" in fit_gap_line(_epochs(flat, flat))
     rising = [3.0 + 0.1 * i for i in range(12)]
-    assert "unstable" in fit_gap_line(_epochs(rising, rising), LOSSES)
-    assert "too few" in fit_gap_line(_epochs([3.0, 2.0], [3.0, 2.0]), LOSSES)
+    assert "unstable" in fit_gap_line(_epochs(rising, rising))
+    assert "too few" in fit_gap_line(_epochs([3.0, 2.0], [3.0, 2.0]))
 
 
 def test_fit_gap_repeated_final_epoch_counts_once():
     losses = [3.0 - 0.1 * i for i in range(16)]
     epochs = _epochs(losses, losses)
     epochs.append({**epochs[-1], "val/box_loss": 1.0})  # Ultralytics' final_eval repeats the last epoch
-    line = fit_gap_line(epochs, LOSSES)
+    line = fit_gap_line(epochs)
     assert "val loss 1.75 vs train 1.50" in line  # the repeat wins: 1.0 + 0.5 * 1.5
     assert "over the last 5 epochs" in line  # 16 epochs, not 17
 

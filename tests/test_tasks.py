@@ -13,30 +13,33 @@ from spaces.tasks import TASKS, task_of
 def test_every_task_row_is_complete(name):
     task = TASKS[name]
     assert task.score in task.metric_names and task.score_label
-    assert len(set(task.metric_names)) == len(task.metrics) and task.losses and task.heads
+    assert len(set(task.metric_names)) == len(task.metrics) and task.heads
     import ultralytics.nn.tasks
 
     assert isinstance(getattr(ultralytics.nn.tasks, task.model_class), type)
 
 
-def test_the_task_is_read_from_the_base_model():
-    assert task_of(load_base("yolov8n.yaml")) is TASKS["detect"]
-    assert task_of(load_base("yolo26n.yaml")) is TASKS["detect"]  # the NMS-free end-to-end head is a Detect too
-    model = TASKS["detect"].model(load_base("yolov8n.yaml"), verbose=False)
-    assert type(model).__name__ == "DetectionModel"
+@pytest.mark.parametrize("generation", ["yolov8n", "yolo11n", "yolo26n"])
+@pytest.mark.parametrize("name, suffix", [("detect", ""), ("segment", "-seg"), ("pose", "-pose"), ("obb", "-obb")])
+def test_the_task_is_read_from_the_base_model(generation, name, suffix):
+    base = load_base(f"{generation}{suffix}.yaml")
+    assert task_of(base) is TASKS[name]
+    assert type(TASKS[name].model(base, verbose=False)).__name__ == TASKS[name].model_class
 
 
-@pytest.mark.parametrize("yaml, what", [("yolov8n-seg.yaml", "a segmentation model"), ("yolov8n-pose.yaml", "a pose model")])
-def test_a_base_of_a_task_not_served_is_one_line(yaml, what):
-    with pytest.raises(ValueError, match=f"is {what}; this tool searches YOLO models of these tasks: detect") as err:
-        load_base(yaml)
+def test_a_base_of_a_task_not_served_is_one_line():
+    with pytest.raises(ValueError, match="is a classification model; this tool searches YOLO models of these tasks") as err:
+        load_base("yolov8n-cls.yaml")
     assert "\n" not in str(err.value)
 
 
-def test_detection_label_lines():
-    rule = TASKS["detect"].label_values
-    assert rule(5) and rule(7) and rule(9)  # a box, or a polygon Ultralytics turns into its box
-    assert not rule(4) and not rule(6) and not rule(8)
+def test_label_lines_of_each_task():
+    detect, pose, obb = TASKS["detect"].label_problem, TASKS["pose"].label_problem, TASKS["obb"].label_problem
+    assert detect([5, 5], 0) is None and detect([7, 9], 0) is None  # boxes, or polygons Ultralytics turns into boxes
+    assert "6 values" in detect([5, 6], 0) and "mixed" in detect([5, 7], 0)  # Ultralytics drops a file that mixes
+    assert TASKS["segment"].label_problem is detect
+    assert pose([41, 41], 36) is None and "5 values" in pose([41, 5], 36)  # 12 keypoints x 3
+    assert obb([9], 0) is None and "7 values" in obb([7], 0)
 
 
 def test_the_insertion_option_lists_what_the_builder_builds():

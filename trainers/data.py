@@ -18,7 +18,7 @@ import json
 import logging
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from trainers.files import replace_file
 if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics has run
     from spaces.tasks import Task
 
+TASK_KEYS = ("kpt_shape", "flip_idx")  # data.yaml keys a task reads besides the splits and names (pose)
 UNUSABLE_LIMIT = 0.1  # largest share of a split's images whose labels Ultralytics drops before we refuse
 
 
@@ -39,13 +40,15 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A resolved detection dataset: class names and the image files of each split."""
+    """A resolved dataset: class names, the image files of each split and the task's own keys."""
 
     yaml_path: Path
     names: dict[int, str]
     train: tuple[Path, ...]
     val: tuple[Path, ...]
     unusable: tuple[tuple[Path, str], ...] = ()  # (label file, why) of images Ultralytics drops
+    extra: dict = field(default_factory=dict)  # the task's own keys of the data.yaml (`TASK_KEYS`), written on with it
+    task: str = "detect"  # the task its labels were checked for (Ultralytics scans and caches them for it)
 
     def unusable_text(self) -> str | None:
         """One line on the images Ultralytics will drop, or None when there are none."""
@@ -87,19 +90,21 @@ def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
     return images
 
 
-def _check_labels(images: list[Path], nc: int, source: Path, task: Task) -> tuple[list[tuple[Path, str]], int]:
-    """Label files Ultralytics would drop whole (with why) and the number of objects, for ``images``.
+def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_shape: list | None) -> tuple[list[tuple[Path, str]], int, int]:
+    """Label files Ultralytics would drop whole (with why), the number of objects and of polygon lines, for ``images``.
 
-    Ultralytics' ``verify_image_label`` drops an image whose label file has a line of another length
-    than ``task``'s (`spaces.tasks.Task.label_values`), or any value below 0 or a coordinate above 1.
+    Ultralytics' ``verify_image_label`` drops an image whose label file has lines of a length ``task`` does not
+    read (`spaces.tasks.Task.label_problem`), or a value below 0 or a coordinate above 1 (keypoints: their x, y).
     A class id outside ``names`` is an error here, as a mistake in the file rather than in one label.
     """
-    unusable, objects = [], 0
+    ndim = kpt_shape[1] if kpt_shape else 0
+    kpt_values = kpt_shape[0] * kpt_shape[1] if kpt_shape else 0
+    unusable, objects, polygons = [], 0, 0
     for image in images:
         labels = label_path(image)
         if not labels.is_file():
             continue  # an image without objects: a background image, as in Ultralytics
-        why = None
+        why, lengths = None, []
         for n, line in enumerate(labels.read_text().splitlines(), 1):
             fields = line.split()
             if not fields:
@@ -107,21 +112,23 @@ def _check_labels(images: list[Path], nc: int, source: Path, task: Task) -> tupl
             try:
                 values = [float(f) for f in fields]
             except ValueError:
-                raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line ({task.label_format})") from None
+                raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line (numbers: class, then coordinates)") from None
             cls = values[0]
             if cls != int(cls) or not 0 <= cls < nc:
                 raise DataError(
                     f"{labels}:{n}: class id {fields[0]} is outside 0..{nc - 1} ({source} names {nc} classes); "
                     "fix the label or add the class to 'names'"
                 )
-            if not task.label_values(len(values)):
-                why = why or f"line {n} has {len(values)} values, not {task.label_format}"
-            elif min(values[1:]) < 0 or max(values[1:]) > 1:
+            points = values[1:5] + [v for i, v in enumerate(values[5:]) if i % ndim < 2] if ndim else values[1:]
+            if min(points) < 0 or max(points) > 1:
                 why = why or f"line {n} has coordinates outside [0, 1]"
+            lengths.append(len(values))
             objects += 1
+        polygons += sum(n > 6 for n in lengths) if not ndim else 0
+        why = why or task.label_problem(lengths, kpt_values)
         if why:
             unusable.append((labels, why))
-    return unusable, objects
+    return unusable, objects, polygons
 
 
 def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
@@ -149,11 +156,16 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
         raise DataError(f"{source}: nc is {spec['nc']} but names lists {len(names)} classes; make them agree")
     root = Path(spec.get("path") or ".")  # relative to the data.yaml's folder, wherever the run starts
     root = root if root.is_absolute() else source.resolve().parent / root
+    extra = {k: spec[k] for k in TASK_KEYS if k in spec}
+    _check_task(source, task, extra.get("kpt_shape"))
     train = _split_images(spec["train"], root, source, "train")
     val = _split_images(spec["val"], root, source, "val")
     unusable = []
     for split, images in (("train", train), ("val", val)):
-        dropped, objects = _check_labels(images, len(names), source, task)
+        dropped, objects, polygons = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
+        if split == "train" and task.name == "segment" and not polygons:
+            raise DataError(f"{source}: the train labels are boxes only, no polygons, and a segmentation model learns its "
+                            "masks from polygons; give polygon labels or a detection --model")  # fmt: skip
         if split == "val" and objects - len(dropped) <= 0:
             raise DataError(f"{source}: the val split has no labelled objects, so every trial would score 0; label the val images")
         if len(dropped) > UNUSABLE_LIMIT * len(images):
@@ -161,7 +173,19 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
             raise DataError(f"{source}: {len(dropped)} of {len(images)} {split} images have labels Ultralytics cannot use "
                             f"(e.g. {path}: {why}); fix those label files")  # fmt: skip
         unusable += dropped
-    return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable))
+    return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable), extra, task.name)
+
+
+def _check_task(source: Path, task: Task, kpt_shape) -> None:
+    """``DataError`` in one line when the data.yaml's keypoints do not fit ``task``: a pose model needs
+    ``kpt_shape``; a pose dataset needs a pose model."""
+    if task.name == "pose":
+        if not (isinstance(kpt_shape, list) and len(kpt_shape) == 2 and kpt_shape[1] in (2, 3) and kpt_shape[0] >= 1):
+            raise DataError(f"{source}: a pose model needs 'kpt_shape: [keypoints, 2 or 3]' in the data.yaml, got "
+                            f"{kpt_shape!r}; add it, or give a --model of the task the labels are for")  # fmt: skip
+    elif kpt_shape is not None:
+        raise DataError(f"{source}: is a pose dataset (kpt_shape {kpt_shape}) and the model a {task.name} model; give a pose "
+                        "--model (e.g. yolov8n-pose.yaml, yolo26n-pose.yaml)")  # fmt: skip
 
 
 def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
@@ -174,7 +198,8 @@ def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
         listing = out.with_name(f"{out.stem}-{split}.txt")
         replace_file(listing, "".join(f"{Path(image).resolve()}\n" for image in images))
         splits[split] = str(listing.resolve())
-    replace_file(out, f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump({**splits, "names": dataset.names}, sort_keys=False))
+    resolved = {**splits, "names": dataset.names, **dataset.extra}
+    replace_file(out, f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump(resolved, sort_keys=False))
     return out
 
 
@@ -199,14 +224,14 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
         raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
     out = Path(out_dir)
     settings = {"source": str(dataset.yaml_path), "content": fingerprint(dataset), "imgsz": imgsz, "fraction": fraction,
-                "seed": seed}  # fmt: skip
+                "seed": seed, "task": dataset.task}  # fmt: skip
     manifest = out / "manifest.json"
     data_yaml = out / "data.yaml"
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(out / ".lock"):  # workers of one study starting together: one builds, the others wait and reuse
         if not (manifest.is_file() and data_yaml.is_file() and json.loads(manifest.read_text()) == settings):
             _write_proxy_data(dataset, out, imgsz, fraction, seed)
-            write_label_caches(out, dataset.names)
+            write_label_caches(out, {"names": dataset.names, **dataset.extra}, dataset.task)
             manifest.write_text(json.dumps(settings))
     return data_yaml
 
@@ -236,13 +261,14 @@ def _write_proxy_data(dataset: Dataset, out: Path, imgsz: int, fraction: float, 
             cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
             labels = label_path(image)
             (out / "labels" / split / f"{stem}.txt").write_text(labels.read_text() if labels.is_file() else "")
-    (out / "data.yaml").write_text(
-        yaml.safe_dump({"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": dataset.names})
-    )
+    (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out.resolve()), "train": "images/train", "val": "images/val",
+                                                   "names": dataset.names, **dataset.extra}))  # fmt: skip
 
 
-def write_label_caches(root: Path, names: dict[int, str]) -> None:
-    """Have Ultralytics scan the labels under ``root/labels/<split>`` and save ``labels/<split>.cache``.
+def write_label_caches(root: Path, data: dict, task: str) -> None:
+    """Have Ultralytics scan the labels under ``root/labels/<split>`` for ``task`` (``data``: names and the
+    task's keys, e.g. kpt_shape) and save ``labels/<split>.cache``; the cache does not say which task it
+    was scanned for, so it must be this one.
 
     Trainings that start together and all find no cache race to write it, and Ultralytics' writer
     fails in the loser (it deletes the file the winner wrote: FileNotFoundError); with the caches
@@ -255,17 +281,23 @@ def write_label_caches(root: Path, names: dict[int, str]) -> None:
     logger.setLevel(logging.CRITICAL + 1)  # above INFO also turns Ultralytics' progress bar off
     try:
         for split in ("train", "val"):
-            YOLODataset(img_path=str(root.resolve() / "images" / split), data={"names": names}, augment=False)
+            YOLODataset(img_path=str(root.resolve() / "images" / split), data=data, augment=False, task=task)
     finally:
         logger.setLevel(level)
 
 
-def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz: int = 96, n_classes: int = 2, seed: int = 0) -> Path:
-    """Generate a small detection set of coloured rectangles and ellipses; returns its data.yaml.
+TOY_KEYPOINTS = 4  # a toy pose object's keypoints: the corners of its rectangle (the extreme points of its ellipse)
+
+
+def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz: int = 96, n_classes: int = 2, seed: int = 0,
+                     task: str = "detect") -> Path:  # fmt: skip
+    """Generate a small dataset of coloured rectangles and ellipses for ``task``; returns its data.yaml.
 
     Class 0 is a filled rectangle, class 1 a filled ellipse, further classes other colours of
-    rectangle. Images are ``imgsz`` pixels square with 1-3 objects each, so a detector learns
-    the task in a few epochs on the CPU.
+    rectangle. Images are ``imgsz`` pixels square with 1-3 objects each, so a model learns the task
+    in a few epochs on the CPU. Labels: boxes (detect), the shapes' outlines as polygons (segment), boxes
+    with the `TOY_KEYPOINTS` corners as keypoints (pose, ``kpt_shape: [4, 3]``), or the four corners of
+    shapes turned by a random angle (obb). The same seed draws the same detection set as before tasks.
     """
     import cv2
     import numpy as np
@@ -285,14 +317,35 @@ def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz:
                 w, h = (int(v) for v in rng.integers(imgsz // 6, imgsz // 2, 2))
                 x0, y0 = int(rng.integers(0, imgsz - w)), int(rng.integers(0, imgsz - h))
                 colour = colours[cls % len(colours)]
+                angle = float(rng.uniform(0, 90)) if task == "obb" else 0.0
+                centre, half = (x0 + w / 2, y0 + h / 2), (w / 2, h / 2)
+                corners = cv2.boxPoints((centre, (w, h), angle))  # (4, 2) pixels
                 if cls == 1:
-                    cv2.ellipse(image, (x0 + w // 2, y0 + h // 2), (w // 2, h // 2), 0, 0, 360, colour, -1)
+                    outline = cv2.ellipse2Poly((x0 + w // 2, y0 + h // 2), (w // 2, h // 2), round(angle), 0, 360, 24)
+                    if angle:
+                        cv2.fillPoly(image, [outline], colour)
+                    else:  # drawn as the detection set always was
+                        cv2.ellipse(image, (x0 + w // 2, y0 + h // 2), (w // 2, h // 2), 0, 0, 360, colour, -1)
+                    extremes = [(centre[0] - half[0], centre[1]), (centre[0], centre[1] - half[1]),
+                                (centre[0] + half[0], centre[1]), (centre[0], centre[1] + half[1])]  # fmt: skip
                 else:
-                    cv2.rectangle(image, (x0, y0), (x0 + w, y0 + h), colour, -1)
-                lines.append(f"{cls} {(x0 + w / 2) / imgsz:.6f} {(y0 + h / 2) / imgsz:.6f} {w / imgsz:.6f} {h / imgsz:.6f}")
+                    outline = corners.round().astype(np.int32)
+                    if angle:
+                        cv2.fillPoly(image, [outline], colour)
+                    else:
+                        cv2.rectangle(image, (x0, y0), (x0 + w, y0 + h), colour, -1)
+                    extremes = corners.tolist()
+                xy = lambda points: " ".join(f"{min(max(v / imgsz, 0.0), 1.0):.6f}" for point in points for v in point)  # noqa: E731
+                box = f"{centre[0] / imgsz:.6f} {centre[1] / imgsz:.6f} {w / imgsz:.6f} {h / imgsz:.6f}"
+                label = {"detect": box, "segment": xy(outline[:-1] if cls == 1 else outline), "obb": xy(corners),
+                         "pose": box + " " + " ".join(f"{xy([point])} 2" for point in extremes)}[task]  # fmt: skip
+                lines.append(f"{cls} {label}")
             cv2.imwrite(str(root / "images" / split / f"{n:04d}.png"), image)
             (root / "labels" / split / f"{n:04d}.txt").write_text("\n".join(lines) + "\n")
     data_yaml = root / "data.yaml"
     names = {i: ["rectangle", "ellipse"][i] if i < 2 else f"rectangle{i}" for i in range(n_classes)}
-    data_yaml.write_text(yaml.safe_dump({"path": str(root.resolve()), "train": "images/train", "val": "images/val", "names": names}))
+    spec = {"path": str(root.resolve()), "train": "images/train", "val": "images/val", "names": names}
+    if task == "pose":
+        spec["kpt_shape"] = [TOY_KEYPOINTS, 3]
+    data_yaml.write_text(yaml.safe_dump(spec))
     return data_yaml

@@ -151,12 +151,12 @@ def _log_to(path: Path):
             h.setLevel(level)
 
 
-def class_count(data: str | Path) -> int:
-    """Number of classes a data.yaml names (the head is built for it)."""
+def head_args(data: str | Path) -> dict:
+    """What a data.yaml fixes of the model's head: the class count ``nc`` and, for pose, ``kpt_shape``."""
     import yaml
 
-    names = yaml.safe_load(Path(data).read_text())["names"]
-    return len(names)
+    spec = yaml.safe_load(Path(data).read_text())
+    return {"nc": len(spec["names"]), **({"kpt_shape": spec["kpt_shape"]} if "kpt_shape" in spec else {})}
 
 
 def error_chain(error: BaseException) -> Iterator[BaseException]:
@@ -193,11 +193,12 @@ def _seeded(seed: int):
         yield
 
 
-def _seeded_base(base: dict, task: Task, nc: int, seed: int):
-    """The base model as initialised from ``seed``: from scratch, every candidate trained with that seed
-    starts its base layers from these weights (common random numbers; only the attention differs)."""
+def _seeded_base(base: dict, task: Task, seed: int):
+    """The base model (its head set for the data) as initialised from ``seed``: from scratch, every candidate
+    trained with that seed starts its base layers from these weights (common random numbers; only the
+    attention differs)."""
     with _seeded(seed):
-        return task.model({**base, "nc": nc}, verbose=False)
+        return task.model(base, verbose=False)
 
 
 def train_candidate(
@@ -235,14 +236,14 @@ def train_candidate(
     start = time.perf_counter()
     with _log_to(log):
         try:
-            model_dict = {**build_yaml(base, placement, insertion), "nc": class_count(data)}
+            model_dict = {**build_yaml(base, placement, insertion), **head_args(data)}
             holders = attention_layers(base, placement)
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
             with _seeded(budget.seed):  # the seed alone fixes the attention's initial weights
                 model = YOLO(str(model_yaml), task=task.name)
             record.params, record.gflops = model_cost(model.model)
-            transfer = transfer_weights(weights or _seeded_base(base, task, model_dict["nc"], budget.seed), model.model, placement)
+            transfer = transfer_weights(weights or _seeded_base({**base, **head_args(data)}, task, budget.seed), model.model, placement)
             if weights:
                 record.transfer = str(transfer)
                 logging.getLogger("ultralytics").info(record.transfer)

@@ -23,7 +23,7 @@ def diagnostics_section(report: Report) -> list[str]:
     """Fitting of the baseline, object sizes against receptive fields, and where the placement sits."""
     folder, config, groups, decision, base = report.folder, report.config, report.groups, report.decision, report.base
     sizes, why = training_object_sizes(config, report.task)
-    lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, decision, report.task.losses), ""]
+    lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, decision), ""]
     lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
     lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
               "objects are large against the RF of the level that detects them.", ""]  # fmt: skip
@@ -59,12 +59,12 @@ def baseline_epochs(folder: Path, groups: Trials, decision: Decision | None) -> 
     return [], ""
 
 
-def fit_text(folder: Path, groups: Trials, decision: Decision | None, losses: tuple[str, ...]) -> str:
+def fit_text(folder: Path, groups: Trials, decision: Decision | None) -> str:
     epochs, name = baseline_epochs(folder, groups, decision)
     if not epochs:
         return ("Fitting cannot be judged: no per-epoch losses of the baseline are recorded "
                 "(no full retraining record, no completed baseline trial with epochs).")
-    return sentence(fit_gap_line(epochs, losses, name))
+    return sentence(fit_gap_line(epochs, name))
 
 
 def sizes_text(sizes, why: str, base: BaseModel, imgsz: int) -> list[str]:
