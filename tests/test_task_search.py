@@ -1,0 +1,122 @@
+"""Segment, pose and OBB models end to end: `python -m search run` on a generated set of each task (real
+Ultralytics trainings), the dataset checks each task needs, and gated insertion keeping the function of
+every task's head, YOLOv8 and YOLO26 alike."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import TRAIN, one_line_error, study_of
+from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights
+from spaces.tasks import TASKS, task_of
+from trainers.data import DataError, load_dataset, make_toy_dataset
+
+MODELS = {"segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
+SCORES = {"segment": "mask mAP50-95", "pose": "pose mAP50-95", "obb": "mAP50-95"}
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """data.yaml of a generated 16+8 image set per task (64 px)."""
+    root = tmp_path_factory.mktemp("tasks")
+    return {task: make_toy_dataset(root / task, n_train=16, n_val=8, imgsz=64, task=task) for task in MODELS}
+
+
+@pytest.mark.parametrize("task", sorted(MODELS))
+def test_a_search_of_each_task_runs_end_to_end(task, toy, tmp_path):
+    """Search, race, final training, export and report, on the task's own score; best.yaml builds the
+    task's model and the final weights predict its output (masks, keypoints, rotated boxes)."""
+    args = ["run", "--data", str(toy[task]), "--model", MODELS[task], "--out", str(tmp_path), "--study", "t", "--trials", "2",
+            "--confirm-top", "1", "--confirm-budget", "6", "--proxy-epochs", "2", "--final-epochs", "1", "--final-imgsz", "64",
+            "--sampler", "random", *TRAIN]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study_dir = tmp_path / "t"
+    study = study_of(study_dir)
+    assert study.user_attrs["task"] == task and study.metric_names == [f"{SCORES[task]} (proxy)"]
+    score = TASKS[task].score
+    first = study.trials[0]
+    assert first.value == first.user_attrs[score] and {m.name for m in TASKS[task].metrics} <= set(first.user_attrs)
+    report = (study_dir / "report.md").read_text()
+    assert f"- objective: maximize {SCORES[task]}" in report and f"{SCORES[task]} mean ± sd" in report
+    code = (
+        "import spaces; from ultralytics import YOLO; import numpy as np; "
+        f"m = YOLO(r'{study_dir / 'best.yaml'}'); w = YOLO(r'{study_dir / 'final' / 'weights' / 'best.pt'}'); "
+        "r = w.predict(np.zeros((64, 64, 3), np.uint8), imgsz=64, verbose=False)[0]; "
+        "print(m.task, w.task, {'segment': 'masks', 'pose': 'keypoints', 'obb': 'obb'}[w.task] in r._keys)"
+    )
+    env = {**os.environ, "YOLO_OFFLINE": "True", "YOLO_AUTOINSTALL": "False"}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert loaded.stdout.split()[-3:] == [task, task, "True"], loaded.stderr[-2000:]
+
+
+def test_a_dataset_that_does_not_fit_the_model_is_one_line(toy, tmp_path, capsys):
+    def run(model: str, data) -> str:
+        return one_line_error(["run", "--data", str(data), "--model", model, "--out", str(tmp_path), "--quiet"], capsys)
+
+    assert "is a pose dataset (kpt_shape [4, 3]) and the model a detect model" in run("yolov8n.yaml", toy["pose"])
+    assert "needs 'kpt_shape: [keypoints, 2 or 3]'" in run("yolov8n-pose.yaml", toy["segment"])
+    boxes = make_toy_dataset(tmp_path / "boxes", n_train=4, n_val=2, imgsz=64)
+    assert "boxes only, no polygons" in run("yolov8n-seg.yaml", boxes)
+    assert "of 4 train images have labels Ultralytics cannot use" in run("yolov8n-obb.yaml", boxes)  # 5 values, not 9
+    assert not list(tmp_path.glob("*/study.db"))  # nothing started
+
+
+def test_label_files_each_task_would_drop_are_counted(tmp_path):
+    data = make_toy_dataset(tmp_path / "pose", n_train=12, n_val=4, imgsz=64, task="pose")
+    label = tmp_path / "pose" / "labels" / "train" / "0000.txt"
+    label.write_text(label.read_text() + "0 0.5 0.5 0.2 0.2\n")  # a box without keypoints
+    found = load_dataset(data, TASKS["pose"])
+    assert len(found.unusable) == 1 and "not class x y w h and 12 keypoint values" in found.unusable_text()
+    detect = make_toy_dataset(tmp_path / "mixed", n_train=12, n_val=4, imgsz=64)
+    label = tmp_path / "mixed" / "labels" / "train" / "0000.txt"
+    label.write_text(label.read_text() + "0 0.1 0.1 0.3 0.1 0.3 0.3\n")  # a polygon beside box lines
+    assert "mixed in one file" in load_dataset(detect, TASKS["detect"]).unusable_text()
+    with pytest.raises(DataError, match="outside 0..1"):
+        label.write_text("2 0.5 0.5 0.2 0.2\n")
+        load_dataset(detect, TASKS["detect"])
+
+
+def _trained_looking(model: nn.Module) -> nn.Module:
+    with torch.no_grad():  # non-trivial BN statistics and affine terms, as a trained model has
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def _flat(out) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out.flatten(1)
+    values = out.values() if isinstance(out, dict) else out
+    return torch.cat([_flat(v) for v in values if v is not None], 1)
+
+
+@pytest.mark.parametrize("model", ["yolov8n-seg.yaml", "yolov8n-pose.yaml", "yolov8n-obb.yaml", "yolo26n-seg.yaml",
+                                   "yolo26n-pose.yaml", "yolo26n-obb.yaml"])  # fmt: skip
+def test_gated_insertion_keeps_every_task_head_exactly(model):
+    """SE at one position of each kind, gated: the same outputs as the base, to the last bit; plain differs."""
+    base = load_base(model)
+    task = task_of(base)
+    torch.manual_seed(0)
+    reference = _trained_looking(task.model(base, verbose=False))
+    kinds = {}
+    for position in find_positions(base):
+        kinds.setdefault(position.kind, position.name)
+    placement = Placement.of({name: ["se"] for kind, name in kinds.items() if kind != "drop"})
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    expected = _flat(reference(x))
+    for insertion, same in (("gated", True), ("plain", False)):
+        new = task.model(build_yaml(base, placement, insertion), verbose=False).eval()
+        report = transfer_weights(reference, new, placement)
+        assert report.transferred == report.total, str(report)
+        assert torch.equal(_flat(new(x)), expected) is same, insertion
