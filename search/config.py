@@ -19,6 +19,7 @@ from trainers.train import Budget
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "none")
+METRICS_SEARCHED = ("task", "box")  # spaces.tasks.METRICS_SEARCHED (tested equal), as INSERTIONS below
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeated so options are checked without torch
 
 # Proxy epochs by regime. From scratch: 30 epochs at 320 px learn bccd (results/benchmarks/bccd_signal.md).
@@ -89,6 +90,8 @@ class RunConfig:
     # 55% and 73% (selection_power_30_epochs.md). 16 keeps the race affordable.
     confirm_budget: int = option(16, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
                                  "is settled")  # fmt: skip
+    metric: str = option("task", "the score searched: the task's own (mask mAP50-95 for segment, pose mAP50-95 for pose) "
+                         "or box (box mAP50-95)", choices=METRICS_SEARCHED)
     objective: str = option(SCORE, "the task's score, or it and a second objective for a Pareto search", choices=CHOICES)
     sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
     pruner: str = option("median", "pruner of losing proxy trainings (sha: successive halving)", choices=PRUNERS)  # pruner_choice.md
@@ -168,6 +171,8 @@ class RunConfig:
         if self.trials < 1:
             raise ValueError(f"--trials must be at least 1, got {self.trials}")
         second_objective(self.objective)  # a one-line error for a name not in search.objectives
+        if self.metric not in METRICS_SEARCHED:
+            raise ValueError(f"--metric '{self.metric}' is not known; choose one of {', '.join(METRICS_SEARCHED)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"--sampler '{self.sampler}' is not known; choose one of {', '.join(SAMPLERS)}")
         if self.insertion not in INSERTIONS:

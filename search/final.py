@@ -21,10 +21,10 @@ from optuna.trial import FrozenTrial
 from search.config import RunConfig
 from search.confirm import confirm
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
-from search.study import placement_of, scored_trials
+from search.study import placement_of, scored_trials, task_of_study
 from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
-from spaces.tasks import Task, task_of
+from spaces.tasks import Task
 from trainers.train import TrialRecord, full_train, head_args
 
 
@@ -113,7 +113,7 @@ def _full_run(record: TrialRecord, task: Task) -> FullRun:
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:
     """Write the model YAML of trial ``trial`` to ``output``; by default of the placement the study decided
     on (`Decision`, the baseline when attention lost). Returns the path and what was exported, in words."""
-    task = task_of(base)
+    task = task_of_study(study)
     if trial is None:
         decision = Decision.of_study(study, task.metric_names)
         if decision is None:

@@ -289,10 +289,13 @@ def count_trials(trials: list[FrozenTrial]) -> int:
 
 
 def task_of_study(study: optuna.Study) -> Task:
-    """The task ``study`` searched, as its start recorded it (studies from before tasks: detection)."""
+    """The task ``study`` searched, scored as its start recorded (studies from before tasks: detection)."""
+    from dataclasses import replace
+
     from spaces.tasks import TASKS
 
-    return TASKS[study.user_attrs.get("task", "detect")]
+    task = TASKS[study.user_attrs.get("task", "detect")]
+    return replace(task, score=study.user_attrs.get("score", task.score))
 
 
 def placement_of(trial: FrozenTrial) -> Placement:

@@ -26,13 +26,13 @@ from search.provenance import environment
 from search.study import finished_by_key, open_study, placement_params, study_lock, suggest_placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.tasks import Task, task_of
-from spaces.transfer import check_matches
+from spaces.transfer import check_keypoints, check_matches
 from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
 from trainers.train import Budget, TrialRecord, train_candidate
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
-IDENTITY = ("data", "model", "space", "weights", "insertion", "objective", "proxy_epochs", "proxy_imgsz",
+IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def check_study_dir(config: RunConfig) -> None:
 def check_identity(study: optuna.Study, config: RunConfig) -> None:
     """``ValueError`` in one line when ``config`` measures something else than the study recorded
     (run.yaml edited between runs): one leaderboard must not mix budgets or data."""
-    recorded = {"insertion": "plain", **(study.user_attrs.get("config") or config.public())}  # older studies: plain
+    recorded = {"insertion": "plain", "metric": "task", **(study.user_attrs.get("config") or config.public())}  # older studies
     current = config.public()
     changed = [k for k in IDENTITY if recorded.get(k) != current[k]]
     if changed:
@@ -108,10 +108,12 @@ def start_search(config: RunConfig) -> StudyRun:
     (re-queueing interrupted trials), write run.yaml and space.yaml, cache the proxy data and queue
     the baseline as trial 0."""
     base, space = load_inputs(config)
-    task = task_of(base)
+    task = task_of(base).scored_on(config.metric)
     if config.weights:  # a checkpoint of another model would transfer a fraction of its tensors
         check_matches(config.weights, base)
     dataset = load_dataset(config.data, task)
+    if config.weights and task.name == "pose":
+        check_keypoints(config.weights, dataset.extra["kpt_shape"], config.data)
     check_study_dir(config)
     study = open_study(config, recover=True)
     check_identity(study, config)
@@ -124,6 +126,7 @@ def start_search(config: RunConfig) -> StudyRun:
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", config.public())
     study.set_user_attr("task", task.name)
+    study.set_user_attr("score", task.score)
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
     with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

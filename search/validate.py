@@ -29,10 +29,10 @@ from scipy import stats
 
 from search.config import RunConfig
 from search.final import train_once
-from search.study import placement_of, scored_trials
+from search.study import placement_of, scored_trials, task_of_study
 from search.trials import saved_proxy_run, study_data
 from spaces import Placement
-from spaces.tasks import Task, task_of
+from spaces.tasks import Task
 from trainers.data import build_proxy_data, load_dataset
 
 
@@ -106,13 +106,13 @@ def _proxy_data(config: RunConfig, proxy: RunConfig, task: Task) -> Path:
     return build_proxy_data(load_dataset(study_data(config), task), folder, proxy.proxy_imgsz, proxy.proxy_fraction, config.seed)
 
 
-def full_runs(placement: Placement, key: str, base: dict, config: RunConfig, seeds: int) -> dict:
+def full_runs(placement: Placement, key: str, base: dict, config: RunConfig, seeds: int, study: optuna.Study) -> dict:
     """Full trainings of ``placement`` with ``seeds`` seeds (the study's seed first): their
     scores (the task's), its mean and a status. Seed runs after the first go to ``validate/<key>-seed<seed>/``."""
     records = [train_once(placement, base, replace(config, seed=config.seed + n),
                           config.study_dir / "validate" / (key if n == 0 else f"{key}-seed{config.seed + n}"))
                for n in range(seeds)]  # fmt: skip
-    score = task_of(base).score
+    score = task_of_study(study).score
     scores = [r.final[score] for r in records if r.status == "complete" and r.final.get(score) is not None]
     failed = seeds - len(scores)
     return {"full": statistics.fmean(scores) if scores else None, "full_seeds": scores,
@@ -124,7 +124,7 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
     """Train the picked candidates in full with ``full_seeds`` seeds each (and at ``proxy``'s
     budget when it differs from the study's); store and return the proxy-versus-full comparison,
     on the mean full score, of every proxy budget checked so far."""
-    proxy, task = proxy or config, task_of(base)
+    proxy, task = proxy or config, task_of_study(study)
     own, other = proxy_settings(config), proxy_settings(proxy)
     full_budget = {"epochs": config.final_epochs, "imgsz": config.final_imgsz, "seeds": full_seeds}
     stored = study.user_attrs.get("proxy_validation") or {}
@@ -136,7 +136,7 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
     rows = []
     for trial in pick_candidates(study, k, config.seed):
         placement, key = placement_of(trial), trial.user_attrs["placement_key"]
-        full = full_runs(placement, key, base, config, full_seeds)
+        full = full_runs(placement, key, base, config, full_seeds, study)
         scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
         if data is not None:
             run = saved_proxy_run(placement, base, data, proxy.proxy_budget, config.study_dir / "validate" / tag / key, config, task)

@@ -11,7 +11,9 @@ tests; the trainer, the search, the report and the data checks read it from ther
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+METRICS_SEARCHED = ("task", "box")  # --metric: the task's own score, or its box mAP50-95
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ class Task:
     def score_label(self) -> str:
         """The score's name as the report and the dashboard show it, e.g. ``mAP50-95``."""
         return next(m.label for m in self.metrics if m.name == self.score)
+
+    def scored_on(self, metric: str) -> Task:
+        """This task searching ``metric``: ``task`` (its own score) or ``box`` (its box mAP50-95, e.g. for a
+        segmentation user who deploys the boxes)."""
+        if metric not in METRICS_SEARCHED:
+            raise ValueError(f"--metric '{metric}' is not known; choose one of {', '.join(METRICS_SEARCHED)}")
+        return self if metric == "task" else replace(self, score="map50_95")
 
     def model(self, cfg, **kwargs):
         """The Ultralytics model of this task built from ``cfg`` (a model dict or YAML path)."""

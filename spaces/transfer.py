@@ -49,16 +49,28 @@ def _detection_model(model: nn.Module) -> nn.Module:
 
 def check_matches(source: str | Path | nn.Module, base: dict) -> None:
     """``ValueError`` in one line unless every tensor of the checkpoint fits base model dict ``base``
-    (the detection head's class layers, which follow the dataset's classes, aside)."""
+    (the head's class layers, which follow the dataset's classes, aside). A detection checkpoint may start a
+    model of another task (segment, pose, obb): its backbone, neck and box head transfer, and the task's own
+    head branches start fresh."""
     checkpoint = base_model(source)
     expected = task_of(base).model({**base, "nc": checkpoint.yaml.get("nc", base.get("nc"))}, verbose=False).state_dict()
     found = checkpoint.state_dict()
     wrong = [k for k, v in found.items() if k not in expected or expected[k].shape != v.shape]
-    if wrong or len(found) != len(expected):
+    across = task_of(checkpoint.yaml) is not task_of(base) and task_of(checkpoint.yaml).name == "detect"
+    if wrong or (len(found) != len(expected) and not across):
         raise ValueError(
             f"checkpoint '{source}' does not match the base model ({len(wrong)} of {len(found)} tensors differ in name or "
             "shape, e.g. another scale): give --model with the checkpoint itself, or the YAML it was trained from"
         )
+
+
+def check_keypoints(source: str | Path | nn.Module, kpt_shape: list, data: str | Path) -> None:
+    """``ValueError`` in one line when a pose checkpoint predicts other keypoints than the data's ``kpt_shape``
+    (a detection checkpoint has none: the keypoint branch starts fresh)."""
+    found = base_model(source).yaml.get("kpt_shape")
+    if found is not None and list(found) != list(kpt_shape):
+        raise ValueError(f"checkpoint '{source}' predicts kpt_shape {list(found)} and {data} has kpt_shape {list(kpt_shape)}; "
+                         "give a checkpoint trained on these keypoints, a detection checkpoint, or the pose YAML to start from scratch")  # fmt: skip
 
 
 def transfer_weights(source: str | Path | nn.Module, new_model: nn.Module, placement: Placement) -> TransferReport:

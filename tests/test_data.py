@@ -27,8 +27,9 @@ def _relative(data):
 
 
 def test_relative_path_resolves_against_the_yaml_wherever_ultralytics_reads_it(tmp_path, monkeypatch):
-    import trainers.offline  # noqa: F401  (offline-safe Ultralytics first)
     from ultralytics.data.utils import check_det_dataset
+
+    import trainers.offline  # noqa: F401  (offline-safe Ultralytics first)
 
     mine = _relative(make_toy_dataset(tmp_path / "mine", n_train=4, n_val=2, imgsz=32))
     other = _relative(make_toy_dataset(tmp_path / "other", n_train=5, n_val=3, imgsz=32))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers import one_line_error
 from optuna.trial import TrialState
 
-from helpers import one_line_error
 from search.config import RunConfig
 from search.objectives import CHOICES, OBJECTIVES, directions, second_objective
 from search.study import open_study

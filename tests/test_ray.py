@@ -22,14 +22,14 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
+from helpers import TRAIN, one_line_error, study_of
 from optuna.trial import TrialState
 
-from helpers import TRAIN, one_line_error, study_of
 from search import ray_executor
 from search.cli import main
 from search.config import RunConfig
-from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
 from search.loop import TrialLoop
+from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
 from search.study import rdb_storage
 from search.trials import StudyRun
 from spaces.tasks import TASKS

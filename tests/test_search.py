@@ -10,9 +10,9 @@ import time
 from importlib.metadata import version
 
 import pytest
+from helpers import TINY, one_line_error, study_of
 from optuna.trial import TrialState
 
-from helpers import TINY, one_line_error, study_of
 from search.cli import main
 from search.study import interrupted_numbers
 

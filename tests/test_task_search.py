@@ -10,9 +10,9 @@ import sys
 
 import pytest
 import torch
+from helpers import TRAIN, one_line_error, study_of
 from torch import nn
 
-from helpers import TRAIN, one_line_error, study_of
 from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights
 from spaces.tasks import TASKS, task_of
 from trainers.data import DataError, load_dataset, make_toy_dataset
@@ -120,3 +120,36 @@ def test_gated_insertion_keeps_every_task_head_exactly(model):
         report = transfer_weights(reference, new, placement)
         assert report.transferred == report.total, str(report)
         assert torch.equal(_flat(new(x)), expected) is same, insertion
+
+
+def test_a_detection_checkpoint_starts_a_model_of_another_task(tmp_path, capsys):
+    """A self-made detection checkpoint (none can be downloaded here) into a segmentation model: every one of its
+    tensors transfers, the mask branch starts fresh; a pose checkpoint of other keypoints than the data's is refused."""
+    from search.cli import main
+
+    torch.manual_seed(0)
+    detect = tmp_path / "det.pt"
+    torch.save({"model": TASKS["detect"].model(load_base("yolov8n.yaml"), verbose=False)}, detect)
+    out = tmp_path / "seg.yaml"
+    assert main(["build", "--model", "yolov8n-seg.yaml", "--place", "neck.15=se", "-o", str(out), "--weights", str(detect),
+                 "--save-weights", str(tmp_path / "seg.pt")]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    total = len(torch.load(detect, weights_only=False)["model"].state_dict())
+    assert f"transferred {total}/{total} base tensors" in said
+    pose = tmp_path / "pose.pt"
+    torch.save({"model": TASKS["pose"].model(load_base("yolov8n-pose.yaml"), verbose=False)}, pose)  # 17 keypoints
+    data = make_toy_dataset(tmp_path / "toy", n_train=4, n_val=2, imgsz=64, task="pose")  # 4 keypoints
+    line = one_line_error(["run", "--data", str(data), "--model", str(pose), "--out", str(tmp_path), "--quiet"], capsys)
+    assert "predicts kpt_shape [17, 3]" in line and "has kpt_shape [4, 3]" in line
+
+
+def test_metric_box_makes_a_segmentation_search_score_its_boxes(toy, tmp_path):
+    from search.config import RunConfig
+    from search.study import task_of_study
+    from search.trials import start_search
+
+    config = RunConfig(data=str(toy["segment"]), model="yolov8n-seg.yaml", out=str(tmp_path), study="s", metric="box",
+                       proxy_imgsz=64).resolved()  # fmt: skip
+    run = start_search(config)
+    assert run.task.score == "map50_95" and run.study.metric_names == ["box mAP50-95 (proxy)"]
+    assert task_of_study(run.study).score == "map50_95"  # the report and export read it back

@@ -42,9 +42,18 @@ def test_label_lines_of_each_task():
     assert obb([9], 0) is None and "7 values" in obb([7], 0)
 
 
-def test_the_insertion_option_lists_what_the_builder_builds():
+def test_options_checked_without_torch_list_what_the_packages_accept():
     """search.config repeats spaces.gate.INSERTIONS so that options are checked without importing torch."""
-    from search.config import INSERTIONS
+    from search.config import INSERTIONS, METRICS_SEARCHED
     from spaces.gate import INSERTIONS as BUILT
+    from spaces.tasks import METRICS_SEARCHED as SCORED
 
-    assert INSERTIONS == BUILT
+    assert INSERTIONS == BUILT and METRICS_SEARCHED == SCORED
+
+
+def test_a_segmentation_search_may_search_the_box_score():
+    assert TASKS["segment"].score == "mask_map50_95" and TASKS["segment"].scored_on("box").score == "map50_95"
+    assert TASKS["segment"].scored_on("box").score_label == "box mAP50-95"
+    assert TASKS["detect"].scored_on("box") == TASKS["detect"]
+    with pytest.raises(ValueError, match="--metric 'mask' is not known; choose one of task, box"):
+        TASKS["segment"].scored_on("mask")

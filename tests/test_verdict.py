@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scipy import stats
 
 from search.verdict import PAIRED, WELCH, Comparison, beats_baseline, compare, tradeoff_line, verdict_line
