@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="generate a small dataset and run a complete tiny search on it (CPU, minutes)")
     p.add_argument("--out", default="results", help="output root (default: %(default)s)")
     p.add_argument("--trials", type=int, default=8, help="trials (default: %(default)s)")
+    p.add_argument("--task", default="detect", help=f"the task of the toy set and model: {', '.join(DEMO_MODELS)} "
+                   "(default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser("space", help="print the candidate positions and the size of the search space")
@@ -273,16 +275,23 @@ DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_e
                 "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0}}  # fmt: skip
 
 
+DEMO_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from search.config import RunConfig, check_writable
     from trainers.data import make_toy_dataset
 
+    if args.task not in DEMO_MODELS:
+        raise UsageError(f"--task '{args.task}' is not known; choose one of {', '.join(DEMO_MODELS)}")
     out = Path(args.out)
     check_writable(out)
-    _prepare(out / "demo" / "config", quiet=True)
-    data = make_toy_dataset(out / "demo-data", n_train=32, n_val=8, imgsz=64)
-    print(f"generated a toy dataset (rectangles and ellipses): {data}")
-    config = RunConfig(data=str(data), out=str(out), study="demo", trials=args.trials, **DEMO_OPTIONS).resolved()
+    study = "demo" if args.task == "detect" else f"demo-{args.task}"
+    _prepare(out / study / "config", quiet=True)
+    data = make_toy_dataset(out / f"{study}-data", n_train=32, n_val=8, imgsz=64, task=args.task)
+    print(f"generated a toy {args.task} dataset (rectangles and ellipses): {data}")
+    config = RunConfig(data=str(data), model=DEMO_MODELS[args.task], out=str(out), study=study, trials=args.trials,
+                       **DEMO_OPTIONS).resolved()  # fmt: skip
     config.validate()
     return _search(config, args.quiet)
 

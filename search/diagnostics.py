@@ -95,13 +95,14 @@ def fit_gap_line(epochs: list[dict], name: str = "baseline") -> str:
 # --- object sizes --------------------------------------------------------------------------------
 
 
-def _box_size(fields: list[str]) -> float | None:
-    """sqrt(w*h) (normalized) of one label line ``class x y w h`` or ``class x1 y1 x2 y2 ...`` (polygon)."""
+def _box_size(fields: list[str], box_first: bool = False) -> float | None:
+    """sqrt(w*h) (normalized) of one label line ``class x y w h`` or ``class x1 y1 x2 y2 ...`` (a polygon, or
+    an oriented box's four corners); with ``box_first`` (pose) the line's box, before its keypoints."""
     try:
         values = [float(v) for v in fields[1:]]
     except ValueError:
         return None
-    if len(values) == 4:
+    if box_first or len(values) == 4:
         w, h = values[2], values[3]
     elif len(values) >= 6 and len(values) % 2 == 0:
         w, h = max(values[0::2]) - min(values[0::2]), max(values[1::2]) - min(values[1::2])
@@ -110,18 +111,19 @@ def _box_size(fields: list[str]) -> float | None:
     return math.sqrt(w * h) if w > 0 and h > 0 and math.isfinite(w * h) else None
 
 
-def object_sizes(label_files: Iterable[Path], imgsz: int) -> np.ndarray:
-    """Object sizes sqrt(w*h) in pixels at training size ``imgsz``, from YOLO label files.
+def object_sizes(label_files: Iterable[Path], imgsz: int, box_first: bool = False) -> np.ndarray:
+    """Object sizes sqrt(w*h) in pixels at training size ``imgsz``, from YOLO label files (``box_first``:
+    pose lines, whose box comes before the keypoints).
 
     Assumes square images letterboxed to ``imgsz`` (normalized w and h both scale by ``imgsz``);
-    for other aspect ratios the short side's extent is overestimated. Polygon (segment) lines count
-    by their bounding box; empty, malformed and zero-area lines are skipped.
+    for other aspect ratios the short side's extent is overestimated. Polygon (segment) and oriented-box
+    lines count by their bounding box; empty, malformed and zero-area lines are skipped.
     """
     sizes = [
         s * imgsz
         for path in label_files
         for line in Path(path).read_text().splitlines()
-        if (s := _box_size(line.split())) is not None
+        if (s := _box_size(line.split(), box_first)) is not None
     ]
     return np.asarray(sizes, dtype=float)
 

@@ -112,7 +112,7 @@ def start_search(config: RunConfig) -> StudyRun:
     if config.weights:  # a checkpoint of another model would transfer a fraction of its tensors
         check_matches(config.weights, base)
     dataset = load_dataset(config.data, task)
-    if config.weights and task.name == "pose":
+    if config.weights and task.keypoints:
         check_keypoints(config.weights, dataset.extra["kpt_shape"], config.data)
     check_study_dir(config)
     study = open_study(config, recover=True)

@@ -37,6 +37,8 @@ class Task:
     # Why a label file would be dropped by Ultralytics, from its lines' value counts and the values per object
     # of the data's keypoints (kpt_shape; 0 without); None when it is usable.
     label_problem: Callable[[list[int], int], str | None]
+    keypoints: bool = False  # label lines are a box, then the data's keypoints (kpt_shape)
+    masks: bool = False  # it learns masks from polygon labels
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -102,8 +104,9 @@ def _rotated_boxes(lengths: list[int], kpt_values: int) -> str | None:
 TASKS = {
     "detect": Task("detect", frozenset({"Detect", "v10Detect"}), "DetectionModel", BOX, "map50_95", _boxes_or_polygons),
     "segment": Task("segment", frozenset({"Segment", "Segment26"}), "SegmentationModel", _beside_boxes("M", "mask"),
-                    "mask_map50_95", _boxes_or_polygons),
-    "pose": Task("pose", frozenset({"Pose", "Pose26"}), "PoseModel", _beside_boxes("P", "pose"), "pose_map50_95", _keypoints),
+                    "mask_map50_95", _boxes_or_polygons, masks=True),
+    "pose": Task("pose", frozenset({"Pose", "Pose26"}), "PoseModel", _beside_boxes("P", "pose"), "pose_map50_95", _keypoints,
+                 keypoints=True),
     "obb": Task("obb", frozenset({"OBB", "OBB26"}), "OBBModel", BOX, "map50_95", _rotated_boxes),
 }  # fmt: skip
 

@@ -120,3 +120,12 @@ def test_size_table_markdown(yolov8n):
     assert any(line.startswith("| P1/2 backbone | 0 | Conv | 2 | 3 | – | – |") for line in lines)
     assert "median 67.0 px" in lines[-1] and "(8 objects)" in lines[-1]
     assert size_table_markdown(np.array([]), stage_table(yolov8n)).endswith("No objects found in the labels.")
+
+
+def test_object_sizes_of_pose_and_oriented_box_lines(tmp_path):
+    pose = tmp_path / "pose.txt"
+    pose.write_text("0 0.5 0.5 0.25 0.25 0.4 0.4 2 0.9 0.9 2\n")  # the box, then 2 keypoints: the box decides
+    assert object_sizes([pose], 64, box_first=True).tolist() == [16.0]
+    obb = tmp_path / "obb.txt"
+    obb.write_text("0 0.25 0.25 0.5 0.25 0.5 0.5 0.25 0.5\n")  # four corners: their bounding box
+    assert object_sizes([obb], 64).tolist() == [16.0]

@@ -153,3 +153,8 @@ def test_metric_box_makes_a_segmentation_search_score_its_boxes(toy, tmp_path):
     run = start_search(config)
     assert run.task.score == "map50_95" and run.study.metric_names == ["box mAP50-95 (proxy)"]
     assert task_of_study(run.study).score == "map50_95"  # the report and export read it back
+
+
+def test_an_unknown_demo_task_is_one_line(capsys):
+    assert "--task 'classify' is not known; choose one of detect, segment, pose, obb" in one_line_error(
+        ["demo", "--task", "classify"], capsys)

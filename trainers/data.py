@@ -163,7 +163,7 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
     unusable = []
     for split, images in (("train", train), ("val", val)):
         dropped, objects, polygons = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
-        if split == "train" and task.name == "segment" and not polygons:
+        if split == "train" and task.masks and not polygons:
             raise DataError(f"{source}: the train labels are boxes only, no polygons, and a segmentation model learns its "
                             "masks from polygons; give polygon labels or a detection --model")  # fmt: skip
         if split == "val" and objects - len(dropped) <= 0:
@@ -179,7 +179,7 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
 def _check_task(source: Path, task: Task, kpt_shape) -> None:
     """``DataError`` in one line when the data.yaml's keypoints do not fit ``task``: a pose model needs
     ``kpt_shape``; a pose dataset needs a pose model."""
-    if task.name == "pose":
+    if task.keypoints:
         if not (isinstance(kpt_shape, list) and len(kpt_shape) == 2 and kpt_shape[1] in (2, 3) and kpt_shape[0] >= 1):
             raise DataError(f"{source}: a pose model needs 'kpt_shape: [keypoints, 2 or 3]' in the data.yaml, got "
                             f"{kpt_shape!r}; add it, or give a --model of the task the labels are for")  # fmt: skip

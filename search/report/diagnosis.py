@@ -39,7 +39,7 @@ def training_object_sizes(config: RunConfig, task: Task):
 
     try:
         labels = [label_path(image) for image in load_dataset(study_data(config), task).train]
-        return object_sizes([p for p in labels if p.is_file()], config.final_imgsz), ""
+        return object_sizes([p for p in labels if p.is_file()], config.final_imgsz, task.keypoints), ""
     except (ValueError, OSError) as e:  # DataError is a ValueError: moved or broken dataset
         return None, f"the training labels could not be read ({one_line(e)})"
 
