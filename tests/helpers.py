@@ -29,3 +29,19 @@ def one_line_error(argv: list[str], capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
     return err
+
+
+def trained_looking(model):
+    """``model`` in eval mode with non-trivial BatchNorm statistics and affine terms, as a trained model has
+    (drawn from torch's global generator: seed it first), so that an identity check is not trivially met."""
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    return model.eval()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from torch import nn
+from helpers import trained_looking
 from ultralytics.nn.tasks import DetectionModel
 
 import spaces
@@ -21,15 +21,7 @@ KINDS = ("backbone", "sppf", "fused", "neck")
 
 def _base_model() -> DetectionModel:
     torch.manual_seed(0)
-    model = DetectionModel(V8, verbose=False)
-    with torch.no_grad():  # trained-looking weights: non-trivial BN statistics and affine terms
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model.eval()
+    return trained_looking(DetectionModel(V8, verbose=False))
 
 
 def _flat(out) -> torch.Tensor:

@@ -10,8 +10,7 @@ import sys
 
 import pytest
 import torch
-from helpers import TRAIN, one_line_error, study_of
-from torch import nn
+from helpers import TRAIN, one_line_error, study_of, trained_looking
 
 from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights
 from spaces.tasks import TASKS, task_of
@@ -83,17 +82,6 @@ def test_label_files_each_task_would_drop_are_counted(tmp_path):
         load_dataset(detect, TASKS["detect"])
 
 
-def _trained_looking(model: nn.Module) -> nn.Module:
-    with torch.no_grad():  # non-trivial BN statistics and affine terms, as a trained model has
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model.eval()
-
-
 def _flat(out) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return out.flatten(1)
@@ -108,7 +96,7 @@ def test_gated_insertion_keeps_every_task_head_exactly(model):
     base = load_base(model)
     task = task_of(base)
     torch.manual_seed(0)
-    reference = _trained_looking(task.model(base, verbose=False))
+    reference = trained_looking(task.model(base, verbose=False))
     kinds = {}
     for position in find_positions(base):
         kinds.setdefault(position.kind, position.name)

@@ -5,7 +5,7 @@ block, on a neck path into the head), the largest absolute difference of every o
 (boxes, classes, masks and prototypes, keypoints, angles), gated and plain.
 
 No task checkpoint can be downloaded here, so the base is each model initialised from seed 0 with
-trained-looking BatchNorm statistics and affine terms (as tests/test_gate.py does); every base tensor is
+trained-looking BatchNorm statistics and affine terms (tests/helpers.py, as the identity tests use); every base tensor is
 transferred by index. The detection table with real yolov8n.pt weights and mAP is step0_insertion.md.
 
 Run: python results/benchmarks/step0_tasks.py   (writes step0_tasks.md)
@@ -13,10 +13,14 @@ Run: python results/benchmarks/step0_tasks.py   (writes step0_tasks.md)
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
 from machine import describe_machine, publish
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from helpers import trained_looking  # noqa: E402 (the base the identity tests use)
 
 MODELS = ("yolov8n-seg.yaml", "yolov8n-pose.yaml", "yolov8n-obb.yaml", "yolo26n-seg.yaml", "yolo26n-pose.yaml", "yolo26n-obb.yaml")
 KINDS = ("backbone", "sppf", "fused", "neck")
@@ -36,7 +40,6 @@ def main() -> None:
 
     prepare_ultralytics(Path(tempfile.mkdtemp(prefix="step0-")) / "config")
     import torch
-    from torch import nn
 
     from spaces import ATTENTION, Placement, build_yaml, find_positions, load_base, transfer_weights
     from spaces.tasks import task_of
@@ -47,15 +50,7 @@ def main() -> None:
         base = load_base(name)
         task = task_of(base)
         torch.manual_seed(0)
-        reference = task.model(base, verbose=False)
-        with torch.no_grad():
-            for m in reference.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.running_mean.uniform_(-0.5, 0.5)
-                    m.running_var.uniform_(0.5, 2.0)
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.uniform_(-0.5, 0.5)
-        reference.eval()
+        reference = trained_looking(task.model(base, verbose=False))
         expected = _flat(reference(x))
         positions = {}
         for p in find_positions(base):

@@ -66,15 +66,15 @@ def main() -> None:
     low, high = ((sd * ((n - 1) / stats.chi2.ppf(q, n - 1)) ** 0.5) for q in (0.975, 0.025)) if sd else (None, None)
     needed = seeds_needed(0.01, sd, 0.05) if sd else None  # one-sided 5%, as the report states it
     rows = [f"| {r['seed']} | {r['status']} | " + " | ".join(f"{r['final'].get(m.name, float('nan')):.4f}" for m in task.metrics)
-            + f" | {r['wall_time_s']:.0f} s |" for r in runs]  # fmt: skip
+            + " |" for r in runs]  # fmt: skip
     publish(__file__, "\n".join([
         f"# Seed noise of the baseline on {dataset_name} ({task.name}, {task.score_label})", "", describe_machine(), "",
         f"Command: `python results/benchmarks/task_seed_noise.py --data {args.data} --model {args.model}"
         + (f" --weights {args.weights}" if args.weights else "") + f" --seeds {args.seeds} --epochs {args.epochs} "
         f"--imgsz {args.imgsz}`. The base model without attention, {args.epochs} epochs at {args.imgsz} px, batch "
         f"{args.batch}, on the CPU; {runs[0]['transfer'] or 'from scratch'}.", "",
-        "| seed | status | " + " | ".join(m.label for m in task.metrics) + " | wall time |",
-        "| --- | --- | " + " | ".join("---" for _ in task.metrics) + " | --- |", *rows, "",
+        "| seed | status | " + " | ".join(m.label for m in task.metrics) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in task.metrics) + " |", *rows, "",
         f"{task.score_label} over {n} seeds: mean {statistics.fmean(scores):.4f}, sd "
         + (f"{sd:.4f} (95% interval {low:.4f} to {high:.4f}); a paired test of equal seeds per side needs about "
            f"{needed} seeds per side to detect +0.01 at 80% power (one-sided 5%, correlation 0)." if sd else "undefined (one run)."), "",
