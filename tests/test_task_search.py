@@ -44,6 +44,7 @@ def test_a_search_of_each_task_runs_end_to_end(task, toy, tmp_path):
     assert first.value == first.user_attrs[score] and {m.name for m in TASKS[task].metrics} <= set(first.user_attrs)
     report = (study_dir / "report.md").read_text()
     assert f"- objective: maximize {SCORES[task]}" in report and f"{SCORES[task]} mean ± sd" in report
+    assert (study_dir / "trials.csv").read_text().startswith("number,state,value,")  # one schema, whatever the score
     code = (
         "import spaces; from ultralytics import YOLO; import numpy as np; "
         f"m = YOLO(r'{study_dir / 'best.yaml'}'); w = YOLO(r'{study_dir / 'final' / 'weights' / 'best.pt'}'); "

@@ -67,6 +67,9 @@ def write_trials_csv(report: Report) -> bool:
     the sampled parameters (``params_*``), the trial's placement and metrics (the task's, then `TRIAL_COLUMNS`,
     ``params`` being the model's parameter count); False without trials."""
     frame = report.study.trials_dataframe(multi_index=False)
+    names = report.study.metric_names or []  # Optuna names value columns after them; the file keeps one schema
+    frame = frame.rename(columns={f"value_{n}": "value" for n in names} if len(names) == 1 else
+                         {f"values_{n}": f"values_{i}" for i, n in enumerate(names)})  # fmt: skip
     if frame.empty:
         (report.folder / TRIALS_CSV).unlink(missing_ok=True)
         return False
