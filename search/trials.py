@@ -31,6 +31,8 @@ from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
 from trainers.train import Budget, TrialRecord, train_candidate
 
+MAX_DET = 300  # Ultralytics' default max_det: detections an image that validation scores
+
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
@@ -122,6 +124,9 @@ def start_search(config: RunConfig) -> StudyRun:
     if dataset.unusable:
         print(f"warning: {dataset.unusable_text()}")
         study.set_user_attr("unusable_images", dataset.unusable_text())
+    crowded = dataset.crowded_text(config.train_args.get("max_det", MAX_DET))
+    if crowded:
+        print(f"warning: {crowded}")
     replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", config.public())

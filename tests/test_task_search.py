@@ -147,3 +147,13 @@ def test_metric_box_makes_a_segmentation_search_score_its_boxes(toy, tmp_path):
 def test_an_unknown_demo_task_is_one_line(capsys):
     assert "--task 'classify' is not known; choose one of detect, segment, pose, obb" in one_line_error(
         ["demo", "--task", "classify"], capsys)
+
+
+def test_an_image_with_more_objects_than_max_det_is_said(tmp_path):
+    """nuclei-seg has up to 369 nuclei in one image; Ultralytics scores at most 300 detections an image."""
+    data = make_toy_dataset(tmp_path / "crowd", n_train=4, n_val=2, imgsz=64)
+    label = tmp_path / "crowd" / "labels" / "val" / "0000.txt"
+    label.write_text("".join(f"0 {0.1 + i / 400:.4f} 0.5 0.01 0.01\n" for i in range(301)))
+    found = load_dataset(data, TASKS["detect"])
+    assert found.most_objects == 301 and "add --set max_det=301" in found.crowded_text(300)
+    assert found.crowded_text(400) is None

@@ -49,6 +49,14 @@ class Dataset:
     unusable: tuple[tuple[Path, str], ...] = ()  # (label file, why) of images Ultralytics drops
     extra: dict = field(default_factory=dict)  # the task's own keys of the data.yaml (`TASK_KEYS`), written on with it
     task: str = "detect"  # the task its labels were checked for (Ultralytics scans and caches them for it)
+    most_objects: int = 0  # the most labelled objects in one image
+
+    def crowded_text(self, max_det: int) -> str | None:
+        """One line when an image holds more objects than validation keeps detections (``max_det``), or None."""
+        if self.most_objects <= max_det:
+            return None
+        return (f"up to {self.most_objects} objects in one image, and Ultralytics scores at most max_det {max_det} "
+                f"detections an image, so scores are capped there; add --set max_det={self.most_objects}")  # fmt: skip
 
     def unusable_text(self) -> str | None:
         """One line on the images Ultralytics will drop, or None when there are none."""
@@ -90,8 +98,9 @@ def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
     return images
 
 
-def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_shape: list | None) -> tuple[list[tuple[Path, str]], int, int]:
-    """Label files Ultralytics would drop whole (with why), the number of objects and of polygon lines, for ``images``.
+def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_shape: list | None) -> tuple[list[tuple[Path, str]], int, int, int]:
+    """Label files Ultralytics would drop whole (with why), the number of objects, of polygon lines and the most
+    objects in one image, for ``images``.
 
     Ultralytics' ``verify_image_label`` drops an image whose label file has lines of a length ``task`` does not
     read (`spaces.tasks.Task.label_problem`), or a value below 0 or a coordinate above 1 (keypoints: their x, y).
@@ -99,7 +108,7 @@ def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_sha
     """
     ndim = kpt_shape[1] if kpt_shape else 0
     kpt_values = kpt_shape[0] * kpt_shape[1] if kpt_shape else 0
-    unusable, objects, polygons = [], 0, 0
+    unusable, objects, polygons, most = [], 0, 0, 0
     for image in images:
         labels = label_path(image)
         if not labels.is_file():
@@ -125,10 +134,11 @@ def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_sha
             lengths.append(len(values))
             objects += 1
         polygons += sum(n > 6 for n in lengths) if not ndim else 0
+        most = max(most, len(lengths))
         why = why or task.label_problem(lengths, kpt_values)
         if why:
             unusable.append((labels, why))
-    return unusable, objects, polygons
+    return unusable, objects, polygons, most
 
 
 def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
@@ -160,9 +170,10 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
     _check_task(source, task, extra.get("kpt_shape"))
     train = _split_images(spec["train"], root, source, "train")
     val = _split_images(spec["val"], root, source, "val")
-    unusable = []
+    unusable, most = [], 0
     for split, images in (("train", train), ("val", val)):
-        dropped, objects, polygons = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
+        dropped, objects, polygons, crowd = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
+        most = max(most, crowd)
         if split == "train" and task.masks and not polygons:
             raise DataError(f"{source}: the train labels are boxes only, no polygons, and a segmentation model learns its "
                             "masks from polygons; give polygon labels or a detection --model")  # fmt: skip
@@ -173,7 +184,7 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
             raise DataError(f"{source}: {len(dropped)} of {len(images)} {split} images have labels Ultralytics cannot use "
                             f"(e.g. {path}: {why}); fix those label files")  # fmt: skip
         unusable += dropped
-    return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable), extra, task.name)
+    return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable), extra, task.name, most)
 
 
 def _check_task(source: Path, task: Task, kpt_shape) -> None:
