@@ -170,6 +170,8 @@ class RunConfig:
         """Raise ``ValueError`` with a one-line message for options that cannot work."""
         if self.trials < 1:
             raise ValueError(f"--trials must be at least 1, got {self.trials}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be at least 0 (Ultralytics and numpy take non-negative seeds), got {self.seed}")
         second_objective(self.objective)  # a one-line error for a name not in search.objectives
         if self.metric not in METRICS_SEARCHED:
             raise ValueError(f"--metric '{self.metric}' is not known; choose one of {', '.join(METRICS_SEARCHED)}")

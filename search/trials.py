@@ -178,11 +178,12 @@ def tell_duplicate(trial: Trial, study: optuna.Study, twin: FrozenTrial) -> None
 
 def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> bool:
     """Give Optuna one epoch's fitness; True when its pruner says stop. Multi-objective trials are
-    never pruned (Optuna cannot); their curve is kept in the ``epochs`` attribute."""
+    never pruned (Optuna cannot); their curve is kept in the ``epochs`` attribute. The last epoch is
+    never pruned either: the training is complete, and stopping it would only drop its result."""
     if len(config.directions) > 1:
         return False
     trial.report(metrics["fitness"], epoch)
-    return trial.should_prune()
+    return epoch < config.proxy_epochs and trial.should_prune()
 
 
 def finish_trial(trial: Trial, run: StudyRun, record: TrialRecord) -> None:

@@ -141,3 +141,15 @@ def test_a_study_file_rewritten_while_it_is_read_is_read_whole(toy, tmp_path):
         assert reader.read() == before
     assert len(listing.read_text().splitlines()) == len(before.splitlines()) - 1
     assert not [p.name for p in resolved.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("names, said", [("raccoon", "names must be a list or a mapping"),
+                                         ({"a": "raccoon"}, "names keys must be class ids"),
+                                         ({0: "a", 2: "b"}, "class ids must run 0..nc-1 without gaps")])  # fmt: skip
+def test_names_that_are_not_class_ids_are_one_line(toy, tmp_path, names, said):
+    spec = yaml.safe_load(Path(toy).read_text())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**spec, "names": names}))
+    with pytest.raises(DataError, match=said) as err:
+        load_dataset(bad)
+    assert "\n" not in str(err.value) and str(bad) in str(err.value)

@@ -94,3 +94,15 @@ def test_a_twin_of_another_workers_trial_waits_and_is_told_its_outcome(toy_data,
     assert asked is not None and asked.number >= 2 and not loop.waiting
     twin = study.get_trials()[1]
     assert twin.state == TrialState.COMPLETE and twin.user_attrs["duplicate_of"] == 0 and twin.value == 0.25
+
+
+def test_the_last_epoch_is_never_pruned(tmp_path):
+    """A pruner that prunes every value (ThresholdPruner above any fitness) may stop a trial before its
+    last epoch, never at it: a training that ran every epoch is complete."""
+    from search.trials import report_epoch
+
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+    config = RunConfig(data="d.yaml", out=str(tmp_path), study="s", proxy_epochs=2)
+    trial = study.ask()
+    assert report_epoch(trial, 1, {"fitness": 0.5}, config) is True
+    assert report_epoch(trial, 2, {"fitness": 0.5}, config) is False

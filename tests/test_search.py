@@ -153,6 +153,7 @@ def test_bad_input_is_one_line_exit_2(learnable_data, tmp_path, capsys):
         "cannot be opened": ["run", "--data", data, "--storage", "sqlite:////no/such/dir/x.db", *base],
         "holds no study": ["resume", str(tmp_path)],
         "--objective 'accuracy' is not known": ["run", "--data", data, "--objective", "accuracy", *base],
+        "--seed must be at least 0": ["run", "--data", data, "--seed", "-1", *base],
     }
     for message, argv in cases.items():
         assert message in one_line_error(argv, capsys), message

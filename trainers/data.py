@@ -161,7 +161,13 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
     if missing:
         raise DataError(f"{source}: missing {', '.join(missing)}; a data.yaml needs train, val and names")
     names = spec["names"]
+    if isinstance(names, dict) and not all(isinstance(k, int) or str(k).isdigit() for k in names):
+        raise DataError(f"{source}: names keys must be class ids 0..nc-1, got {list(names)[:3]}; write names: {{0: first, 1: ...}} or a list")
+    if not isinstance(names, (list, dict)):
+        raise DataError(f"{source}: names must be a list or a mapping of class ids to names, got {names!r}; write names: [{names}]")
     names = dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in names.items()}
+    if sorted(names) != list(range(len(names))):
+        raise DataError(f"{source}: names has class ids {sorted(names)}; class ids must run 0..nc-1 without gaps, as the labels use them")
     if "nc" in spec and spec["nc"] != len(names):
         raise DataError(f"{source}: nc is {spec['nc']} but names lists {len(names)} classes; make them agree")
     root = Path(spec.get("path") or ".")  # relative to the data.yaml's folder, wherever the run starts
