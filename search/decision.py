@@ -43,8 +43,8 @@ class SeedRuns:
     def to_dict(self) -> dict:
         values = asdict(self)
         values.update(values.pop("metrics"))
-        for key in ("race", "comparison", "tradeoff"):  # the baseline has no fate in the race
-            if values[key] is None and self.race is None:
+        if self.race is None:  # the baseline has no fate in the race, no comparison and no trade-off
+            for key in ("race", "comparison", "tradeoff"):
                 values.pop(key)
         return values
 

@@ -107,7 +107,8 @@ class TrialLoop:
         self.handed_out.pop(asked.number, None)
         finish_trial(asked.trial, self.run, record)
         self.on_told()
-        self._release(self.run.study.get_trials(deepcopy=False))
+        if self.waiting:  # the study is read again only when twins wait for a trial
+            self._release(self.run.study.get_trials(deepcopy=False))
 
     def abandon(self, asked: Asked) -> None:
         """Forget ``asked`` untold (its training was stopped from outside): it stays RUNNING, and the

@@ -289,13 +289,11 @@ def count_trials(trials: list[FrozenTrial]) -> int:
 
 
 def task_of_study(study: optuna.Study) -> Task:
-    """The task ``study`` searched, scored as its start recorded (studies from before tasks: detection)."""
-    from dataclasses import replace
-
+    """The task ``study`` searched, on the score its ``--metric`` chose (studies from before tasks: detection)."""
     from spaces.tasks import TASKS
 
-    task = TASKS[study.user_attrs.get("task", "detect")]
-    return replace(task, score=study.user_attrs.get("score", task.score))
+    metric = (study.user_attrs.get("config") or {}).get("metric", "task")
+    return TASKS[study.user_attrs.get("task", "detect")].scored_on(metric)
 
 
 def placement_of(trial: FrozenTrial) -> Placement:

@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 import yaml
 from optuna.trial import FrozenTrial, Trial, TrialState
+from ultralytics.cfg import DEFAULT_CFG
 
 from search.config import RunConfig, check_writable
 from search.objectives import second_objective
@@ -30,8 +31,6 @@ from spaces.transfer import check_keypoints, check_matches
 from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
 from trainers.train import Budget, TrialRecord, train_candidate
-
-MAX_DET = 300  # Ultralytics' default max_det: detections an image that validation scores
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
@@ -124,14 +123,13 @@ def start_search(config: RunConfig) -> StudyRun:
     if dataset.unusable:
         print(f"warning: {dataset.unusable_text()}")
         study.set_user_attr("unusable_images", dataset.unusable_text())
-    crowded = dataset.crowded_text(config.train_args.get("max_det", MAX_DET))
+    crowded = dataset.crowded_text(config.train_args.get("max_det", DEFAULT_CFG.max_det))  # detections scored an image
     if crowded:
         print(f"warning: {crowded}")
     replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", config.public())
     study.set_user_attr("task", task.name)
-    study.set_user_attr("score", task.score)
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
     with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
