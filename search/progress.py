@@ -27,10 +27,8 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            from search.study import count_trials
-
-            self.bar = tqdm(total=self.total, initial=count_trials(self.study.get_trials(deepcopy=False)), desc="study", unit="trial", position=0)
-            self.update()
+            self.bar = tqdm(total=self.total, desc="study", unit="trial", position=0)
+            self.update()  # counts the trials done so far: the study is read once
         return self
 
     def __exit__(self, *exc) -> None:

@@ -56,7 +56,7 @@ def check_matches(source: str | Path | nn.Module, base: dict) -> None:
     expected = task_of(base).model({**base, "nc": checkpoint.yaml.get("nc", base.get("nc"))}, verbose=False).state_dict()
     found = checkpoint.state_dict()
     wrong = [k for k, v in found.items() if k not in expected or expected[k].shape != v.shape]
-    across = task_of(checkpoint.yaml) is not task_of(base) and task_of(checkpoint.yaml).name == "detect"
+    across = task_of(checkpoint.yaml).name == "detect" and task_of(base).name != "detect"
     if wrong or (len(found) != len(expected) and not across):
         raise ValueError(
             f"checkpoint '{source}' does not match the base model ({len(wrong)} of {len(found)} tensors differ in name or "

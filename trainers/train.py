@@ -236,14 +236,15 @@ def train_candidate(
     start = time.perf_counter()
     with _log_to(log):
         try:
-            model_dict = {**build_yaml(base, placement, insertion), **head_args(data)}
+            head = head_args(data)  # read once: the candidate and, from scratch, the seeded base share it
+            model_dict = {**build_yaml(base, placement, insertion), **head}
             holders = attention_layers(base, placement)
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
             with _seeded(budget.seed):  # the seed alone fixes the attention's initial weights
                 model = YOLO(str(model_yaml), task=task.name)
             record.params, record.gflops = model_cost(model.model)
-            transfer = transfer_weights(weights or _seeded_base({**base, **head_args(data)}, task, budget.seed), model.model, placement)
+            transfer = transfer_weights(weights or _seeded_base({**base, **head}, task, budget.seed), model.model, placement)
             if weights:
                 record.transfer = str(transfer)
                 logging.getLogger("ultralytics").info(record.transfer)
