@@ -72,6 +72,7 @@ def main() -> None:
 
     import search
     from search.cli import main as cli
+    from search.provenance import environment
     from trainers.data import make_toy_dataset
 
     YOLO.train = _stand_in_train
@@ -91,7 +92,8 @@ def main() -> None:
     trial_s = statistics.median(r["wall_time_s"] for r in runs if r["status"] == "complete")
     first, last = statistics.median(cycles[:WINDOW]), statistics.median(cycles[-WINDOW:])
     per_trial = total / counted
-    result = {"commit": commit, "sampler": args.sampler, "trials_counted": counted, "trials_told": len(study.trials), "total_s": total, "per_counted_trial_s": per_trial,
+    result = {"environment": environment(), "commit": commit, "sampler": args.sampler,
+              "trials_counted": counted, "trials_told": len(study.trials), "total_s": total, "per_counted_trial_s": per_trial,
               "cycle_median_s": statistics.median(cycles), "first_window_s": first, "last_window_s": last,
               "reference_trial_s": trial_s, "share_of_trial": per_trial / trial_s}  # fmt: skip
     (HERE / f"{args.name}.json").write_text(json.dumps(result, indent=1))
