@@ -98,7 +98,7 @@ class FullRun:
     params: int | None = None
     gflops: float | None = None
     wall_time_s: float | None = None
-    weights: str | None = None
+    weights: str | None = None  # inside the study folder: final/weights/best.pt
     epochs: int | None = None
     gates: dict[str, float] = field(default_factory=dict)
 

@@ -92,22 +92,25 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
                             unconfirmed=True)  # fmt: skip
     placement = Placement.from_dict(decision.placement)
     record = train_once(placement, base, config, config.study_dir / "final")
-    final = _full_run(record, run.task)
+    final = _full_run(record, run.task, "final")
     baseline = (final if placement.is_baseline
-                else _full_run(train_once(Placement(), base, config, config.study_dir / "final-baseline"), run.task))  # fmt: skip
+                else _full_run(train_once(Placement(), base, config, config.study_dir / "final-baseline"), run.task,
+                               "final-baseline"))  # fmt: skip
     decision = replace(decision, final=final, baseline=baseline)
     study.set_user_attr(FINAL_ATTR, decision.to_dict())
     if record.status != "complete":
         raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
-    shutil.copyfile(record.paths["model_yaml"], config.study_dir / "best.yaml")
+    shutil.copyfile(config.study_dir / "final" / "model.yaml", config.study_dir / "best.yaml")
     return decision
 
 
-def _full_run(record: TrialRecord, task: Task) -> FullRun:
-    """What the study keeps of a full training: its scored metrics (``task``'s), size, time and weights."""
+def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:
+    """What the study keeps of a full training into the study's ``folder``: its scored metrics (``task``'s),
+    size, time and weights (a path inside the study, so that the study can move)."""
     scored = score_metrics(record)
+    weights = f"{folder}/weights/best.pt" if record.paths.get("weights") else None
     return FullRun(record.status, {k: scored.get(k) for k in task.metric_names}, record.reason, record.params, record.gflops,
-                   record.wall_time_s, record.paths.get("weights"), len(record.epochs), record.gates)  # fmt: skip
+                   record.wall_time_s, weights, len(record.epochs), record.gates)  # fmt: skip
 
 
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:

@@ -187,6 +187,7 @@ def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> 
 def finish_trial(trial: Trial, run: StudyRun, record: TrialRecord) -> None:
     """Record a trained trial's metrics and tell Optuna its outcome (COMPLETE, PRUNED or FAIL)."""
     record_trial(trial, record, run.task)
+    trial.set_user_attr("dir", f"trials/{trial.number}")  # inside the study folder, wherever it moves
     run.study.tell(trial, *outcome(record, run))
 
 
@@ -196,13 +197,13 @@ def trial_dir(config: RunConfig, number: int) -> Path:
 
 
 def record_trial(trial: Trial, record: TrialRecord, task: Task) -> None:
-    """Copy a record's metrics (``task``'s), sizes, time and folder into the trial's user attributes."""
+    """Copy a record's metrics (``task``'s), sizes and time into the trial's user attributes."""
     scored = score_metrics(record)
     for key in task.metric_names:
         trial.set_user_attr(key, scored.get(key))
     attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
              "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
-             "dir": record.paths.get("dir"), "transfer": record.transfer, "epochs": record.epochs,
+             "transfer": record.transfer, "epochs": record.epochs,
              "gates": record.gates}  # fmt: skip
     for key, value in attrs.items():
         trial.set_user_attr(key, value)

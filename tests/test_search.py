@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
-from helpers import TINY, one_line_error, study_of
+import yaml
+from helpers import TINY, TRAIN, one_line_error, study_of
 from optuna.trial import TrialState
 
 from search.cli import main
@@ -217,24 +220,57 @@ def test_spearman_interval_and_chance():
     assert spearman_p([1, 2, 3, 4], [40, 30, 20, 10]) == 1.0
 
 
-def test_a_moved_study_resumes_in_its_new_folder(finished_search, tmp_path, capsys):
-    import shutil
+def _moved(study_dir: Path, tmp_path: Path) -> Path:
+    """A copy of ``study_dir`` moved away from where it was made: its first place no longer exists."""
+    first, moved = tmp_path / "first" / study_dir.name, tmp_path / "elsewhere" / study_dir.name
+    shutil.copytree(study_dir, first)
+    shutil.move(first, moved)
+    shutil.rmtree(tmp_path / "first")
+    return moved
 
+
+def _mtimes(folder: Path) -> dict[Path, int]:
+    """Modification times (ns) of every training's results.csv and weights under ``folder``."""
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.name == "results.csv" or p.suffix == ".pt"}
+
+
+def test_a_moved_study_resumes_in_its_new_folder(finished_search, learnable_data, tmp_path, capsys):
+    """After the final step (and validate-proxy): resume, run again, export, report and validate-proxy in
+    the new place retrain nothing and fail nothing."""
     study_dir, _ = finished_search
-    moved = tmp_path / "elsewhere" / "e2e"
-    shutil.copytree(study_dir, moved)
-    before = (study_dir / "study.db").stat().st_mtime_ns
+    moved = _moved(study_dir, tmp_path)
+    before, trained = (study_dir / "study.db").stat().st_mtime_ns, _mtimes(moved)
     assert main(["resume", str(moved), "--quiet"]) == 0  # everything is done: reuses trials, confirmation and final
     assert f"study folder: {moved}" in capsys.readouterr().out
     assert (study_dir / "study.db").stat().st_mtime_ns == before  # the original was not touched
+    argv = ["run", "--data", str(learnable_data), "--out", str(moved.parent), "--study", "e2e", "--trials", "6",
+            "--pruner", "median", "--confirm-top", "1", "--confirm-budget", "6", *TINY]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["export", str(moved), "-o", str(tmp_path / "best.yaml")]) == 0 and (tmp_path / "best.yaml").is_file()
     assert main(["report", str(moved)]) == 0 and (moved / "report.md").is_file()
+    assert main(["validate-proxy", str(moved), "--k", "1", "--proxy-epochs", "1", "--full-seeds", "2"]) == 0
+    assert {path: _mtimes(moved).get(path) for path in trained} == trained  # nothing trained again
+    study = study_of(moved)
+    assert not [t.number for t in study.trials if t.state == TrialState.FAIL]
+    assert study.user_attrs["final"]["final"]["weights"] == "final/weights/best.pt"
+    trained_in = {t.number: t.user_attrs["dir"] for t in study.trials if "dir" in t.user_attrs}  # a twin's: its original's
+    assert trained_in and all(d == f"trials/{study.trials[n].user_attrs.get('duplicate_of', n)}" for n, d in trained_in.items())
+
+
+def test_a_study_moved_mid_search_goes_on_in_its_new_folder(learnable_data, tmp_path, capsys):
+    """Moved with trials still to run: the new trials read the moved proxy data and complete."""
+    argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "m", "--trials", "1", "--no-final",
+            "--proxy-epochs", "1", *TRAIN]  # fmt: skip
+    assert main(argv) == 0
+    moved = tmp_path / "elsewhere" / "m"
+    shutil.move(tmp_path / "m", moved)
+    assert main(["resume", str(moved), "--trials", "2", "--quiet"]) == 0
+    study = study_of(moved)
+    assert [t.state for t in study.trials if "duplicate_of" not in t.user_attrs] == [TrialState.COMPLETE] * 2
+    assert "path" not in yaml.safe_load((moved / "proxy" / "data.yaml").read_text())  # found beside its yaml
 
 
 def test_an_edited_or_broken_run_yaml_is_one_line(finished_search, tmp_path, capsys):
-    import shutil
-
-    import yaml
-
     study_dir, _ = finished_search
     copy = tmp_path / "e2e"
     shutil.copytree(study_dir, copy)

@@ -239,23 +239,29 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
     """
     if not 0 < fraction <= 1:
         raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     settings = {"source": str(dataset.yaml_path), "content": fingerprint(dataset), "imgsz": imgsz, "fraction": fraction,
                 "seed": seed, "task": dataset.task}  # fmt: skip
     manifest = out / "manifest.json"
     data_yaml = out / "data.yaml"
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(out / ".lock"):  # workers of one study starting together: one builds, the others wait and reuse
-        if not (manifest.is_file() and data_yaml.is_file() and json.loads(manifest.read_text()) == settings):
+        built = json.loads(manifest.read_text()) if manifest.is_file() and data_yaml.is_file() else {}
+        if {key: built.get(key) for key in settings} != settings:
             _write_proxy_data(dataset, out, imgsz, fraction, seed)
+        # Ultralytics' label caches hold absolute image paths: scanned again where the study lies now
+        # (built here, or moved or copied since; earlier studies also wrote an absolute root into data.yaml).
+        if built != {**settings, "folder": str(out)}:
+            replace_file(data_yaml, yaml.safe_dump({"train": "images/train", "val": "images/val", "names": dataset.names,
+                                                    **dataset.extra}))  # fmt: skip
             write_label_caches(out, {"names": dataset.names, **dataset.extra}, dataset.task)
-            manifest.write_text(json.dumps(settings))
+            manifest.write_text(json.dumps({**settings, "folder": str(out)}))
     return data_yaml
 
 
 def _write_proxy_data(dataset: Dataset, out: Path, imgsz: int, fraction: float, seed: int) -> None:
-    """The images and labels of `build_proxy_data` and their data.yaml, under ``out`` (an earlier
-    build's files removed: images dropped from the dataset since must not stay in the proxy)."""
+    """The images and labels of `build_proxy_data` under ``out`` (an earlier build's files removed:
+    images dropped from the dataset since must not stay in the proxy)."""
     import cv2
 
     for folder in ("images", "labels"):
@@ -278,8 +284,6 @@ def _write_proxy_data(dataset: Dataset, out: Path, imgsz: int, fraction: float, 
             cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
             labels = label_path(image)
             (out / "labels" / split / f"{stem}.txt").write_text(labels.read_text() if labels.is_file() else "")
-    (out / "data.yaml").write_text(yaml.safe_dump({"path": str(out.resolve()), "train": "images/train", "val": "images/val",
-                                                   "names": dataset.names, **dataset.extra}))  # fmt: skip
 
 
 def write_label_caches(root: Path, data: dict, task: str) -> None:

@@ -1,11 +1,13 @@
-"""A real search on ../shared/datasets/bccd at a CPU-sized budget, with its report copied here.
+"""A real search on a dataset of ../shared/datasets at a CPU-sized budget, with its report copied here.
 
-From scratch (default): searched without pruning so that every candidate's full proxy curve is kept
+bccd from scratch (default): searched without pruning so that every candidate's full proxy curve is kept
 for `pruner_choice.py`. With --pretrained: the documented main path, fine-tuning from
 ../shared/weights/yolov8n.pt with the default proxy (5 epochs at 320 px), pruner and insertion.
-Run: python results/benchmarks/bccd_search.py [--pretrained] [--out /tmp/bench] [--device cpu]
-(writes bccd_search.md and bccd_search_report.html, the study's self-contained report; with
---pretrained bccd_pretrained_search.md and bccd_pretrained_search_report.html)
+With --case nuclei-seg | hituav-obb | tiger-pose: a segment, OBB or pose model fine-tuned from the COCO
+detector (backbone and neck transfer, the task's head branches start fresh), searched on the task's score.
+Run: python results/benchmarks/bccd_search.py [--pretrained | --case NAME] [--out /tmp/bench] [--device cpu]
+(writes <case>.md and <case>_report.html, the study's self-contained report: bccd_search,
+bccd_pretrained_search, nuclei-seg_search, ...)
 """
 
 from __future__ import annotations
@@ -21,12 +23,22 @@ from machine import describe_machine
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared"
-DATA = SHARED / "datasets" / "bccd" / "data.yaml"
+DETECTOR = str(SHARED / "weights" / "yolov8n.pt")
+TASK_BUDGET = ["--trials", "4", "--confirm-top", "1", "--confirm-budget", "6",
+               "--final-epochs", "5", "--final-imgsz", "320"]  # fmt: skip
+DATASET = {"bccd_search": "bccd", "bccd_pretrained_search": "bccd", "nuclei-seg_search": "nuclei-seg",
+           "hituav-obb_search": "hituav-obb", "tiger-pose_search": "tiger-pose"}  # fmt: skip
 OPTIONS = {
     "bccd_search": ["--trials", "10", "--proxy-epochs", "10", "--proxy-imgsz", "160", "--pruner", "none",
                     "--confirm-top", "2", "--confirm-budget", "12", "--final-epochs", "20", "--final-imgsz", "160"],
-    "bccd_pretrained_search": ["--model", str(SHARED / "weights" / "yolov8n.pt"), "--trials", "5", "--confirm-top", "1",
+    "bccd_pretrained_search": ["--model", DETECTOR, "--trials", "5", "--confirm-top", "1",
                                "--confirm-budget", "6", "--final-epochs", "10", "--final-imgsz", "320"],
+    # up to 369 nuclei an image: above Ultralytics' default max_det of 300, which would cut recall
+    "nuclei-seg_search": ["--model", "yolov8n-seg.yaml", "--weights", DETECTOR, *TASK_BUDGET, "--proxy-epochs", "3",
+                          "--set", "max_det=400"],
+    "hituav-obb_search": ["--model", "yolov8n-obb.yaml", "--weights", DETECTOR, *TASK_BUDGET, "--proxy-epochs", "3"],
+    # the pose branch starts fresh: 3 epochs score ~0 keypoint mAP (task_seed_noise_tiger-pose.md), so 10
+    "tiger-pose_search": ["--model", "yolov8n-pose.yaml", "--weights", DETECTOR, *TASK_BUDGET, "--proxy-epochs", "10"],
 }  # fmt: skip
 
 
@@ -35,10 +47,12 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/bench")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--pretrained", action="store_true", help="fine-tune from yolov8n.pt (the main path)")
+    parser.add_argument("--case", choices=[name.removesuffix("_search") for name in OPTIONS if "bccd" not in name])
     args = parser.parse_args()
-    name = "bccd_pretrained_search" if args.pretrained else "bccd_search"
-    report, study = HERE / f"{name}_report.html", "bccd-pretrained" if args.pretrained else "bccd-cpu"
-    command = [sys.executable, "-m", "search", "run", "--data", str(DATA), "--out", args.out, "--study", study,
+    name = f"{args.case}_search" if args.case else "bccd_pretrained_search" if args.pretrained else "bccd_search"
+    study = {"bccd_search": "bccd-cpu", "bccd_pretrained_search": "bccd-pretrained"}.get(name, args.case)
+    report, data = HERE / f"{name}_report.html", SHARED / "datasets" / DATASET[name] / "data.yaml"
+    command = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", args.out, "--study", study,
                "--device", args.device, *OPTIONS[name], "--quiet"]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -47,14 +61,18 @@ def main() -> None:
         sys.exit(f"the search failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     study_dir = Path(args.out) / study
     shutil.copy(study_dir / "report.html", report)  # self-contained: plots inline, says when and where it ran
+    start_from = "fine-tuned from yolov8n.pt" if args.pretrained or args.case else "from scratch"
+    flag = f" --case {args.case}" if args.case else " --pretrained" if args.pretrained else ""
+    resolution = [line for line in (study_dir / "report.md").read_text().splitlines() if "cannot be told from noise" in line]
     text = "\n".join([
-        f"# A real search on bccd ({'fine-tuned from yolov8n.pt' if args.pretrained else 'from scratch'}, CPU, small budget)",
+        f"# A real search on {DATASET[name]} ({start_from}, CPU, small budget)",
         "", describe_machine(),
-        f"- command: `python results/benchmarks/bccd_search.py{' --pretrained' if args.pretrained else ''} --device "
-        f"{args.device}`, i.e. `python -m search run --data bccd/data.yaml {' '.join(OPTIONS[name]).replace(str(SHARED), '../shared')}`",
+        f"- command: `python results/benchmarks/bccd_search.py{flag} --device {args.device}`, i.e. `python -m search run "
+        f"--data {DATASET[name]}/data.yaml {' '.join(OPTIONS[name]).replace(str(SHARED), '../shared')}`",
         f"- exit code {done.returncode}; wall time {seconds / 60:.1f} min", "",
         f"The study's own report, plots inline: [{report.name}]({report.name}).", "",
         "```", *done.stdout.strip().splitlines()[-6:], *done.stderr.strip().splitlines()[-3:], "```", "",
+        *[f"Resolution (from the report): {line.strip()}" for line in resolution], "",
     ])  # fmt: skip
     (HERE / f"{name}.md").write_text(text)
     print(text)
