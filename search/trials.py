@@ -21,7 +21,7 @@ import yaml
 from optuna.trial import FrozenTrial, Trial, TrialState
 from ultralytics.cfg import DEFAULT_CFG
 
-from search.config import RunConfig, check_writable
+from search.config import RunConfig, check_writable, shown
 from search.objectives import second_objective
 from search.provenance import environment
 from search.study import finished_by_key, open_study, placement_params, study_lock, suggest_placement
@@ -85,6 +85,18 @@ def check_identity(study: optuna.Study, config: RunConfig) -> None:
         raise ValueError(f"study {config.study_dir} was searched with other settings ({was}); restore them or start a new --study")
 
 
+def check_storage_holds_trials(study: optuna.Study, config: RunConfig) -> None:
+    """``ValueError`` in one line when the study folder holds trials its storage does not know (the
+    storage was deleted, emptied or replaced by an older copy): new trials would train over them."""
+    known = len(study.get_trials(deepcopy=False))
+    folders = config.study_dir / "trials"
+    unknown = sorted(int(f.name) for f in folders.iterdir() if f.name.isdigit() and int(f.name) >= known) if folders.is_dir() else []
+    if unknown:
+        raise ValueError(f"study folder {config.study_dir} holds trials {unknown[0]}..{unknown[-1]} that its storage "
+                         f"'{shown(config.storage_url)}' does not know ({known} trials): it was deleted, emptied or replaced; "
+                         "restore it, or start afresh with a new --study name or --out")  # fmt: skip
+
+
 def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
     """Base model dict and validated search space of a run (errors are one-line ValueErrors)."""
     base = load_base(config.model)
@@ -117,6 +129,7 @@ def start_search(config: RunConfig) -> StudyRun:
         check_keypoints(config.weights, dataset.extra["kpt_shape"], config.data)
     check_study_dir(config)
     study = open_study(config, recover=True)
+    check_storage_holds_trials(study, config)
     check_identity(study, config)
     config.save(config.study_dir / "run.yaml")
     write_resolved_yaml(dataset, config.study_dir / "data.yaml")

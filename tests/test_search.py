@@ -257,6 +257,19 @@ def test_a_moved_study_resumes_in_its_new_folder(finished_search, learnable_data
     assert trained_in and all(d == f"trials/{study.trials[n].user_attrs.get('duplicate_of', n)}" for n, d in trained_in.items())
 
 
+def test_a_study_whose_storage_was_lost_is_refused_not_overwritten(finished_search, tmp_path, capsys):
+    study_dir, _ = finished_search
+    copy = tmp_path / "e2e"
+    shutil.copytree(study_dir, copy)
+    trained = _mtimes(copy)
+    (copy / "study.db").unlink()
+    err = one_line_error(["resume", str(copy), "--quiet"], capsys)
+    assert "holds trials 0.." in err and "that its storage" in err and "does not know (0 trials)" in err and "new --study name" in err
+    (copy / "study.db").write_bytes(b"")  # truncated to 0 bytes
+    assert "does not know (0 trials)" in one_line_error(["resume", str(copy), "--quiet"], capsys)
+    assert _mtimes(copy) == trained
+
+
 def test_a_study_moved_mid_search_goes_on_in_its_new_folder(learnable_data, tmp_path, capsys):
     """Moved with trials still to run: the new trials read the moved proxy data and complete."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "m", "--trials", "1", "--no-final",
