@@ -28,7 +28,7 @@ from search.study import finished_by_key, open_study, placement_params, study_lo
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.tasks import Task, task_of
 from spaces.transfer import check_keypoints, check_matches
-from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
+from trainers.data import build_proxy_data, fingerprint, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
 from trainers.train import Budget, TrialRecord, train_candidate
 
@@ -97,6 +97,16 @@ def check_storage_holds_trials(study: optuna.Study, config: RunConfig) -> None:
                          "restore it, or start afresh with a new --study name or --out")  # fmt: skip
 
 
+def check_same_data(study: optuna.Study, config: RunConfig, content: str) -> None:
+    """``ValueError`` in one line when the dataset's files changed (`trainers.data.fingerprint`: added,
+    removed or modified) since the study's trials were scored: one leaderboard must not mix two datasets."""
+    recorded = study.user_attrs.get("data_content")  # studies from before it was recorded cannot be checked
+    scored = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and "infeasible" not in t.user_attrs]
+    if recorded and recorded != content and scored:
+        raise ValueError(f"dataset {config.data} changed since this study's {len(scored)} trials were scored on it (images "
+                         "or labels added, removed or modified); restore it, or start a new --study on the new data")  # fmt: skip
+
+
 def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
     """Base model dict and validated search space of a run (errors are one-line ValueErrors)."""
     base = load_base(config.model)
@@ -131,6 +141,8 @@ def start_search(config: RunConfig) -> StudyRun:
     study = open_study(config, recover=True)
     check_storage_holds_trials(study, config)
     check_identity(study, config)
+    content = fingerprint(dataset)
+    check_same_data(study, config, content)
     config.save(config.study_dir / "run.yaml")
     write_resolved_yaml(dataset, config.study_dir / "data.yaml")
     if dataset.unusable:
@@ -142,6 +154,7 @@ def start_search(config: RunConfig) -> StudyRun:
     replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
     study.set_user_attr("config", config.public())
+    study.set_user_attr("data_content", content)
     study.set_user_attr("task", task.name)
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
     with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives

@@ -270,6 +270,22 @@ def test_a_study_whose_storage_was_lost_is_refused_not_overwritten(finished_sear
     assert _mtimes(copy) == trained
 
 
+def test_a_dataset_changed_between_runs_is_refused_not_mixed(learnable_data, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(learnable_data.parent, data)
+    spec = yaml.safe_load((data / "data.yaml").read_text())
+    (data / "data.yaml").write_text(yaml.safe_dump({**spec, "path": str(data)}))
+    argv = ["run", "--data", str(data / "data.yaml"), "--out", str(tmp_path), "--study", "d", "--trials", "1", "--no-final",
+            "--proxy-epochs", "1", *TRAIN]  # fmt: skip
+    assert main(argv) == 0
+    image = next((data / "images" / "train").iterdir())
+    shutil.copy(image, image.with_name(f"extra{image.suffix}"))  # an image added to train
+    shutil.copy(data / "labels" / "train" / f"{image.stem}.txt", data / "labels" / "train" / "extra.txt")
+    err = one_line_error([*argv, "--trials", "2"], capsys)
+    assert "changed since this study's 1 trials were scored on it" in err and "start a new --study" in err
+    assert len(study_of(tmp_path / "d").trials) == 1
+
+
 def test_a_study_moved_mid_search_goes_on_in_its_new_folder(learnable_data, tmp_path, capsys):
     """Moved with trials still to run: the new trials read the moved proxy data and complete."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "m", "--trials", "1", "--no-final",
