@@ -139,11 +139,14 @@ def start_search(config: RunConfig) -> StudyRun:
         check_keypoints(config.weights, dataset.extra["kpt_shape"], config.data)
     check_study_dir(config)
     study = open_study(config, recover=True)
-    check_storage_holds_trials(study, config)
-    check_identity(study, config)
     content = fingerprint(dataset)
-    check_same_data(study, config, content)
-    config.save(config.study_dir / "run.yaml")
+    with study_lock(config):  # workers started together: the first records what the study measures, the rest compare
+        check_storage_holds_trials(study, config)
+        check_identity(study, config)
+        check_same_data(study, config, content)
+        study.set_user_attr("config", config.public())
+        study.set_user_attr("data_content", content)
+        config.save(config.study_dir / "run.yaml")
     write_resolved_yaml(dataset, config.study_dir / "data.yaml")
     if dataset.unusable:
         print(f"warning: {dataset.unusable_text()}")
@@ -153,8 +156,6 @@ def start_search(config: RunConfig) -> StudyRun:
         print(f"warning: {crowded}")
     replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
-    study.set_user_attr("config", config.public())
-    study.set_user_attr("data_content", content)
     study.set_user_attr("task", task.name)
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
     with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives

@@ -286,6 +286,42 @@ def test_a_dataset_changed_between_runs_is_refused_not_mixed(learnable_data, tmp
     assert len(study_of(tmp_path / "d").trials) == 1
 
 
+def test_two_workers_started_together_with_other_budgets_do_not_share_a_study(toy_data, tmp_path, monkeypatch):
+    """Two workers on one new study, one with 1-epoch and one with 2-epoch proxies, the second checked
+    while the first is between its own check and recording its options: exactly one is refused."""
+    import threading
+
+    from search import trials as trials_module
+    from search.config import RunConfig
+
+    configs = [RunConfig(data=str(toy_data), out=str(tmp_path), study="w", proxy_imgsz=64, proxy_epochs=epochs).resolved()
+               for epochs in (1, 2)]  # fmt: skip
+    checked, outcomes = threading.Event(), {}
+    original = trials_module.check_same_data
+
+    def check_then_let_the_other_in(study, config, content):  # the first worker waits here for the second's check
+        if config is configs[0]:
+            threading.Thread(target=start, args=(configs[1],)).start()
+            checked.wait(timeout=5)  # the second passes its check (the race), or is held by the study's lock
+        else:
+            checked.set()
+        original(study, config, content)
+
+    def start(config):
+        try:
+            trials_module.start_search(config)
+            outcomes[config.proxy_epochs] = "ran"
+        except ValueError as e:
+            outcomes[config.proxy_epochs] = str(e)
+
+    monkeypatch.setattr(trials_module, "check_same_data", check_then_let_the_other_in)
+    start(configs[0])
+    deadline = time.monotonic() + 60
+    while len(outcomes) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert outcomes[1] == "ran" and "was searched with other settings (proxy_epochs 1 -> 2)" in outcomes[2], outcomes
+
+
 def test_a_study_moved_mid_search_goes_on_in_its_new_folder(learnable_data, tmp_path, capsys):
     """Moved with trials still to run: the new trials read the moved proxy data and complete."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "m", "--trials", "1", "--no-final",
