@@ -148,11 +148,16 @@ def _search(config, quiet: bool) -> int:
     from search.executor import run_search
     from search.final import final_claim, finalize
     from search.report import write_report
-    from search.study import held_elsewhere
+    from search.study import failed_baseline, held_elsewhere
 
     run = run_search(config, show_progress=not quiet)
     study = run.study
-    others = held_elsewhere(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    failed = failed_baseline(trials)
+    if failed:
+        raise ValueError(f"the baseline (trial {failed.number}) failed: {failed.user_attrs.get('reason')}; every placement would "
+                         "fail the same way: fix that, then run the same command again (the study goes on)")  # fmt: skip
+    others = held_elsewhere(trials)
     if config.final and others:
         print(f"trials {', '.join(str(t.number) for t in others)} still train in other workers; the last worker to finish "
               "confirms, retrains and exports (or run `resume` on the study folder later)")

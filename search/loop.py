@@ -4,7 +4,8 @@ An executor (`search.executor`) only trains what `TrialLoop.next_trial` hands ou
 back through `TrialLoop.report` and hands the `TrialRecord` to `TrialLoop.finish`; the loop decides
 everything else, the same way for every executor:
 
-- the stop rule (`TrialLoop.stop_reason`): ``--timeout`` passed, the sampler stalled, or the trials
+- the stop rule (`TrialLoop.stop_reason`): ``--timeout`` passed, the baseline failed (every placement
+  would), the sampler stalled, or the trials
   counted so far, those that other workers on the same storage hold and those this loop has handed out
   but not told reach ``--trials``;
 - a placement that is infeasible or already trained is told at once (`search.trials.prepare_trial`);
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, Trial
 
-from search.study import STALL_LIMIT, ask, count_trials, finished_by_key, held_elsewhere, running_twin, stalled
+from search.study import (STALL_LIMIT, ask, count_trials, failed_baseline, finished_by_key, held_elsewhere, running_twin,
+                          stalled)
 from search.trials import StudyRun, finish_trial, prepare_trial, report_epoch, tell_duplicate
 from trainers.interrupt import raise_if_pressed
 
@@ -67,6 +69,8 @@ class TrialLoop:
         while they may (the module doc)."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             return f"--timeout {self.run.config.timeout:g} s passed"
+        if failed_baseline(trials):
+            return "the baseline failed"
         if stalled(trials):
             return f"the last {STALL_LIMIT} proposals were all evaluated already or outside the space"
         if count_trials(trials) + len(held_elsewhere(trials)) + self.outstanding >= self.run.config.trials:

@@ -330,6 +330,14 @@ def first_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("baseline") and counted(t, interrupted)), None)
 
 
+def failed_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The last failed training of the base model when no training of it succeeded or is under way:
+    every placement would then fail the same way (a bad option, a missing GPU)."""
+    ours = [t for t in trials if t.user_attrs.get("baseline") and "duplicate_of" not in t.user_attrs]
+    failed = [t for t in ours if t.state == TrialState.FAIL]
+    return failed[-1] if failed and len(failed) == len(ours) else None
+
+
 def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
     """The study's baseline trial (`first_baseline`)."""
     return first_baseline(study.get_trials(deepcopy=False))

@@ -24,13 +24,13 @@ from ultralytics.cfg import DEFAULT_CFG
 from search.config import RunConfig, check_writable, shown
 from search.objectives import second_objective
 from search.provenance import environment
-from search.study import finished_by_key, open_study, placement_params, study_lock, suggest_placement
+from search.study import failed_baseline, finished_by_key, open_study, placement_params, study_lock, suggest_placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.tasks import Task, task_of
 from spaces.transfer import check_keypoints, check_matches
 from trainers.data import build_proxy_data, fingerprint, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
-from trainers.train import Budget, TrialRecord, train_candidate
+from trainers.train import Budget, TrialRecord, check_device, check_train_args, train_candidate
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
@@ -132,6 +132,9 @@ def start_search(config: RunConfig) -> StudyRun:
     the baseline as trial 0."""
     base, space = load_inputs(config)
     task = task_of(base).scored_on(config.metric)
+    check_train_args(config.train_args)
+    if not config.ray_address:  # a cluster's GPUs are on its nodes, not necessarily here
+        check_device(config.device)
     if config.weights:  # a checkpoint of another model would transfer a fraction of its tensors
         check_matches(config.weights, base)
     dataset = load_dataset(config.data, task)
@@ -163,8 +166,8 @@ def start_search(config: RunConfig) -> StudyRun:
         study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
         study.set_user_attr("environment", environment())
-    with study_lock(config):  # workers starting together queue one baseline
-        if not study.trials:
+    with study_lock(config):  # workers starting together queue one baseline; a failed one is queued again
+        if not study.trials or failed_baseline(study.get_trials(deepcopy=False)):
             study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
     return StudyRun(config, study, space, base, proxy, task)
 

@@ -157,10 +157,26 @@ def test_bad_input_is_one_line_exit_2(learnable_data, tmp_path, capsys):
         "holds no study": ["resume", str(tmp_path)],
         "--objective 'accuracy' is not known": ["run", "--data", data, "--objective", "accuracy", *base],
         "--seed must be at least 0": ["run", "--data", data, "--seed", "-1", *base],
+        "--set bogus_arg: not an Ultralytics training argument": ["run", "--data", data, "--set", "bogus_arg=1", *base],
+        "--set 'lr0=abc' is of invalid type str": ["run", "--data", data, "--set", "lr0=abc", *base],
+        "--set cache=disk writes beside your images": ["run", "--data", data, "--set", "cache=disk", *base],
+        "--device 0: this machine has no CUDA GPU; give --device cpu": ["run", "--data", data, "--device", "0", *base],
+        "--device gpu: not a device": ["run", "--data", data, "--device", "gpu", *base],
     }
     for message, argv in cases.items():
         assert message in one_line_error(argv, capsys), message
     assert not list(tmp_path.glob("*/study.db"))  # nothing started
+
+
+def test_a_failing_baseline_stops_the_search_with_its_own_error(learnable_data, tmp_path, capsys):
+    """An option Ultralytics accepts but cannot train with: the baseline fails, so would every trial;
+    the search stops after it with its error (exit 2), and a rerun trains the baseline again first."""
+    argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "f", "--trials", "4", *TINY,
+            "--proxy-epochs", "1", "--set", "optimizer=Foo"]  # fmt: skip
+    err = one_line_error(argv, capsys)
+    assert err.startswith("error: the baseline (trial 0) failed: ") and "Foo" in err and "run the same command again" in err
+    assert one_line_error(argv, capsys).startswith("error: the baseline (trial 1) failed: ")
+    assert [t.user_attrs.get("baseline") for t in study_of(tmp_path / "f").trials] == [True, True]
 
 
 def test_bad_input_exit_code_in_a_real_process(tmp_path):

@@ -9,6 +9,7 @@ apart, as ``final``) and may answer True to stop: training ends at once and the 
 
 from __future__ import annotations
 
+import difflib
 import errno
 import logging
 import math
@@ -157,6 +158,42 @@ def head_args(data: str | Path) -> dict:
 
     spec = yaml.safe_load(Path(data).read_text())
     return {"nc": len(spec["names"]), **({"kpt_shape": spec["kpt_shape"]} if "kpt_shape" in spec else {})}
+
+
+def check_train_args(overrides: dict) -> None:
+    """``ValueError`` in one line unless Ultralytics' own configuration check accepts every ``--set``
+    argument (its name, type and range) and none is one the search sets itself."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
+
+    Budget(overrides=overrides).train_args()  # the search's own arguments are refused there
+    for key in overrides:
+        if key not in DEFAULT_CFG_DICT:
+            close = difflib.get_close_matches(key, DEFAULT_CFG_DICT, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(f"--set {key}: not an Ultralytics training argument; {hint}(`yolo cfg` lists them)")
+    if overrides.get("cache") == "disk":  # .npy files would be written beside the user's images
+        raise ValueError("--set cache=disk writes beside your images; use cache=ram, or leave it out (the proxies are cached)")
+    try:
+        check_cfg(dict(overrides))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"--set {str(e).strip().splitlines()[0]}") from None
+
+
+def check_device(device: str | None) -> None:
+    """``ValueError`` in one line when ``device`` (``--device``: cpu, mps, 0, 0,1 ...) names a CUDA GPU
+    this machine does not have."""
+    if device is None or str(device).lower() in ("cpu", "mps"):
+        return
+    ids = str(device).lower().removeprefix("cuda:").replace(" ", "").split(",")
+    if not all(i.isdigit() or i == "-1" for i in ids):
+        raise ValueError(f"--device {device}: not a device; give cpu, mps, or CUDA GPU numbers such as 0 or 0,1")
+    import torch
+
+    count = torch.cuda.device_count()
+    missing = [i for i in ids if int(i) >= count or (i == "-1" and not count)]
+    if missing:
+        has = f"{count} CUDA GPU{'s' if count != 1 else ''} (0..{count - 1})" if count else "no CUDA GPU"
+        raise ValueError(f"--device {device}: this machine has {has}; give --device cpu or a GPU it has")
 
 
 def error_chain(error: BaseException) -> Iterator[BaseException]:
