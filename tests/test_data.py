@@ -37,9 +37,32 @@ def test_relative_path_resolves_against_the_yaml_wherever_ultralytics_reads_it(t
     resolved = write_resolved_yaml(load_dataset(mine), tmp_path / "study" / "data.yaml")
     checked = check_det_dataset(str(resolved))
     for split in ("train", "val"):
-        listed = open(checked[split]).read().split()
-        assert listed and all(p.startswith(str(mine.parent.resolve())) for p in listed)
+        listed = sorted(Path(checked[split]).iterdir())
+        assert listed and all(p.resolve().is_relative_to(mine.parent.resolve()) for p in listed)
     assert checked["names"] == load_dataset(mine).names
+
+
+def test_the_study_reads_the_users_data_through_a_view_and_writes_nothing_beside_it(toy, tmp_path):
+    """Images linked, labels copied into the study; a JPEG Ultralytics would rewrite in place (no end
+    marker) is copied; Ultralytics' label caches land in the study."""
+    from ultralytics.data.utils import check_det_dataset
+
+    from trainers.data import write_label_caches
+
+    import cv2
+
+    image = sorted((toy.parent / "images" / "train").iterdir())[0]
+    jpeg = image.with_suffix(".jpg")
+    cv2.imwrite(str(jpeg), cv2.imread(str(image)))
+    jpeg.write_bytes(jpeg.read_bytes()[:-2])  # truncated: without FFD9
+    image.unlink()
+    before = {p: p.stat().st_mtime_ns for p in toy.parent.rglob("*")}
+    resolved = write_resolved_yaml(load_dataset(toy), tmp_path / "study" / "data.yaml")
+    view = sorted((tmp_path / "study" / "data" / "images" / "train").iterdir())
+    assert not view[0].is_symlink() and all(p.is_symlink() for p in view[1:])
+    write_label_caches(tmp_path / "study" / "data", check_det_dataset(str(resolved)), "detect")
+    assert (tmp_path / "study" / "data" / "labels" / "train.cache").is_file()
+    assert {p: p.stat().st_mtime_ns for p in toy.parent.rglob("*")} == before
 
 
 def test_a_yaml_without_path_given_by_a_relative_name_finds_its_images(tmp_path, monkeypatch):
@@ -129,18 +152,18 @@ def test_proxy_builders_of_one_study_wait_for_one_another(toy, tmp_path):
 
 
 def test_a_study_file_rewritten_while_it_is_read_is_read_whole(toy, tmp_path):
-    """A worker joining a study rewrites its data.yaml (and run.yaml, space.yaml) while another
-    worker's training may be reading it: that reader gets the whole file it opened, not one truncated
-    and written again under it (shown with a listing that changes, so that the two can be told apart)."""
+    """A worker joining a study rewrites its data.yaml and data view (and run.yaml, space.yaml) while another
+    worker's training may be reading them: that reader gets the whole files it opened, not ones truncated
+    and written again under it (shown with a dataset that changes, so that the two can be told apart)."""
     resolved = write_resolved_yaml(load_dataset(toy), tmp_path / "study" / "data.yaml")
-    listing = resolved.with_name("data-train.txt")
-    before = listing.read_text()
+    label = sorted((tmp_path / "study" / "data" / "labels" / "train").iterdir())[0]
+    before, yaml_before = label.read_text(), resolved.read_text()
     sorted((toy.parent / "images" / "train").iterdir())[0].unlink()
-    with listing.open() as reader:  # a training that opened the file a moment before the rewrite
+    with label.open() as reader, resolved.open() as yaml_reader:  # a training that opened them a moment before
         write_resolved_yaml(load_dataset(toy), resolved)
-        assert reader.read() == before
-    assert len(listing.read_text().splitlines()) == len(before.splitlines()) - 1
-    assert not [p.name for p in resolved.parent.iterdir() if p.name.endswith(".tmp")]
+        assert reader.read() == before and yaml_reader.read() == yaml_before
+    assert len(list((tmp_path / "study" / "data" / "images" / "train").iterdir())) == len(load_dataset(toy).train)
+    assert not [p.name for p in resolved.parent.iterdir() if p.name.endswith((".tmp", ".new"))]
 
 
 @pytest.mark.parametrize("names, said", [("raccoon", "names must be a list or a mapping"),

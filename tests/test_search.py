@@ -338,6 +338,28 @@ def test_two_workers_started_together_with_other_budgets_do_not_share_a_study(to
     assert outcomes[1] == "ran" and "was searched with other settings (proxy_epochs 1 -> 2)" in outcomes[2], outcomes
 
 
+def test_nothing_is_written_beside_the_users_data(learnable_data, tmp_path):
+    """A search with its final training on a read-only dataset folder: it runs, and the folder is as it
+    was (Ultralytics' label caches go into the study). Files are compared too: root may write anyway."""
+    data = tmp_path / "data"
+    shutil.copytree(learnable_data.parent, data)
+    spec = yaml.safe_load((data / "data.yaml").read_text())
+    (data / "data.yaml").write_text(yaml.safe_dump({**spec, "path": str(data)}))
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*")}
+    folders = [data, *(p for p in data.rglob("*") if p.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        argv = ["run", "--data", str(data / "data.yaml"), "--out", str(tmp_path / "out"), "--study", "r", "--trials", "1",
+                "--confirm-top", "0", *TINY, "--proxy-epochs", "1", "--final-epochs", "1"]  # fmt: skip
+        assert main(argv) == 0
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert {p: p.stat().st_mtime_ns for p in data.rglob("*")} == before
+    assert (tmp_path / "out" / "r" / "data" / "labels" / "train.cache").is_file()
+
+
 def test_a_study_moved_mid_search_goes_on_in_its_new_folder(learnable_data, tmp_path, capsys):
     """Moved with trials still to run: the new trials read the moved proxy data and complete."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "m", "--trials", "1", "--no-final",

@@ -3,9 +3,10 @@
 `load_dataset` checks a data.yaml before any training starts and fails with one line naming the
 file and the fix; it also counts the images Ultralytics would silently drop (labels it cannot
 use) and refuses a dataset where too many are unusable or the val split has no object.
-`write_resolved_yaml` writes the dataset once with absolute image lists, so every training reads
-the same images wherever it is started from (through `trainers.files.replace_file`, which study
-files share: a reader never sees one half-written). `build_proxy_data` writes, once per study, a
+`write_resolved_yaml` writes the study's view of the dataset (images linked, labels copied), so every
+training reads the same images wherever it is started from and nothing is written beside the user's
+data (its data.yaml through `trainers.files.replace_file`, which study files share: a reader never
+sees one half-written). `build_proxy_data` writes, once per study, a
 seeded subset of the training images pre-resized to the proxy size (validation images resized too),
 so proxy trials do not decode full-size images again and again; it also writes Ultralytics' label
 caches, under a lock, so that trials started together (Ray, several workers) only read them.
@@ -206,18 +207,49 @@ def _check_task(source: Path, task: Task, kpt_shape) -> None:
 
 
 def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
-    """Write ``dataset`` as a data.yaml at ``out`` whose splits are lists of absolute image paths
-    (``<stem>-train.txt``, ``<stem>-val.txt`` beside it): the same images wherever it is read from."""
+    """Write ``dataset`` as the study's own data.yaml at ``out``, over a view of it in ``data/`` beside it:
+    each image linked (copied when Ultralytics would rewrite it: a JPEG without its end marker, which it
+    "restores" in place), each label file copied. Trainings on it find the same images wherever they start,
+    and write Ultralytics' label caches into the study, never beside the user's data, which may be
+    read-only or shared. Rebuilt only when the dataset's files change (`fingerprint`); paths inside are
+    relative, so the study can move."""
     out = Path(out)
+    view = out.parent / "data"
+    manifest = {"source": str(dataset.yaml_path), "content": fingerprint(dataset)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    splits = {}
-    for split, images in (("train", dataset.train), ("val", dataset.val)):
-        listing = out.with_name(f"{out.stem}-{split}.txt")
-        replace_file(listing, "".join(f"{Path(image).resolve()}\n" for image in images))
-        splits[split] = str(listing.resolve())
-    resolved = {**splits, "names": dataset.names, **dataset.extra}
-    replace_file(out, f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump(resolved, sort_keys=False))
+    with FileLock(out.parent / ".data.lock"):
+        if not (out.is_file() and (view / "manifest.json").is_file() and json.loads((view / "manifest.json").read_text()) == manifest):
+            fresh = view.with_name("data.new")
+            shutil.rmtree(fresh, ignore_errors=True)
+            for split, images in (("train", dataset.train), ("val", dataset.val)):
+                (fresh / "images" / split).mkdir(parents=True)
+                (fresh / "labels" / split).mkdir(parents=True)
+                for n, image in enumerate(images):
+                    name = f"{n:06d}_{image.name}"
+                    _link_or_copy(Path(image).resolve(), fresh / "images" / split / name)
+                    labels = label_path(image)
+                    (fresh / "labels" / split / f"{Path(name).stem}.txt").write_text(labels.read_text() if labels.is_file() else "")
+            (fresh / "manifest.json").write_text(json.dumps(manifest))
+            shutil.rmtree(view, ignore_errors=True)  # a training that opened its files keeps reading them
+            fresh.rename(view)
+            resolved = {"train": "data/images/train", "val": "data/images/val", "names": dataset.names, **dataset.extra}
+            replace_file(out, f"# {dataset.yaml_path}, resolved\n" + yaml.safe_dump(resolved, sort_keys=False))
     return out
+
+
+def _link_or_copy(image: Path, link: Path) -> None:
+    """``link`` to ``image``; a copy where linking fails, or where Ultralytics would rewrite the file (a
+    JPEG that does not end with its FFD9 marker)."""
+    if image.suffix.lower() in (".jpg", ".jpeg"):
+        with image.open("rb") as f:
+            ends = f.seek(0, 2) >= 2 and f.seek(-2, 2) >= 0 and f.read() == b"\xff\xd9"
+        if not ends:
+            shutil.copyfile(image, link)
+            return
+    try:
+        link.symlink_to(image)
+    except OSError:  # a filesystem without links
+        shutil.copyfile(image, link)
 
 
 def fingerprint(dataset: Dataset) -> str:
