@@ -71,13 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("resume", help="continue a study where it stopped (same settings as its run.yaml)")
     p.add_argument("study_dir", help="the study folder (holds run.yaml)")
     p.add_argument("--trials", type=int, help="raise the trial total (default: as before)")
-    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without)")
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
+                   "PGPASSWORD or ~/.pgpass also give it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser("export", help="write the model YAML of the winner or of one trial")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--trial", type=int, help="trial number (default: the placement the study decided on, the baseline when attention lost)")
     p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s)")
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
+                   "PGPASSWORD or ~/.pgpass also give it)")
 
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
     p.add_argument("study_dir", help="the study folder")
@@ -88,14 +91,20 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: the study's)")
     p.add_argument("--proxy-imgsz", type=int, help="... and image size in pixels (default: the study's)")
     p.add_argument("--proxy-fraction", type=float, help="... and share of training images (default: the study's)")
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
+                   "PGPASSWORD or ~/.pgpass also give it)")
 
     p = commands.add_parser("report", help="write report.md and plots of a study (also done after run/resume)")
     p.add_argument("study_dir", help="the study folder")
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
+                   "PGPASSWORD or ~/.pgpass also give it)")
 
     p = commands.add_parser("dashboard", help="browse a study in optuna-dashboard (http://127.0.0.1:8080)")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
+                   "PGPASSWORD or ~/.pgpass also give it)")
 
     p = commands.add_parser("demo", help="generate a small dataset and run a complete tiny search on it (CPU, minutes)")
     p.add_argument("--out", default="results", help="output root (default: %(default)s)")
@@ -169,7 +178,7 @@ def _search(config, quiet: bool) -> int:
             decision = finalize(run, show_progress=not quiet)
         print(f"verdict: {decision.verdict}")
         print(f"exported {config.study_dir / 'best.yaml'}: trial {decision.trial} ({decision.placement_str})")
-    print(f"report: {write_report(config.study_dir)}")
+    print(f"report: {write_report(config.study_dir, config.storage_url)}")  # this process's URL: with its password
     if config.final and not others and importlib.util.find_spec("optuna_dashboard"):
         from search.dashboard import publish_outcome
 
@@ -213,11 +222,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     from search.config import load_study_config
 
-    config = load_study_config(args.study_dir)
+    config = load_study_config(args.study_dir, args.storage)
     if args.trials is not None:
         config = replace(config, trials=args.trials)
-    if args.storage is not None:
-        config = replace(config, storage=args.storage)
     _prepare(config.study_dir / "config", quiet=True)
     return _search(config, args.quiet)
 
@@ -228,7 +235,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from search.study import open_study
     from search.trials import load_inputs
 
-    config = load_study_config(args.study_dir)
+    config = load_study_config(args.study_dir, args.storage)
     _prepare(config.study_dir / "config")
     base, _ = load_inputs(config)
     path, said = export_trial(open_study(config), config, base, args.output, args.trial)
@@ -245,7 +252,7 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
 
     if args.k < 1 or args.full_seeds < 1:
         raise UsageError(f"--k and --full-seeds must be at least 1, got {args.k} and {args.full_seeds}")
-    config = load_study_config(args.study_dir)
+    config = load_study_config(args.study_dir, args.storage)
     _prepare(config.study_dir / "config", quiet=True)
     base, _ = load_inputs(config)
     changes = {k: getattr(args, k) for k in ("proxy_epochs", "proxy_imgsz", "proxy_fraction") if getattr(args, k) is not None}
@@ -255,14 +262,14 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
     for found in result["budgets"]:
         rho = "undefined (fewer than 3 candidates scored)" if found["spearman"] is None else f"{found['spearman']:+.3f}"
         print(f"Spearman proxy ({found['label']}) vs full over {found['n']} candidates: {rho}")
-    print(f"report: {write_report(config.study_dir)}")
+    print(f"report: {write_report(config.study_dir, config.storage_url)}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from search.report import write_report
 
-    print(f"wrote {write_report(args.study_dir)}")
+    print(f"wrote {write_report(args.study_dir, args.storage)}")
     return 0
 
 
@@ -270,7 +277,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from search.config import storage_url_of
     from search.dashboard import serve_dashboard
 
-    serve_dashboard(storage_url_of(args.study_dir), host=args.host, port=args.port, study_dir=args.study_dir)
+    serve_dashboard(args.storage or storage_url_of(args.study_dir), host=args.host, port=args.port, study_dir=args.study_dir)
     return 0
 
 

@@ -333,9 +333,10 @@ def _same_kind(value, declared: str) -> bool:
     return isinstance(value, kind) and (declared == "bool" or not isinstance(value, bool))
 
 
-def load_study_config(study_dir: str | Path) -> RunConfig:
+def load_study_config(study_dir: str | Path, storage: str | None = None) -> RunConfig:
     """The ``run.yaml`` of a study folder (one-line ValueError if there is none), pointing at that
-    folder even when it was moved or copied since the search wrote it."""
+    folder even when it was moved or copied since the search wrote it; ``storage`` (a command's
+    ``--storage``: the URL with the password run.yaml does not keep) replaces the saved URL."""
     folder = Path(study_dir).resolve()
     path = folder / "run.yaml"
     if not path.is_file():
@@ -345,7 +346,7 @@ def load_study_config(study_dir: str | Path) -> RunConfig:
         if folder.name != config.study:
             raise ValueError(f"{study_dir} holds study '{config.study}' under another folder name; rename the folder back to '{config.study}'")
         config = replace(config, out=str(folder.parent))
-    return config
+    return replace(config, storage=storage) if storage else config
 
 
 def storage_url_of(study_dir: str | Path) -> str:

@@ -175,8 +175,7 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
                 raise ValueError(f"storage '{shown(config.storage_url)}' is read-only; make it writable or give "
                                  "another --storage") from None  # fmt: skip
             if attempt == 4 or not _creation_race(e):
-                raise ValueError(f"storage '{shown(config.storage_url)}' cannot be opened ({type(e).__name__}); check the URL"
-                                 + (" (a password comes from PGPASSWORD or `resume --storage`)" if config.storage else "")) from None
+                raise opening_error(config.storage_url, e) from None
             time.sleep(1)
     if recover:
         with study_lock(config):  # no other worker of this machine is between asking a trial and naming itself
@@ -184,6 +183,27 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
         _beat(storage, study)
         study.sampler = make_sampler(config, offset=len(study.get_trials(deepcopy=False)))
     return study
+
+
+def opening_error(url: str, error: Exception) -> ValueError:
+    """The one line for a storage that cannot be opened; a missing or wrong password is named as such,
+    with the three ways to give it (run.yaml keeps the URL without it)."""
+    if any("password" in str(e).lower() for e in error_chain(error)):
+        return ValueError(f"storage '{shown(url)}' needs its password: give the full URL with --storage, set PGPASSWORD, "
+                          "or add it to ~/.pgpass")  # fmt: skip
+    return ValueError(f"storage '{shown(url)}' cannot be opened ({type(error).__name__}); check the URL")
+
+
+def load_study(config: RunConfig) -> optuna.Study:
+    """The existing study of ``config`` for a command that reads it (report, dashboard): never created."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.load_study(study_name=config.study, storage=config.storage_url)
+    except KeyError:
+        raise ValueError(f"storage '{shown(config.storage_url)}' holds no study '{config.study}'; give the --storage the "
+                         "search used") from None  # fmt: skip
+    except Exception as e:  # SQLAlchemy's many kinds, as in open_study
+        raise opening_error(config.storage_url, e) from None
 
 
 def study_lock(config: RunConfig) -> FileLock:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import one_line_error
 from optuna.trial import TrialState
 
 from search import study as study_module
@@ -140,10 +141,12 @@ def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch
     assert interrupted_numbers(study.get_trials()) == {trial.number}
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A real PostgreSQL server for this module (initdb, pg_ctl), on a free local port; skipped with the
-    reason where the binaries or the driver are missing. As root it runs as ``nobody`` (postgres refuses root)."""
+@contextlib.contextmanager
+def _postgres(password: str | None = None):
+    """A real PostgreSQL server (initdb, pg_ctl) on a free local port, with a database ``studies``, whose
+    user ``searcher`` needs ``password`` when one is given; its URL (without the password). Skipped with
+    the reason where the binaries or the driver are missing. As root it runs as ``nobody`` (postgres
+    refuses root)."""
     pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))), None)
     if pg_ctl is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -158,11 +161,15 @@ def postgres_url():
         port = s.getsockname()[1]
     bin_dir = Path(pg_ctl).resolve().parent
     run = functools.partial(subprocess.run, check=True, capture_output=True, **user)
-    run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "searcher", "--auth=trust"])
+    auth = ["--auth=trust"]
+    if password:
+        (folder / "pw").write_text(password)
+        auth = ["--auth=scram-sha-256", f"--pwfile={folder / 'pw'}"]
+    run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "searcher", *auth])
     run([pg_ctl, "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "start",
          "-o", f"-p {port} -h 127.0.0.1 -k {folder}"])  # fmt: skip
     try:
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="searcher", dbname="postgres")
+        connection = psycopg2.connect(host="127.0.0.1", port=port, user="searcher", password=password, dbname="postgres")
         connection.autocommit = True
         connection.cursor().execute("CREATE DATABASE studies")
         connection.close()
@@ -170,6 +177,39 @@ def postgres_url():
     finally:
         run([pg_ctl, "-D", str(folder / "data"), "-m", "immediate", "stop"])
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A real PostgreSQL server for this module (`_postgres`) that trusts local connections."""
+    with _postgres() as url:
+        yield url
+
+
+def test_a_storage_password_serves_the_whole_command_and_later_ones_ask_for_it(tmp_path, capsys, monkeypatch):
+    """A search on a PostgreSQL storage with a password: the running command keeps it to the end (the
+    report too); a later command without it says, in one line, the three ways to give it."""
+    from helpers import TINY
+
+    from search.cli import main
+    from trainers.data import make_toy_dataset
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))  # this machine's ~/.pgpass left out
+    with _postgres(password="s3cret") as url:
+        full = url.replace("searcher@", "searcher:s3cret@")
+        data = make_toy_dataset(tmp_path / "toy", n_train=8, n_val=4, imgsz=64)
+        argv = ["run", "--data", str(data), "--out", str(tmp_path), "--study", "pw", "--storage", full, "--trials", "1",
+                "--confirm-top", "0", *TINY, "--proxy-epochs", "1", "--final-epochs", "1"]  # fmt: skip
+        assert main(argv) == 0 and (tmp_path / "pw" / "report.md").is_file()
+        capsys.readouterr()
+        for command in (["report"], ["resume", "--quiet"], ["export"]):
+            err = one_line_error([command[0], str(tmp_path / "pw"), *command[1:]], capsys)
+            assert "needs its password: give the full URL with --storage, set PGPASSWORD, or add it to ~/.pgpass" in err, err
+            assert "s3cret" not in err
+        assert main(["report", str(tmp_path / "pw"), "--storage", full]) == 0
+        monkeypatch.setenv("PGPASSWORD", "s3cret")
+        assert main(["report", str(tmp_path / "pw")]) == 0
 
 
 def test_the_loser_of_a_schema_creation_race_loads_the_winners_study(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from search.decision import Decision
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
-from search.study import first_baseline, interrupted_numbers, rank_key, task_of_study
+from search.study import first_baseline, interrupted_numbers, load_study, rank_key, task_of_study
 from trainers.train import one_line
 
 
@@ -135,13 +135,13 @@ class Report:
     files: dict[str, bool] = field(default_factory=dict)  # file beside the report (plots, trials.csv) -> written
 
 
-def read_report(study_dir: str | Path) -> Report:
-    """Read a study folder once for every section (imports torch and Ultralytics for the base model)."""
+def read_report(study_dir: str | Path, storage: str | None = None) -> Report:
+    """Read a study folder once for every section (imports torch and Ultralytics for the base model);
+    ``storage``: its URL with the password run.yaml does not keep, when it needs one."""
     folder = Path(study_dir)
-    config = load_study_config(folder)
+    config = load_study_config(folder, storage or storage_url_of(folder))
     ready_ultralytics(folder)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=config.study, storage=storage_url_of(folder))
+    study = load_study(config)
     task = task_of_study(study)
     groups = sort_trials(study.get_trials(deepcopy=False))
     found, why = importances(study, groups, task)

@@ -80,9 +80,10 @@ def write_trials_csv(report: Report) -> bool:
     return True
 
 
-def write_report(study_dir: str | Path) -> Path:
-    """Write ``report.md``, ``report.html`` and the PNG plots into ``study_dir``; returns the .md path."""
-    report = read_report(study_dir)
+def write_report(study_dir: str | Path, storage: str | None = None) -> Path:
+    """Write ``report.md``, ``report.html`` and the PNG plots into ``study_dir``; returns the .md path.
+    ``storage``: the study's URL with its password, when run.yaml's (kept without) is not enough."""
+    report = read_report(study_dir, storage)
     report.files = write_plots(report) | {TRIALS_CSV: write_trials_csv(report)}
     text = "\n".join(line for section in SECTIONS for line in section(report)).rstrip() + "\n"
     path = report.folder / "report.md"
