@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -54,7 +55,7 @@ def test_the_study_reads_the_users_data_through_a_view_and_writes_nothing_beside
     image = sorted((toy.parent / "images" / "train").iterdir())[0]
     jpeg = image.with_suffix(".jpg")
     cv2.imwrite(str(jpeg), cv2.imread(str(image)))
-    jpeg.write_bytes(jpeg.read_bytes()[:-2])  # truncated: without FFD9
+    jpeg.write_bytes(jpeg.read_bytes() + b"\x00\x00")  # decodes, but does not end with FFD9: Ultralytics rewrites it
     image.unlink()
     before = {p: p.stat().st_mtime_ns for p in toy.parent.rglob("*")}
     resolved = write_resolved_yaml(load_dataset(toy), tmp_path / "study" / "data.yaml")
@@ -84,7 +85,7 @@ def test_labels_ultralytics_would_drop_are_counted_then_refused(toy):
     assert "1 of 18 images" in dataset.unusable_text() and "outside [0, 1]" in dataset.unusable_text()
     labels[1].write_text("0 0.5 0.5 0.2\n")  # a column missing
     labels[2].write_text("1 0.5 0.5 0.2 0.2 0.7\n")  # one too many
-    with pytest.raises(DataError, match="3 of 12 train images have labels Ultralytics cannot use") as err:
+    with pytest.raises(DataError, match="3 of 12 train images are ones Ultralytics cannot use") as err:
         load_dataset(toy)
     assert "\n" not in str(err.value)
 
@@ -176,3 +177,68 @@ def test_names_that_are_not_class_ids_are_one_line(toy, tmp_path, names, said):
     with pytest.raises(DataError, match=said) as err:
         load_dataset(bad)
     assert "\n" not in str(err.value) and str(bad) in str(err.value)
+
+
+def test_list_lines_follow_ultralytics_and_missing_images_are_named(toy):
+    """``./`` lines of a list are relative to the list's folder, as Ultralytics reads them; listed images
+    that do not exist are counted with the other left-out images, and a list where none exists is one line."""
+    spec = yaml.safe_load(toy.read_text())
+    images = sorted((toy.parent / "images" / "val").iterdir())
+    lists = toy.parent / "lists"
+    lists.mkdir()
+    (lists / "val.txt").write_text("".join(f"./../images/val/{p.name}\n" for p in images))
+    toy.write_text(yaml.safe_dump({**spec, "val": "lists/val.txt"}))
+    assert [p.resolve() for p in load_dataset(toy).val] == [p.resolve() for p in images]
+    (lists / "val.txt").write_text("".join(f"./../images/val/{p.name}\n" for p in images) + "./gone.png\n")
+    with pytest.raises(DataError, match=r"1 of 7 val images are ones Ultralytics cannot use \(e.g. .*gone.png: image file not found"):
+        load_dataset(toy)  # 1 of 7 is above the 10% Ultralytics-drop limit
+    (lists / "val.txt").write_text("./gone.png\n./also-gone.png\n")
+    with pytest.raises(DataError, match="none of the 2 val images can be used") as err:
+        load_dataset(toy)
+    assert "image file not found" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_images_and_labels_ultralytics_leaves_out_are_counted_and_kept_out_of_the_study(toy, tmp_path):
+    """A 1x1 image, a JPEG cut short and a label with nan: each counted as Ultralytics would drop it; the
+    images are not in the study's splits (the proxy re-encodes a cut JPEG that the final training drops)."""
+    import cv2
+
+    train = sorted((toy.parent / "images" / "train").iterdir())
+    cv2.imwrite(str(train[0]), np.zeros((1, 1, 3), np.uint8))
+    jpeg = train[1].with_suffix(".jpg")
+    cv2.imwrite(str(jpeg), cv2.imread(str(train[1])))
+    jpeg.write_bytes(jpeg.read_bytes()[: len(jpeg.read_bytes()) // 2])
+    train[1].unlink()
+    (toy.parent / "labels" / "val" / f"{sorted((toy.parent / 'images' / 'val').iterdir())[0].stem}.txt").write_text("0 nan 0.5 0.2 0.2\n")
+    spec = yaml.safe_load(toy.read_text())
+    for split in ("train", "val"):  # 30 images a split, so that 3 left out stay under the 10% limit
+        extra = toy.parent / "images" / f"{split}-more"
+        extra.mkdir()
+        (toy.parent / "labels" / f"{split}-more").mkdir()
+        for n in range(24):
+            cv2.imwrite(str(extra / f"m{n}.png"), np.full((32, 32, 3), 90, np.uint8))
+            (toy.parent / "labels" / f"{split}-more" / f"m{n}.txt").write_text("0 0.5 0.5 0.4 0.4\n")
+    toy.write_text(yaml.safe_dump({**spec, "train": ["images/train", "images/train-more"], "val": ["images/val", "images/val-more"]}))
+    dataset = load_dataset(toy)
+    why = {path.name: reason for path, reason in dataset.unusable}
+    assert why[train[0].name] == "image of 1x1 px, under Ultralytics' 10 px a side"
+    assert why[jpeg.name].startswith("image cannot be decoded (OSError: ")
+    assert any(reason.endswith("has nan values") for reason in why.values())
+    assert train[0] not in dataset.train and jpeg not in dataset.train and len(dataset.train) == 34
+    assert "3 of 66 images are ones Ultralytics cannot use" in dataset.unusable_text()
+
+
+def test_a_data_yaml_that_is_not_text_is_one_line(tmp_path):
+    bad = tmp_path / "data.yaml"
+    bad.write_bytes(b"\xff\xfe\x00binary\x81")
+    with pytest.raises(DataError, match="data.yaml: not a UTF-8 text file"):
+        load_dataset(bad)
+
+
+def test_every_val_image_unreadable_is_one_line(toy):
+    import cv2
+
+    for image in (toy.parent / "images" / "val").iterdir():
+        cv2.imwrite(str(image), np.zeros((1, 1, 3), np.uint8))
+    with pytest.raises(DataError, match="none of the 6 val images can be used .*under Ultralytics' 10 px a side"):
+        load_dataset(toy)

@@ -64,7 +64,7 @@ def test_a_dataset_that_does_not_fit_the_model_is_one_line(toy, tmp_path, capsys
     assert "needs 'kpt_shape: [keypoints, 2 or 3]'" in run("yolov8n-pose.yaml", toy["segment"])
     boxes = make_toy_dataset(tmp_path / "boxes", n_train=4, n_val=2, imgsz=64)
     assert "boxes only, no polygons" in run("yolov8n-seg.yaml", boxes)
-    assert "of 4 train images have labels Ultralytics cannot use" in run("yolov8n-obb.yaml", boxes)  # 5 values, not 9
+    assert "of 4 train images are ones Ultralytics cannot use" in run("yolov8n-obb.yaml", boxes)  # 5 values, not 9
     assert not list(tmp_path.glob("*/study.db"))  # nothing started
 
 

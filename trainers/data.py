@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class Dataset:
     names: dict[int, str]
     train: tuple[Path, ...]
     val: tuple[Path, ...]
-    unusable: tuple[tuple[Path, str], ...] = ()  # (label file, why) of images Ultralytics drops
+    unusable: tuple[tuple[Path, str], ...] = ()  # (label file, or image left out of the splits, why) of images Ultralytics drops
     extra: dict = field(default_factory=dict)  # the task's own keys of the data.yaml (`TASK_KEYS`), written on with it
     task: str = "detect"  # the task its labels were checked for (Ultralytics scans and caches them for it)
     most_objects: int = 0  # the most labelled objects in one image
@@ -64,8 +65,9 @@ class Dataset:
         if not self.unusable:
             return None
         path, why = self.unusable[0]
-        return (f"{len(self.unusable)} of {len(self.train) + len(self.val)} images have labels Ultralytics cannot use "
-                f"and will be left out (e.g. {path}: {why}); fix those label files to use them")  # fmt: skip
+        listed = len(self.train) + len(self.val) + sum(p.suffix != ".txt" for p, _ in self.unusable)  # broken images left the splits
+        return (f"{len(self.unusable)} of {listed} images are ones Ultralytics cannot use and will be left out "
+                f"(e.g. {path}: {why}); fix those files to use them")  # fmt: skip
 
     @property
     def nc(self) -> int:
@@ -89,14 +91,47 @@ def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
         if path.is_dir():
             images += sorted(p for p in path.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
         elif path.is_file() and path.suffix == ".txt":
-            for line in path.read_text().split():
-                image = Path(line) if Path(line).is_absolute() else root / line
+            for line in filter(None, map(str.strip, path.read_text().splitlines())):
+                # Ultralytics' rule: a line starting ./ is relative to the list's folder (others, here, to the root)
+                image = path.parent / line[2:] if line.startswith("./") else Path(line) if Path(line).is_absolute() else root / line
                 images.append(image)
         else:
             raise DataError(f"{source}: '{key}: {entry}' does not exist (looked for {path}); fix the path in the file")
     if not images:
         raise DataError(f"{source}: '{key}' holds no images ({', '.join(map(str, spec if isinstance(spec, list) else [spec]))}); add images or fix the path")
     return images
+
+
+def _image_problem(image: Path) -> str | None:
+    """Why Ultralytics would leave ``image`` out (its ``check_image``: unreadable, under 10 px a side, a format
+    it does not read, a JPEG cut short that cannot be decoded whole), or None. Ultralytics repairs a JPEG
+    without its end marker by rewriting the file; this check only decodes it."""
+    from PIL import Image
+    from ultralytics.data.utils import IMG_FORMATS, exif_size
+
+    if not image.is_file():
+        return "image file not found"
+    try:
+        with Image.open(image) as im:
+            im.verify()
+            w, h = exif_size(im)
+            kind = (im.format or "").lower()
+        if w < 10 or h < 10:
+            return f"image of {w}x{h} px, under Ultralytics' 10 px a side"
+        if kind not in IMG_FORMATS | {"jpeg2000"}:
+            return f"image format {kind or 'unknown'} Ultralytics does not read"
+        if kind in ("jpg", "jpeg") and not _jpeg_ends(image):
+            with Image.open(image) as im:
+                im.load()
+    except Exception as e:  # PIL raises many kinds for a damaged file
+        return f"image cannot be decoded ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    return None
+
+
+def _jpeg_ends(image: Path) -> bool:
+    """Whether a JPEG file ends with its FFD9 marker (Ultralytics rewrites one that does not)."""
+    with image.open("rb") as f:
+        return f.seek(0, 2) >= 2 and f.seek(-2, 2) >= 0 and f.read() == b"\xff\xd9"
 
 
 def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_shape: list | None) -> tuple[list[tuple[Path, str]], int, int, int]:
@@ -123,6 +158,9 @@ def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_sha
                 values = [float(f) for f in fields]
             except ValueError:
                 raise DataError(f"{labels}:{n}: '{line.strip()}' is not a YOLO label line (numbers: class, then coordinates)") from None
+            if any(math.isnan(v) for v in values):
+                why = why or f"line {n} has nan values"
+                continue
             cls = values[0]
             if cls != int(cls) or not 0 <= cls < nc:
                 raise DataError(
@@ -153,9 +191,11 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
     if not source.is_file():
         raise DataError(f"{source}: data file not found; give the path of an Ultralytics data.yaml")
     try:
-        spec = yaml.safe_load(source.read_text())
+        spec = yaml.safe_load(source.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise DataError(f"{source}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{source}: not a UTF-8 text file; give the path of an Ultralytics data.yaml") from None
     if not isinstance(spec, dict):
         raise DataError(f"{source}: expected a mapping with train, val and names")
     missing = [k for k in ("train", "val", "names") if not spec.get(k)]
@@ -175,23 +215,29 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
     root = root if root.is_absolute() else source.resolve().parent / root
     extra = {k: spec[k] for k in TASK_KEYS if k in spec}
     _check_task(source, task, extra.get("kpt_shape"))
-    train = _split_images(spec["train"], root, source, "train")
-    val = _split_images(spec["val"], root, source, "val")
-    unusable, most = [], 0
-    for split, images in (("train", train), ("val", val)):
-        dropped, objects, polygons, crowd = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
-        most = max(most, crowd)
+    unusable, most, splits = [], 0, {}
+    for split in ("train", "val"):
+        listed = _split_images(spec[split], root, source, split)
+        broken = [(image, why) for image in listed if (why := _image_problem(image))]
+        if len(broken) == len(listed):
+            image, why = broken[0]
+            raise DataError(f"{source}: none of the {len(listed)} {split} images can be used (e.g. {image}: {why}); fix the "
+                            f"'{split}' entry or the images")  # fmt: skip
+        images = splits[split] = [image for image in listed if image not in dict(broken)]  # left out of every training
+        bad_labels, objects, polygons, crowd = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
+        dropped = broken + bad_labels
         if split == "train" and task.masks and not polygons:
             raise DataError(f"{source}: the train labels are boxes only, no polygons, and a segmentation model learns its "
                             "masks from polygons; give polygon labels or a detection --model")  # fmt: skip
-        if split == "val" and objects - len(dropped) <= 0:
+        if split == "val" and objects - len(bad_labels) <= 0:
             raise DataError(f"{source}: the val split has no labelled objects, so every trial would score 0; label the val images")
-        if len(dropped) > UNUSABLE_LIMIT * len(images):
+        if len(dropped) > UNUSABLE_LIMIT * len(listed):
             path, why = dropped[0]
-            raise DataError(f"{source}: {len(dropped)} of {len(images)} {split} images have labels Ultralytics cannot use "
-                            f"(e.g. {path}: {why}); fix those label files")  # fmt: skip
+            raise DataError(f"{source}: {len(dropped)} of {len(listed)} {split} images are ones Ultralytics cannot use "
+                            f"(e.g. {path}: {why}); fix those files")  # fmt: skip
         unusable += dropped
-    return Dataset(source.resolve(), names, tuple(train), tuple(val), tuple(unusable), extra, task.name, most)
+        most = max(most, crowd)
+    return Dataset(source.resolve(), names, tuple(splits["train"]), tuple(splits["val"]), tuple(unusable), extra, task.name, most)
 
 
 def _check_task(source: Path, task: Task, kpt_shape) -> None:
