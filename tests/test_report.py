@@ -108,8 +108,9 @@ def make_trial(number: int) -> optuna.trial.FrozenTrial:
     }  # fmt: skip
     params_ = {"modules": modules} if not modules else {"modules": modules, "m1.position": text.split(":")[0]}
     steps = {1: 0.10, 2: 0.12} if number == 3 else ({1: value / 2, 2: value} if value is not None else {})
+    told = steps[max(steps)] if state == TrialState.PRUNED and steps else value  # Optuna's value of a pruned trial: its last step
     return create_trial(
-        state=state, value=value, params=params_, distributions={k: DISTRIBUTIONS[k] for k in params_},
+        state=state, value=told, params=params_, distributions={k: DISTRIBUTIONS[k] for k in params_},
         user_attrs=attrs, intermediate_values=steps,
     )  # fmt: skip
 
@@ -203,6 +204,8 @@ def test_report_leaderboard_and_verdict(study_dir: Path):
     assert trials["number"].tolist() == sorted(TRIALS) and trials["state"].tolist() == [TRIALS[n][0].name for n in sorted(TRIALS)]
     assert trials["map50_95"].tolist()[:3] == [TRIALS[n][1] for n in range(3)] and trials["params_m1.position"][2] == "backbone.4"
     assert trials["infeasible"][5] == "over the params budget" and "epochs" not in trials  # no per-epoch lists in cells
+    assert pandas.isna(trials["value"][3]) and trials["last_epoch_fitness"][3] == 0.12  # one measure a column
+    assert trials["value"][0] == TRIALS[0][1] and trials["last_epoch_fitness"][0] == TRIALS[0][1]
 
     # a summary from before the seed confirmation: said plainly, and the placement set against the model
     assert "was not confirmed with more seeds" in section(text, "Confirmation with more seeds")

@@ -63,8 +63,9 @@ def write_html(markdown_text: str, folder: Path, title: str) -> Path:
 
 
 def write_trials_csv(report: Report) -> bool:
-    """``trials.csv``: one row per trial (Optuna's ``trials_dataframe``): number, state, value(s),
-    the sampled parameters (``params_*``), the trial's placement and metrics (the task's, then `TRIAL_COLUMNS`,
+    """``trials.csv``: one row per trial (Optuna's ``trials_dataframe``): number, state, value(s) (the
+    search's score, of COMPLETE trials), ``last_epoch_fitness`` (Ultralytics' fitness at the last epoch
+    trained, pruned trials included), the sampled parameters (``params_*``), the trial's placement and metrics (the task's, then `TRIAL_COLUMNS`,
     ``params`` being the model's parameter count); False without trials."""
     frame = report.study.trials_dataframe(multi_index=False)
     names = report.study.metric_names or []  # Optuna names value columns after them; the file keeps one schema
@@ -73,9 +74,15 @@ def write_trials_csv(report: Report) -> bool:
     if frame.empty:
         (report.folder / TRIALS_CSV).unlink(missing_ok=True)
         return False
+    # One measure a column: value(s) is the score of COMPLETE trials only (Optuna gives a pruned trial its last
+    # reported epoch fitness there); the fitness of the last epoch every trial trained has a column of its own.
+    values = [c for c in frame.columns if c.startswith("value")]
+    frame.loc[frame["state"] != "COMPLETE", values] = None
+    last = {t.number: t.intermediate_values[max(t.intermediate_values)] for t in report.study.trials if t.intermediate_values}
+    frame["last_epoch_fitness"] = frame["number"].map(last)
     attrs = {f"user_attrs_{name}" for name in (*report.task.metric_names, *TRIAL_COLUMNS)}
-    kept = ["number", "state"] + [c for c in frame.columns if c in {"datetime_start", "datetime_complete"} | attrs
-                                  or c.startswith(("value", "params_"))]  # fmt: skip
+    kept = ["number", "state"] + [c for c in frame.columns if c in {"datetime_start", "datetime_complete", "last_epoch_fitness"}
+                                  | attrs or c.startswith(("value", "params_"))]  # fmt: skip
     frame[kept].rename(columns=lambda c: c.removeprefix("user_attrs_")).to_csv(report.folder / TRIALS_CSV, index=False)
     return True
 
