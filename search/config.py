@@ -18,6 +18,7 @@ from trainers.train import Budget
 
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
 SAMPLERS = ("tpe", "random")
+LATENCY_DEVICES = ("cpu",)  # trainers.latency.DEVICES (tested equal), repeated so options are checked without torch
 PRUNERS = ("median", "sha", "none")
 METRICS_SEARCHED = ("task", "box")  # spaces.tasks.METRICS_SEARCHED (tested equal), as INSERTIONS below
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeated so options are checked without torch
@@ -93,6 +94,10 @@ class RunConfig:
     metric: str = option("task", "the score searched: the task's own (mask mAP50-95 for segment, pose mAP50-95 for pose) "
                          "or box (box mAP50-95)", choices=METRICS_SEARCHED)
     objective: str = option(SCORE, "the task's score, or it and a second objective for a Pareto search", choices=CHOICES)
+    max_slowdown: float | None = option(help="latency limit as a multiple of the baseline's, e.g. 1.10: a slower "
+                                        "candidate is infeasible and never trains", shown="none")  # fmt: skip
+    max_latency_ms: float | None = option(help="latency limit in milliseconds (batch 1 at --final-imgsz)", shown="none")
+    latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread)", choices=LATENCY_DEVICES)
     sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
     pruner: str = option("median", "pruner of losing proxy trainings (sha: successive halving)", choices=PRUNERS)  # pruner_choice.md
     seed: int = option(0, "seed of sampler, data subset and training")
@@ -149,6 +154,11 @@ class RunConfig:
                       device=self.device, overrides=dict(self.train_args))  # fmt: skip
 
     @property
+    def measures_latency(self) -> bool:
+        """Whether candidates are timed before they train: latency is an objective or has a limit."""
+        return self.objective.endswith("+latency") or self.max_slowdown is not None or self.max_latency_ms is not None
+
+    @property
     def directions(self) -> list[str]:
         """Optuna directions: the task's score up, then the second objective's way (`search.objectives`)."""
         return directions(self.objective)
@@ -185,6 +195,7 @@ class RunConfig:
             raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
         self.validate_budgets()
         self.validate_confirmation()
+        self._validate_latency()
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
         self._validate_executor()
@@ -205,6 +216,22 @@ class RunConfig:
         if self.confirm_top and self.confirm_budget < minimal_budget(self.confirm_top):
             raise ValueError(f"--confirm-budget {self.confirm_budget} cannot race {self.confirm_top} candidates against the "
                              f"baseline; give at least {minimal_budget(self.confirm_top)} (or fewer --confirm-top)")  # fmt: skip
+
+    def _validate_latency(self) -> None:
+        """Latency options: positive limits, a known device, and the extra installed when latency is measured."""
+        if self.max_slowdown is not None and self.max_slowdown <= 0:
+            raise ValueError(f"--max-slowdown must be a positive multiple of the baseline's latency, e.g. 1.1, got {self.max_slowdown}")
+        if self.max_latency_ms is not None and self.max_latency_ms <= 0:
+            raise ValueError(f"--max-latency-ms must be positive, got {self.max_latency_ms}")
+        if self.latency_device not in LATENCY_DEVICES:
+            raise ValueError(f"--latency-device '{self.latency_device}' is not known; choose one of {', '.join(LATENCY_DEVICES)} "
+                             "(CUDA timing is not built yet)")  # fmt: skip
+        if self.measures_latency:
+            from trainers.latency import missing_extra
+
+            missing = missing_extra()
+            if missing:
+                raise ValueError(missing)
 
     def _validate_executor(self) -> None:
         """Options against the executor they need (its name is checked by `search.executor.check_executor`)."""

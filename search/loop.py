@@ -91,6 +91,8 @@ class TrialLoop:
                 return None
             trial = ask(study, config)
             placement = prepare_trial(trial, study, self.run.space, trials)
+            if placement is not None and self.run.latency and not self.run.latency.admit(trial, placement):
+                placement = None  # over the latency limit: told infeasible, never trained
             trials = study.get_trials(deepcopy=False)
             if placement is None:  # infeasible or already trained: told without training
                 self.on_told()

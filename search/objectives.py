@@ -27,12 +27,14 @@ class Objective:
     label: str  # how the report and the dashboard name it
     direction: str  # "minimize" or "maximize"
     digits: int  # decimals the report prints
-    measure: Callable[[TrialRecord], float]  # its value for one training
+    measure: Callable[[TrialRecord, dict], float]  # its value for one training and its trial's user attributes
 
 
 OBJECTIVES = {
-    "params": Objective("params", "parameters", "minimize", 0, lambda record: record.params),
-    "gflops": Objective("gflops", "GFLOPs", "minimize", 2, lambda record: record.gflops),
+    "params": Objective("params", "parameters", "minimize", 0, lambda record, attrs: record.params),
+    "gflops": Objective("gflops", "GFLOPs", "minimize", 2, lambda record, attrs: record.gflops),
+    # measured before training (search.latency), as a ratio to the baseline's time on this machine
+    "latency": Objective("latency", "latency (x baseline)", "minimize", 3, lambda record, attrs: attrs["latency_ratio"]),
 }
 
 CHOICES = (SCORE, *(f"{SCORE}+{name}" for name in OBJECTIVES))  # the values --objective takes

@@ -84,7 +84,7 @@ def make_sampler(config: RunConfig, offset: int = 0) -> optuna.samplers.BaseSamp
         return optuna.samplers.RandomSampler(seed=seed)
     with warnings.catch_warnings():  # `group` is marked experimental; it is what a conditional space needs
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(
+        return optuna.samplers.TPESampler(  # it reads each trial's constraints (search.latency: too slow)
             multivariate=True, group=True, seed=seed, n_startup_trials=min(10, max(2, config.trials // 5))
         )
 

@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from ultralytics.cfg import DEFAULT_CFG
 
 from search.config import RunConfig, check_writable, shown
+from search.latency import LatencyProbe
 from search.objectives import second_objective
 from search.provenance import environment
 from search.study import failed_baseline, finished_by_key, open_study, placement_params, study_lock, suggest_placement
@@ -124,6 +125,7 @@ class StudyRun:
     base: dict  # the base model's YAML dict
     proxy: Path  # the proxy data.yaml every proxy training of the study reads (trials, confirmation)
     task: Task  # the base model's task: its metrics and the score the search maximises
+    latency: LatencyProbe | None = None  # times candidates before they train, when latency is measured
 
 
 def start_search(config: RunConfig) -> StudyRun:
@@ -166,10 +168,11 @@ def start_search(config: RunConfig) -> StudyRun:
         study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
     if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
         study.set_user_attr("environment", environment())
+    latency = LatencyProbe(study, config, base, study_data(config)) if config.measures_latency else None
     with study_lock(config):  # workers starting together queue one baseline; a failed one is queued again
         if not study.trials or failed_baseline(study.get_trials(deepcopy=False)):
             study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
-    return StudyRun(config, study, space, base, proxy, task)
+    return StudyRun(config, study, space, base, proxy, task, latency)
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:
@@ -218,7 +221,7 @@ def finish_trial(trial: Trial, run: StudyRun, record: TrialRecord) -> None:
     """Record a trained trial's metrics and tell Optuna its outcome (COMPLETE, PRUNED or FAIL)."""
     record_trial(trial, record, run.task)
     trial.set_user_attr("dir", f"trials/{trial.number}")  # inside the study folder, wherever it moves
-    run.study.tell(trial, *outcome(record, run))
+    run.study.tell(trial, *outcome(record, run, trial.user_attrs))
 
 
 def trial_dir(config: RunConfig, number: int) -> Path:
@@ -244,12 +247,13 @@ def score_metrics(record: TrialRecord) -> dict:
     return record.final or record.best
 
 
-def outcome(record: TrialRecord, run: StudyRun) -> tuple:
-    """(values, state) for `Study.tell`: the task's score, then the second objective of a Pareto search."""
+def outcome(record: TrialRecord, run: StudyRun, attrs: dict) -> tuple:
+    """(values, state) for `Study.tell`: the task's score, then the second objective of a Pareto search
+    (measured on ``record``, or read from the trial's user attributes ``attrs``: latency)."""
     if record.status == "pruned":
         return None, TrialState.PRUNED
     if record.status == "failed":
         return None, TrialState.FAIL
     score = score_metrics(record)[run.task.score]
     second = second_objective(run.config.objective)
-    return ([score, second.measure(record)] if second else score), TrialState.COMPLETE
+    return ([score, second.measure(record, attrs)] if second else score), TrialState.COMPLETE

@@ -106,6 +106,102 @@ def _full_disk(folder: Path, data: Path) -> tuple[int, list[str], str]:
         subprocess.run(["umount", "--lazy", str(disk)])
 
 
+def _spec(data: Path, **changes) -> None:
+    """Rewrite ``data`` with ``changes`` to its keys."""
+    data.write_text(yaml.safe_dump({**yaml.safe_load(data.read_text()), **changes}))
+
+
+def _tiny_images(data: Path, split: str, count: int | None = None) -> None:
+    """Replace ``count`` (default all) images of ``split`` with 1x1 pixel ones."""
+    import cv2
+    import numpy as np
+
+    for image in sorted((data.parent / "images" / split).iterdir())[:count]:
+        cv2.imwrite(str(image), np.zeros((1, 1, 3), np.uint8))
+
+
+def _val_list(data: Path, missing: bool = False) -> None:
+    """``val: lists/val.txt`` with ``./`` lines, relative to the list's folder (or naming images that do not exist)."""
+    (data.parent / "lists").mkdir()
+    images = sorted((data.parent / "images" / "val").iterdir())
+    (data.parent / "lists" / "val.txt").write_text("".join(f"./{'gone-' if missing else '../images/val/'}{p.name}\n" for p in images))
+    _spec(data, val="lists/val.txt")
+
+
+def _cut_jpeg(data: Path) -> None:
+    """One train image as a JPEG cut to half its bytes (the proxy can decode it, Ultralytics' check cannot)."""
+    import cv2
+
+    image = sorted((data.parent / "images" / "train").iterdir())[0]
+    jpeg = image.with_suffix(".jpg")
+    cv2.imwrite(str(jpeg), cv2.imread(str(image)))
+    jpeg.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 2])
+    image.unlink()
+
+
+def _study_then(folder: Path, data: Path, change: Callable[[Path], None], *command: str, first: tuple = ()) -> tuple[int, list[str], str]:
+    """Run a tiny study (1 of its 2 trials), apply ``change`` to its folder, run ``command`` (in the folder
+    ``change`` returns, or the study's); trials before -> after, and how many of them failed."""
+    cli("run", "--data", str(data), "--out", "out", "--study", "s", *FAST, "--trials", "1", *first, cwd=folder)
+    study = folder / "out" / "s"
+    before = trials(study)
+    where = change(study) or study
+    code, lines = cli(*command, cwd=folder) if command and command[0] == "run" else cli(*command, str(where), cwd=folder)
+    with closing(sqlite3.connect(where / "study.db")) as connection:
+        failed = connection.execute("select count(*) from trials where state = 'FAIL'").fetchone()[0]
+    return code, lines, f"{before} -> {trials(where)}, {failed} failed"
+
+
+def _warned(*args: str, cwd: Path) -> tuple[int, list[str], str]:
+    """`cli`, with the run's console warning (stdout) in the kept column."""
+    done = subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True)
+    warning = next((line for line in done.stdout.splitlines() if line.startswith("warning:")), "no warning")
+    return done.returncode, _messages(done.stderr), warning.replace(str(cwd.parent), "...")[:200]
+
+
+def _moved(study: Path) -> Path:
+    moved = study.parent.parent / "moved" / study.name
+    moved.parent.mkdir()
+    shutil.move(study, moved)
+    return moved
+
+
+def _read_only_data(folder: Path, data: Path) -> tuple[int, list[str], str]:
+    """A whole search, final training included, on a read-only dataset folder; its files before and after."""
+    files = lambda: {p: p.stat().st_mtime_ns for p in data.parent.rglob("*")}  # noqa: E731
+    before, folders = files(), [data.parent, *(p for p in data.parent.rglob("*") if p.is_dir())]
+    for d in folders:
+        d.chmod(0o555)
+    try:
+        code, lines = cli("run", "--data", str(data), "--out", "out", *FAST[:1], "1", "--confirm-top", "0", "--final-epochs",
+                          "1", "--final-imgsz", "32", *FAST[3:], cwd=folder)  # fmt: skip
+    finally:
+        for d in folders:
+            d.chmod(0o755)
+    return code, lines, "dataset unchanged" if files() == before else "DATASET WRITTEN TO"
+
+
+def _two_workers(folder: Path, data: Path) -> tuple[int, list[str], str]:
+    """Two `run` processes started at the same moment on one new study, with 1- and 2-epoch proxies."""
+    base = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", "out", "--study", "s", *FAST]
+    workers = [subprocess.Popen([*base, "--proxy-epochs", e], cwd=folder, stderr=subprocess.PIPE, text=True) for e in ("1", "2")]
+    ended = [(w.wait(), _messages(w.stderr.read())) for w in workers]
+    [refused] = [e for e in ended if e[0] != 0] or [ended[1]]
+    with closing(sqlite3.connect(folder / "out" / "s" / "study.db")) as connection:
+        steps = {n for (n,) in connection.execute("select max(step) from trial_intermediate_values join trials using (trial_id) "
+                                                   "group by trial_id")}  # fmt: skip
+    return refused[0], refused[1], f"exits {sorted(e[0] for e in ended)}; epochs in the study: {sorted(steps)}"
+
+
+def _last_epoch(folder: Path, data: Path) -> tuple[int, list[str], str]:
+    """1-epoch proxies under the median pruner: a trial that trained its only epoch is complete."""
+    code, lines = cli("run", "--data", str(data), "--out", "out", "--study", "s", *FAST, "--trials", "4", "--pruner", "median",
+                      "--sampler", "random", cwd=folder)  # fmt: skip
+    with closing(sqlite3.connect(folder / "out" / "s" / "study.db")) as connection:
+        pruned = connection.execute("select count(*) from trials where state = 'PRUNED'").fetchone()[0]
+    return code, lines, f"{pruned} pruned"
+
+
 def cases(data: Path) -> dict[str, Callable[[Path], tuple]]:
     """Case name -> a function of a fresh folder returning (exit code, stderr lines[, kept])."""
     run = ("run", "--data", str(data), "--out", "out", *FAST)
@@ -132,6 +228,31 @@ def cases(data: Path) -> dict[str, Callable[[Path], tuple]]:
         "resume with run.yaml broken": lambda f: _edited_study(f, data, lambda p: p.write_text("trials: [\n"), "resume"),
         "resume with run.yaml empty": lambda f: _edited_study(f, data, lambda p: p.write_text(""), "resume"),
         "resume of a study folder that does not exist": lambda f: cli("resume", "nowhere", cwd=f),
+        "names: raccoon (a string)": lambda f: (_spec(data, names="raccoon"), cli(*run, cwd=f))[1],
+        "names: {a: raccoon} (not a class id)": lambda f: (_spec(data, names={"a": "raccoon"}), cli(*run, cwd=f))[1],
+        "names: {0: a, 2: b} (a gap)": lambda f: (_spec(data, names={0: "a", 2: "b"}), cli(*run, cwd=f))[1],
+        "data.yaml not UTF-8 text": lambda f: (data.write_bytes(b"\xff\xfe\x00\x81"), cli(*run, cwd=f))[1],
+        "every val image 1x1 px": lambda f: (_tiny_images(data, "val"), cli(*run, cwd=f))[1],
+        "val list with ./ lines (valid)": lambda f: (_val_list(data), cli(*run, cwd=f))[1],
+        "val list naming missing images": lambda f: (_val_list(data, missing=True), cli(*run, cwd=f))[1],
+        "a 1x1 train image, a nan label, a cut JPEG, in 32 + 12 images (counted, kept out)": lambda f: (
+            make_toy_dataset(data.parent, n_train=32, n_val=12, imgsz=32), _spec(data, path="."), _tiny_images(data, "train", 1),
+            _labels(data, "0 nan 0.5 0.2 0.2\n", "val", share=0.01), _cut_jpeg(data), _warned(*run, cwd=f))[-1],  # fmt: skip
+        "--seed -1": lambda f: cli(*run, "--seed", "-1", cwd=f),
+        "--device 0 on a machine without a GPU": lambda f: cli(*run, "--device", "0", cwd=f),
+        "--set bogus_arg=1": lambda f: cli(*run, "--set", "bogus_arg=1", cwd=f),
+        "--set lr0=abc": lambda f: cli(*run, "--set", "lr0=abc", cwd=f),
+        "--set optimizer=Foo (the baseline fails)": lambda f: (
+            *cli(*run, "--study", "s", "--set", "optimizer=Foo", cwd=f), f"{trials(f / 'out' / 's')} trial(s) trained"),
+        "study moved mid-search, then resume --trials 2": lambda f: _study_then(f, data, _moved, "resume", "--trials", "2"),
+        "study.db deleted, then resume": lambda f: _study_then(f, data, lambda s: (s / "study.db").unlink(), "resume"),
+        "study.db truncated to 0 bytes, then resume": lambda f: _study_then(f, data, lambda s: (s / "study.db").write_bytes(b""),
+                                                                          "resume"),  # fmt: skip
+        "a train image replaced, then the same command": lambda f: _study_then(
+            f, data, lambda s: _cut_jpeg(data), "run", "--data", str(data), "--out", "out", "--study", "s", *FAST),
+        "two workers started together, other --proxy-epochs": lambda f: _two_workers(f, data),
+        "1-epoch proxies, median pruner": lambda f: _last_epoch(f, data),
+        "read-only dataset folder, final training included": lambda f: _read_only_data(f, data),
         "Ctrl-C during a trial, then resume": lambda f: _ctrl_c(f, data),
         "disk full during the first trial, then the same command": lambda f: _full_disk(f, data),
     }

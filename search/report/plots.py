@@ -1,6 +1,6 @@
 """The report's PNGs (matplotlib, no display, no network): the task's score by trial and the parameter
-importances drawn by `optuna.visualization.matplotlib`, precision against recall, and the exported
-placement on the base model's layers."""
+importances drawn by `optuna.visualization.matplotlib`, precision against recall, the exported
+placement on the base model's layers, and the score against measured latency."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from optuna.importance import BaseImportanceEvaluator
 
 from search.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
+from search.report.latency import PLOT as LATENCY_PLOT
+from search.report.latency import pareto_front, timed_trials
 
 
 def _figure(width: float = 6.4, height: float = 4.0):
@@ -161,6 +163,29 @@ def plot_placement(decision: Decision | None, base: BaseModel, path: Path) -> bo
     return True
 
 
+def plot_latency(report: Report, path: Path) -> bool:
+    """The task's proxy score against the latency ratio of every timed trial, the Pareto front as a step line
+    and the limit as a vertical line; False when nothing was timed."""
+    timed = timed_trials(report)
+    if not timed:
+        return False
+    score = report.task.score
+    points = [(t.user_attrs["latency_ratio"], t.user_attrs[score]) for t in timed if t.user_attrs.get(score) is not None]
+    fig, ax = _figure()
+    ax.scatter([p[0] for p in points], [p[1] for p in points], label="trials")
+    front = pareto_front(points)
+    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:green", label="Pareto front")
+    if report.groups.baseline and report.groups.baseline.user_attrs.get(score) is not None:
+        ax.scatter([1.0], [report.groups.baseline.user_attrs[score]], marker="*", s=160, color="tab:orange", label="baseline")
+    if report.config.max_slowdown is not None:
+        ax.axvline(report.config.max_slowdown, color="tab:red", linestyle="--", label=f"--max-slowdown {report.config.max_slowdown:g}")
+    ax.set_xlabel("latency, x baseline (CPU, measured)")
+    ax.set_ylabel(f"{report.task.score_label} (proxy)")
+    ax.legend()
+    fig.savefig(path)
+    return True
+
+
 def write_plots(report: Report) -> dict[str, bool]:
     """Draw every plot into the study folder; returns PNG name -> drawn. A plot from an earlier
     report whose data is gone is removed."""
@@ -170,6 +195,7 @@ def write_plots(report: Report) -> dict[str, bool]:
         "precision_recall.png": plot_precision_recall(report.groups, folder / "precision_recall.png"),
         "importance.png": plot_importances(report, folder / "importance.png"),
         "placement.png": plot_placement(report.decision, report.base, folder / "placement.png"),
+        LATENCY_PLOT: plot_latency(report, folder / LATENCY_PLOT),
     }
     for name, made in plots.items():
         if not made:
