@@ -157,3 +157,38 @@ def test_an_image_with_more_objects_than_max_det_is_said(tmp_path):
     found = load_dataset(data, TASKS["detect"])
     assert found.most_objects == 301 and "add --set max_det=301" in found.crowded_text(300)
     assert found.crowded_text(400) is None
+
+
+def _search(task: str, data, out, *extra: str) -> None:
+    args = ["run", "--data", str(data), "--model", MODELS[task], "--out", str(out), "--study", "t", "--trials", "2",
+            "--confirm-top", "1", "--confirm-budget", "6", "--proxy-epochs", "2", "--final-epochs", "1", "--final-imgsz", "64",
+            "--sampler", "random", *TRAIN, *extra]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_segmentation_study_resumes_exports_and_validates_its_proxy(toy, tmp_path):
+    """The commands after a search, on a non-detection task: resume retrains nothing, export writes the decided
+    segmentation model, validate-proxy trains full runs and compares them on the mask score."""
+    from search.cli import main
+
+    _search("segment", toy["segment"], tmp_path)
+    study_dir = tmp_path / "t"
+    trained = {p: p.stat().st_mtime_ns for p in study_dir.rglob("*") if p.name == "results.csv"}
+    assert main(["resume", str(study_dir), "--quiet"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained
+    assert main(["export", str(study_dir), "-o", str(tmp_path / "best.yaml")]) == 0
+    assert task_of(load_base(str(tmp_path / "best.yaml"))).name == "segment"
+    assert main(["validate-proxy", str(study_dir), "--k", "1"]) == 0
+    validation = study_of(study_dir).user_attrs["proxy_validation"]
+    assert validation["rows"] and all(row["status"] == "complete" and row["full"] is not None for row in validation["rows"])
+    assert "mask mAP50-95" in (study_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_pose_search_on_ray(toy, tmp_path):
+    """The Ray executor on a pose model: the same study shape as in-process, scored on pose mAP50-95."""
+    _search("pose", toy["pose"], tmp_path, "--executor", "ray", "--workers", "2")
+    study = study_of(tmp_path / "t")
+    assert study.user_attrs["task"] == "pose" and study.metric_names == ["pose mAP50-95 (proxy)"]
+    assert all(t.state.is_finished() for t in study.trials) and (tmp_path / "t" / "best.yaml").is_file()
