@@ -95,14 +95,24 @@ def fit_gap_line(epochs: list[dict], name: str = "baseline") -> str:
 # --- object sizes --------------------------------------------------------------------------------
 
 
-def _box_size(fields: list[str], box_first: bool = False) -> float | None:
-    """sqrt(w*h) (normalized) of one label line ``class x y w h`` or ``class x1 y1 x2 y2 ...`` (a polygon, or
-    an oriented box's four corners); with ``box_first`` (pose) the line's box, before its keypoints."""
+def _object_size(fields: list[str], shape: str = "extent", kpt_dim: int = 3) -> float | None:
+    """sqrt(w*h) (normalized) of the object of one label line, as its task sees it (``shape``):
+    ``extent``: a box ``class x y w h``, or a polygon's bounding box; ``rotated``: an oriented box's four
+    corners, by its own two sides; ``keypoints``: the spread of a pose line's visible keypoints (``kpt_dim``
+    values each, the third their visibility), falling back to its box when fewer than two are visible."""
     try:
         values = [float(v) for v in fields[1:]]
     except ValueError:
         return None
-    if box_first or len(values) == 4:
+    if shape == "keypoints" and len(values) >= 4:
+        points = [values[i : i + kpt_dim] for i in range(4, len(values) - kpt_dim + 1, kpt_dim)]
+        seen = [(p[0], p[1]) for p in points if (p[2] > 0 if kpt_dim == 3 else True) and (p[0] > 0 or p[1] > 0)]
+        xs, ys = [x for x, _ in seen], [y for _, y in seen]
+        w, h = (max(xs) - min(xs), max(ys) - min(ys)) if len(seen) >= 2 else (values[2], values[3])
+    elif shape == "rotated" and len(values) == 8:
+        w = math.dist(values[0:2], values[2:4])
+        h = math.dist(values[2:4], values[4:6])
+    elif len(values) == 4:
         w, h = values[2], values[3]
     elif len(values) >= 6 and len(values) % 2 == 0:
         w, h = max(values[0::2]) - min(values[0::2]), max(values[1::2]) - min(values[1::2])
@@ -111,19 +121,20 @@ def _box_size(fields: list[str], box_first: bool = False) -> float | None:
     return math.sqrt(w * h) if w > 0 and h > 0 and math.isfinite(w * h) else None
 
 
-def object_sizes(label_files: Iterable[Path], imgsz: int, box_first: bool = False) -> np.ndarray:
-    """Object sizes sqrt(w*h) in pixels at training size ``imgsz``, from YOLO label files (``box_first``:
-    pose lines, whose box comes before the keypoints).
+def object_sizes(label_files: Iterable[Path], imgsz: int, shape: str = "extent", kpt_dim: int = 3) -> np.ndarray:
+    """Object sizes sqrt(w*h) in pixels at training size ``imgsz``, from YOLO label files, measured as the
+    task sees its objects (`_object_size`: ``extent`` for boxes and polygons, ``rotated`` for oriented
+    boxes, ``keypoints`` for pose).
 
     Assumes square images letterboxed to ``imgsz`` (normalized w and h both scale by ``imgsz``);
-    for other aspect ratios the short side's extent is overestimated. Polygon (segment) and oriented-box
-    lines count by their bounding box; empty, malformed and zero-area lines are skipped.
+    for other aspect ratios the short side's extent is overestimated. Empty, malformed and zero-area
+    lines are skipped.
     """
     sizes = [
         s * imgsz
         for path in label_files
         for line in Path(path).read_text().splitlines()
-        if (s := _box_size(line.split(), box_first)) is not None
+        if (s := _object_size(line.split(), shape, kpt_dim)) is not None
     ]
     return np.asarray(sizes, dtype=float)
 

@@ -39,6 +39,7 @@ class Task:
     label_problem: Callable[[list[int], int], str | None]
     keypoints: bool = False  # label lines are a box, then the data's keypoints (kpt_shape)
     masks: bool = False  # it learns masks from polygon labels
+    rotated: bool = False  # its boxes are rotated: label lines are four corners
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -107,7 +108,7 @@ TASKS = {
                     "mask_map50_95", _boxes_or_polygons, masks=True),
     "pose": Task("pose", frozenset({"Pose", "Pose26"}), "PoseModel", _beside_boxes("P", "pose"), "pose_map50_95", _keypoints,
                  keypoints=True),
-    "obb": Task("obb", frozenset({"OBB", "OBB26"}), "OBBModel", BOX, "map50_95", _rotated_boxes),
+    "obb": Task("obb", frozenset({"OBB", "OBB26"}), "OBBModel", BOX, "map50_95", _rotated_boxes, rotated=True),
 }  # fmt: skip
 
 # Heads of models no task here trains yet, and what they are (for the one-line refusal).

@@ -122,10 +122,14 @@ def test_size_table_markdown(yolov8n):
     assert size_table_markdown(np.array([]), stage_table(yolov8n)).endswith("No objects found in the labels.")
 
 
-def test_object_sizes_of_pose_and_oriented_box_lines(tmp_path):
+def test_object_sizes_of_each_task_as_it_sees_its_objects(tmp_path):
     pose = tmp_path / "pose.txt"
-    pose.write_text("0 0.5 0.5 0.25 0.25 0.4 0.4 2 0.9 0.9 2\n")  # the box, then 2 keypoints: the box decides
-    assert object_sizes([pose], 64, box_first=True).tolist() == [16.0]
+    pose.write_text("0 0.5 0.5 0.25 0.25 0.25 0.25 2 0.5 0.75 2 0.9 0.9 0\n"  # 2 visible keypoints: their spread
+                    "0 0.5 0.5 0.25 0.25 0.4 0.4 2 0.9 0.9 0 0 0 0\n")  # one visible: the box  # fmt: skip
+    assert object_sizes([pose], 64, "keypoints").tolist() == [pytest.approx(math.sqrt(0.25 * 0.5) * 64), 16.0]
+    assert object_sizes([pose], 64, "keypoints", kpt_dim=2).tolist()[1] != 16.0  # 2 values a keypoint: all count
     obb = tmp_path / "obb.txt"
-    obb.write_text("0 0.25 0.25 0.5 0.25 0.5 0.5 0.25 0.5\n")  # four corners: their bounding box
-    assert object_sizes([obb], 64).tolist() == [16.0]
+    diamond = "0 0.5 0.25 0.75 0.5 0.5 0.75 0.25 0.5\n"  # a square of side 0.3536 turned 45 degrees
+    obb.write_text(diamond)
+    assert object_sizes([obb], 64, "rotated").tolist() == [pytest.approx(math.sqrt(0.125) * 64)]  # its own sides
+    assert object_sizes([obb], 64).tolist() == [pytest.approx(0.5 * 64)]  # as a polygon: its bounding box

@@ -38,8 +38,11 @@ def training_object_sizes(config: RunConfig, task: Task):
     from trainers.data import label_path, load_dataset
 
     try:
-        labels = [label_path(image) for image in load_dataset(study_data(config), task).train]
-        return object_sizes([p for p in labels if p.is_file()], config.final_imgsz, task.keypoints), ""
+        dataset = load_dataset(study_data(config), task)
+        labels = [label_path(image) for image in dataset.train]
+        shape = "keypoints" if task.keypoints else "rotated" if task.rotated else "extent"
+        kpt_dim = dataset.extra.get("kpt_shape", [0, 3])[1]
+        return object_sizes([p for p in labels if p.is_file()], config.final_imgsz, shape, kpt_dim), ""
     except (ValueError, OSError) as e:  # DataError is a ValueError: moved or broken dataset
         return None, f"the training labels could not be read ({one_line(e)})"
 
