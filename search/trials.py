@@ -29,7 +29,7 @@ from search.study import failed_baseline, finished_by_key, open_study, placement
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.tasks import Task, task_of
 from spaces.transfer import check_keypoints, check_matches
-from trainers.data import build_proxy_data, fingerprint, load_dataset, write_resolved_yaml
+from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
 from trainers.files import replace_file
 from trainers.train import Budget, TrialRecord, check_device, check_train_args, train_candidate
 
@@ -99,7 +99,7 @@ def check_storage_holds_trials(study: optuna.Study, config: RunConfig) -> None:
 
 
 def check_same_data(study: optuna.Study, config: RunConfig, content: str) -> None:
-    """``ValueError`` in one line when the dataset's files changed (`trainers.data.fingerprint`: added,
+    """``ValueError`` in one line when the dataset's files changed (`trainers.data.Dataset.content`: added,
     removed or modified) since the study's trials were scored: one leaderboard must not mix two datasets."""
     recorded = study.user_attrs.get("data_content")  # studies from before it was recorded cannot be checked
     scored = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and "infeasible" not in t.user_attrs]
@@ -144,13 +144,12 @@ def start_search(config: RunConfig) -> StudyRun:
         check_keypoints(config.weights, dataset.extra["kpt_shape"], config.data)
     check_study_dir(config)
     study = open_study(config, recover=True)
-    content = fingerprint(dataset)
     with study_lock(config):  # workers started together: the first records what the study measures, the rest compare
         check_storage_holds_trials(study, config)
         check_identity(study, config)
-        check_same_data(study, config, content)
+        check_same_data(study, config, dataset.content)
         study.set_user_attr("config", config.public())
-        study.set_user_attr("data_content", content)
+        study.set_user_attr("data_content", dataset.content)
         config.save(config.study_dir / "run.yaml")
     write_resolved_yaml(dataset, config.study_dir / "data.yaml")
     if dataset.unusable:

@@ -21,6 +21,7 @@ import math
 import random
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,17 @@ class Dataset:
         listed = len(self.train) + len(self.val) + sum(p.suffix != ".txt" for p, _ in self.unusable)  # broken images left the splits
         return (f"{len(self.unusable)} of {listed} images are ones Ultralytics cannot use and will be left out "
                 f"(e.g. {path}: {why}); fix those files to use them")  # fmt: skip
+
+    @cached_property
+    def content(self) -> str:
+        """Hash of every image and label file's path, size and modification time, read once: it changes when
+        the data does (the study refuses changed data; the proxy and the study's view are rebuilt)."""
+        digest = hashlib.sha1()
+        for image in self.train + self.val:
+            for path in (Path(image), label_path(Path(image))):
+                stat = path.stat() if path.is_file() else None
+                digest.update(f"{path}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}\n".encode())
+        return digest.hexdigest()[:16]
 
     @property
     def nc(self) -> int:
@@ -257,11 +269,11 @@ def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
     each image linked (copied when Ultralytics would rewrite it: a JPEG without its end marker, which it
     "restores" in place), each label file copied. Trainings on it find the same images wherever they start,
     and write Ultralytics' label caches into the study, never beside the user's data, which may be
-    read-only or shared. Rebuilt only when the dataset's files change (`fingerprint`); paths inside are
+    read-only or shared. Rebuilt only when the dataset's files change (`Dataset.content`); paths inside are
     relative, so the study can move."""
     out = Path(out)
     view = out.parent / "data"
-    manifest = {"source": str(dataset.yaml_path), "content": fingerprint(dataset)}
+    manifest = {"source": str(dataset.yaml_path), "content": dataset.content}
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(out.parent / ".data.lock"):
         if not (out.is_file() and (view / "manifest.json").is_file() and json.loads((view / "manifest.json").read_text()) == manifest):
@@ -298,16 +310,6 @@ def _link_or_copy(image: Path, link: Path) -> None:
         shutil.copyfile(image, link)
 
 
-def fingerprint(dataset: Dataset) -> str:
-    """Hash of every image and label file's path, size and modification time: changes when the data does."""
-    digest = hashlib.sha1()
-    for image in dataset.train + dataset.val:
-        for path in (Path(image), label_path(Path(image))):
-            stat = path.stat() if path.is_file() else None
-            digest.update(f"{path}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}\n".encode())
-    return digest.hexdigest()[:16]
-
-
 def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction: float = 1.0, seed: int = 0) -> Path:
     """Write (once) a resized, seeded subset of ``dataset`` under ``out_dir``; returns its data.yaml.
 
@@ -318,7 +320,7 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
     if not 0 < fraction <= 1:
         raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
     out = Path(out_dir).resolve()
-    settings = {"source": str(dataset.yaml_path), "content": fingerprint(dataset), "imgsz": imgsz, "fraction": fraction,
+    settings = {"source": str(dataset.yaml_path), "content": dataset.content, "imgsz": imgsz, "fraction": fraction,
                 "seed": seed, "task": dataset.task}  # fmt: skip
     manifest = out / "manifest.json"
     data_yaml = out / "data.yaml"
