@@ -205,8 +205,9 @@ def _last_epoch(folder: Path, data: Path) -> tuple[int, list[str], str]:
     code, lines = cli("run", "--data", str(data), "--out", "out", "--study", "s", *FAST, "--trials", "4", "--pruner", "median",
                       "--sampler", "random", cwd=folder)  # fmt: skip
     with closing(sqlite3.connect(folder / "out" / "s" / "study.db")) as connection:
-        pruned = connection.execute("select count(*) from trials where state = 'PRUNED'").fetchone()[0]
-    return code, lines, f"{pruned} pruned"
+        pruned = connection.execute("select count(*) from trials t where state = 'PRUNED' and not exists (select 1 from "
+                                    "trial_user_attributes a where a.trial_id = t.trial_id and a.key = 'infeasible')").fetchone()[0]
+    return code, lines, f"{pruned} trained trial(s) pruned"
 
 
 def cases(data: Path) -> dict[str, Callable[[Path], tuple]]:
