@@ -44,9 +44,10 @@ def export_onnx(model_yaml: Path, imgsz: int) -> Path:
     logger = logging.getLogger("ultralytics")
     level = logger.level
     logger.setLevel(logging.WARNING)  # the exporter's banner and hints are not ours to print
+    model = YOLO(str(model_yaml))
+    model.model.pt_path = str(model_yaml.with_suffix(".pt"))  # else the exporter writes a YAML model's file into the cwd
     try:
-        exported = YOLO(str(model_yaml)).export(format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=False,
-                                                device="cpu", verbose=False)  # fmt: skip
+        exported = model.export(format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=False, device="cpu", verbose=False)
     finally:
         logger.setLevel(level)
     return Path(exported)
