@@ -50,6 +50,12 @@ def _add_space_arguments(p: argparse.ArgumentParser) -> None:
     add_option(p, "space")
 
 
+def _storage_option(p: argparse.ArgumentParser) -> None:
+    """``--storage`` of a command that opens an existing study: run.yaml keeps the URL without its password."""
+    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
+                   "PGPASSWORD or ~/.pgpass also give it)")
+
+
 def _parser() -> argparse.ArgumentParser:
     from search.config import RUN_FIELDS
 
@@ -71,16 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("resume", help="continue a study where it stopped (same settings as its run.yaml)")
     p.add_argument("study_dir", help="the study folder (holds run.yaml)")
     p.add_argument("--trials", type=int, help="raise the trial total (default: as before)")
-    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
-                   "PGPASSWORD or ~/.pgpass also give it)")
+    _storage_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser("export", help="write the model YAML of the winner or of one trial")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--trial", type=int, help="trial number (default: the placement the study decided on, the baseline when attention lost)")
     p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s)")
-    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
-                   "PGPASSWORD or ~/.pgpass also give it)")
+    _storage_option(p)
 
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
     p.add_argument("study_dir", help="the study folder")
@@ -91,20 +95,17 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: the study's)")
     p.add_argument("--proxy-imgsz", type=int, help="... and image size in pixels (default: the study's)")
     p.add_argument("--proxy-fraction", type=float, help="... and share of training images (default: the study's)")
-    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
-                   "PGPASSWORD or ~/.pgpass also give it)")
+    _storage_option(p)
 
     p = commands.add_parser("report", help="write report.md and plots of a study (also done after run/resume)")
     p.add_argument("study_dir", help="the study folder")
-    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
-                   "PGPASSWORD or ~/.pgpass also give it)")
+    _storage_option(p)
 
     p = commands.add_parser("dashboard", help="browse a study in optuna-dashboard (http://127.0.0.1:8080)")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
-    p.add_argument("--storage", help="the study's storage URL again, with its password (run.yaml keeps it without; "
-                   "PGPASSWORD or ~/.pgpass also give it)")
+    _storage_option(p)
 
     p = commands.add_parser("demo", help="generate a small dataset and run a complete tiny search on it (CPU, minutes)")
     p.add_argument("--out", default="results", help="output root (default: %(default)s)")

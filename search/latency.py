@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optuna.trial import TrialState
+
 from search.study import study_lock
 from spaces import Placement, build_yaml, write_yaml
 from trainers.latency import compare, export_onnx
@@ -89,8 +91,6 @@ class LatencyProbe:
         trial.set_constraint("latency", excess)  # TPE models infeasible trials from it
         if excess <= 0 or placement.is_baseline:  # the baseline always trains: every candidate is compared with it
             return True
-        from optuna.trial import TrialState
-
         trial.set_user_attr("infeasible", why)
         self.study.tell(trial, state=TrialState.PRUNED)
         return False

@@ -86,10 +86,10 @@ def check_identity(study: optuna.Study, config: RunConfig) -> None:
         raise ValueError(f"study {config.study_dir} was searched with other settings ({was}); restore them or start a new --study")
 
 
-def check_storage_holds_trials(study: optuna.Study, config: RunConfig) -> None:
-    """``ValueError`` in one line when the study folder holds trials its storage does not know (the
-    storage was deleted, emptied or replaced by an older copy): new trials would train over them."""
-    known = len(study.get_trials(deepcopy=False))
+def check_storage_holds_trials(trials: list[FrozenTrial], config: RunConfig) -> None:
+    """``ValueError`` in one line when the study folder holds trials its storage does not know (``trials``: the
+    storage's; it was deleted, emptied or replaced by an older copy): new trials would train over them."""
+    known = len(trials)
     folders = config.study_dir / "trials"
     unknown = sorted(int(f.name) for f in folders.iterdir() if f.name.isdigit() and int(f.name) >= known) if folders.is_dir() else []
     if unknown:
@@ -98,11 +98,11 @@ def check_storage_holds_trials(study: optuna.Study, config: RunConfig) -> None:
                          "restore it, or start afresh with a new --study name or --out")  # fmt: skip
 
 
-def check_same_data(study: optuna.Study, config: RunConfig, content: str) -> None:
+def check_same_data(study: optuna.Study, trials: list[FrozenTrial], config: RunConfig, content: str) -> None:
     """``ValueError`` in one line when the dataset's files changed (`trainers.data.Dataset.content`: added,
-    removed or modified) since the study's trials were scored: one leaderboard must not mix two datasets."""
+    removed or modified) since the study's ``trials`` were scored: one leaderboard must not mix two datasets."""
     recorded = study.user_attrs.get("data_content")  # studies from before it was recorded cannot be checked
-    scored = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and "infeasible" not in t.user_attrs]
+    scored = [t for t in trials if t.state.is_finished() and "infeasible" not in t.user_attrs]
     if recorded and recorded != content and scored:
         raise ValueError(f"dataset {config.data} changed since this study's {len(scored)} trials were scored on it (images "
                          "or labels added, removed or modified); restore it, or start a new --study on the new data")  # fmt: skip
@@ -145,9 +145,10 @@ def start_search(config: RunConfig) -> StudyRun:
     check_study_dir(config)
     study = open_study(config, recover=True)
     with study_lock(config):  # workers started together: the first records what the study measures, the rest compare
-        check_storage_holds_trials(study, config)
+        trials = study.get_trials(deepcopy=False)
+        check_storage_holds_trials(trials, config)
         check_identity(study, config)
-        check_same_data(study, config, dataset.content)
+        check_same_data(study, trials, config, dataset.content)
         study.set_user_attr("config", config.public())
         study.set_user_attr("data_content", dataset.content)
         config.save(config.study_dir / "run.yaml")
@@ -219,7 +220,6 @@ def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> 
 def finish_trial(trial: Trial, run: StudyRun, record: TrialRecord) -> None:
     """Record a trained trial's metrics and tell Optuna its outcome (COMPLETE, PRUNED or FAIL)."""
     record_trial(trial, record, run.task)
-    trial.set_user_attr("dir", f"trials/{trial.number}")  # inside the study folder, wherever it moves
     run.study.tell(trial, *outcome(record, run, trial.user_attrs))
 
 
@@ -229,13 +229,14 @@ def trial_dir(config: RunConfig, number: int) -> Path:
 
 
 def record_trial(trial: Trial, record: TrialRecord, task: Task) -> None:
-    """Copy a record's metrics (``task``'s), sizes and time into the trial's user attributes."""
+    """Copy a record's metrics (``task``'s), sizes, time and folder (inside the study, wherever it moves)
+    into the trial's user attributes."""
     scored = score_metrics(record)
     for key in task.metric_names:
         trial.set_user_attr(key, scored.get(key))
     attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
              "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
-             "transfer": record.transfer, "epochs": record.epochs,
+             "dir": f"trials/{trial.number}", "transfer": record.transfer, "epochs": record.epochs,
              "gates": record.gates}  # fmt: skip
     for key, value in attrs.items():
         trial.set_user_attr(key, value)

@@ -315,13 +315,13 @@ def test_two_workers_started_together_with_other_budgets_do_not_share_a_study(to
     checked, outcomes = threading.Event(), {}
     original = trials_module.check_same_data
 
-    def check_then_let_the_other_in(study, config, content):  # the first worker waits here for the second's check
+    def check_then_let_the_other_in(study, trials, config, content):  # the first worker waits here for the second's check
         if config is configs[0]:
             threading.Thread(target=start, args=(configs[1],)).start()
             checked.wait(timeout=5)  # the second passes its check (the race), or is held by the study's lock
         else:
             checked.set()
-        original(study, config, content)
+        original(study, trials, config, content)
 
     def start(config):
         try:

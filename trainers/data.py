@@ -298,12 +298,9 @@ def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
 def _link_or_copy(image: Path, link: Path) -> None:
     """``link`` to ``image``; a copy where linking fails, or where Ultralytics would rewrite the file (a
     JPEG that does not end with its FFD9 marker)."""
-    if image.suffix.lower() in (".jpg", ".jpeg"):
-        with image.open("rb") as f:
-            ends = f.seek(0, 2) >= 2 and f.seek(-2, 2) >= 0 and f.read() == b"\xff\xd9"
-        if not ends:
-            shutil.copyfile(image, link)
-            return
+    if image.suffix.lower() in (".jpg", ".jpeg") and not _jpeg_ends(image):
+        shutil.copyfile(image, link)
+        return
     try:
         link.symlink_to(image)
     except OSError:  # a filesystem without links

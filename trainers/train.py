@@ -162,10 +162,9 @@ def head_args(data: str | Path) -> dict:
 
 def check_train_args(overrides: dict) -> None:
     """``ValueError`` in one line unless Ultralytics' own configuration check accepts every ``--set``
-    argument (its name, type and range) and none is one the search sets itself."""
+    argument (its name, type and range); the search's own arguments are refused by `RunConfig.validate`."""
     from ultralytics.cfg import DEFAULT_CFG_DICT, check_cfg
 
-    Budget(overrides=overrides).train_args()  # the search's own arguments are refused there
     for key in overrides:
         if key not in DEFAULT_CFG_DICT:
             close = difflib.get_close_matches(key, DEFAULT_CFG_DICT, n=1)

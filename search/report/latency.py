@@ -4,10 +4,9 @@ latency; `search.report.plots` draws the score against latency with the Pareto f
 
 from __future__ import annotations
 
-
 from optuna.trial import FrozenTrial
 
-from search.latency import BASELINE
+from search.latency import BASELINE, CACHE
 from search.report.context import Report
 from search.report.text import metric, placement_text, table
 
@@ -53,12 +52,11 @@ def latency_section(report: Report) -> list[str]:
             for t in timed[:SHOWN]]  # fmt: skip
     lines += table(["trial", "placement", f"{report.task.score_label} (proxy)", "latency ms", "x baseline [95%]"], rows) + [""]
     decision = report.decision
-    cached = (report.study.user_attrs.get("latency") or {})
     if decision:
         from spaces import Placement
 
-        key = Placement.from_dict(decision.placement).key
-        ratio = 1.0 if Placement.from_dict(decision.placement).is_baseline else (cached.get(key) or {}).get("ratio")
+        key = Placement.from_dict(decision.placement).key  # the baseline's figure is cached too, at ratio 1
+        ratio = ((report.study.user_attrs.get(CACHE) or {}).get(key) or {}).get("ratio")
         if ratio is not None:
             lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's CPU latency "
                       f"({ratio * measured['ms']:.1f} ms); {decision.sentence(score, report.task.score_label)}", ""]  # fmt: skip
