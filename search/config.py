@@ -91,6 +91,11 @@ class RunConfig:
     # 55% and 73% (selection_power_30_epochs.md). 16 keeps the race affordable.
     confirm_budget: int = option(16, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
                                  "is settled")  # fmt: skip
+    # Repeat seeds inside the search (search.intensify). Off by default: at the GPU proxy's noise the simulator
+    # (results/benchmarks/selection_power_intensify.md) found it no stronger than a wider race for the same runs.
+    intensify: int = option(0, "leaders whose lead is checked on more seeds while the search runs (each repeat seed is a "
+                            "trial, the baseline gets the same seeds); 0: none")  # fmt: skip
+    intensify_seeds: int = option(2, "seeds each leader gets in all, the study's seed included")
     metric: str = option("task", "the score searched: the task's own (mask mAP50-95 for segment, pose mAP50-95 for pose) "
                          "or box (box mAP50-95)", choices=METRICS_SEARCHED)
     objective: str = option(SCORE, "the task's score, or it and a second objective for a Pareto search", choices=CHOICES)
@@ -154,6 +159,11 @@ class RunConfig:
                       device=self.device, overrides=dict(self.train_args))  # fmt: skip
 
     @property
+    def search_seeds(self) -> range:
+        """The seeds the search's trials train with: the study's, then the intensification's repeat seeds."""
+        return range(self.seed, self.seed + (self.intensify_seeds if self.intensify else 1))
+
+    @property
     def measures_latency(self) -> bool:
         """Whether candidates are timed before they train: latency is an objective or has a limit."""
         return self.objective.endswith("+latency") or self.max_slowdown is not None or self.max_latency_ms is not None
@@ -208,7 +218,11 @@ class RunConfig:
             raise ValueError(f"--weights {self.weights}: no such checkpoint file; give a .pt on this disk")
 
     def validate_confirmation(self) -> None:
-        """Raise ``ValueError`` in one line for a confirmation that cannot decide (`search.racing`)."""
+        """Raise ``ValueError`` in one line for repeat seeds or a confirmation that cannot decide (`search.racing`)."""
+        if self.intensify < 0:
+            raise ValueError(f"--intensify must be at least 0 (0: no repeat seeds), got {self.intensify}")
+        if self.intensify_seeds < 2:
+            raise ValueError(f"--intensify-seeds must be at least 2 (the study's seed and one more), got {self.intensify_seeds}")
         if self.confirm_top < 0:
             raise ValueError(f"--confirm-top must be at least 0, got {self.confirm_top}")
         from search.racing import minimal_budget

@@ -2,9 +2,10 @@
 
 One proxy run ranks placements barely better than chance: its seed noise is as large as the effect
 of attention, and the best of many single runs is biased upwards (docs/ARCHITECTURE.md, "Facts"). So the best
-``--confirm-top K`` distinct placements of the search race the baseline within ``--confirm-budget N``
-proxy runs (the baseline's included), on seeds ``seed + 1, seed + 2, ...`` that the search never
-used; `search.racing` holds the rules (selection, dropping, the test and its correction). The winner
+``--confirm-top K`` distinct placements of the search (by their mean gain over the baseline on shared
+seeds, `search.intensify.ranking`) race the baseline within ``--confirm-budget N`` proxy runs (the
+baseline's included), on seeds the search never used (``seed + 1, ...``, after ``--intensify``'s
+repeat seeds); `search.racing` holds the rules (selection, dropping, the test and its correction). The winner
 is exported only when it passes that test; otherwise the baseline is. Each run is saved in
 ``confirm/<placement key>/seed<seed>/`` and not repeated on resume: the race replays the same
 decisions from the saved scores.
@@ -20,7 +21,8 @@ import optuna
 from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
-from search.study import baseline_trial, placement_of, scored_trials
+from search.intensify import ranking
+from search.study import baseline_trial, finished_by_key, placement_of, seed_scores
 from search.trials import StudyRun, saved_proxy_run
 from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement
@@ -33,15 +35,12 @@ def _seed_run(placement: Placement, seed: int, run: StudyRun) -> dict:
     return saved_proxy_run(placement, run.base, run.proxy, replace(run.config.proxy_budget, seed=seed), folder, run.config, run.task)
 
 
-def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
-    """The best ``top`` distinct placements of the search by proxy score, the baseline's excluded."""
-    seen, found = {base_trial.user_attrs["placement_key"]}, []
-    for trial in scored_trials(study):
-        key = trial.user_attrs["placement_key"]
-        if key not in seen and len(found) < top:
-            seen.add(key)
-            found.append(trial)
-    return found
+def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int, seed: int) -> list[optuna.trial.FrozenTrial]:
+    """The first trials of the best ``top`` placements of the search by their mean gain over the baseline on
+    the seeds both trained (`search.intensify.ranking`: one seed each without ``--intensify``), the baseline's excluded."""
+    trials = study.get_trials(deepcopy=False)
+    first = finished_by_key(trials)
+    return [first[key] for key in ranking(seed_scores(trials, seed), base_trial.user_attrs["placement_key"])[:top]]
 
 
 def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
@@ -51,7 +50,7 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
     base_trial = baseline_trial(study)
     if base_trial is None or base_trial.state != optuna.trial.TrialState.COMPLETE:
         raise ValueError(f"study '{study.study_name}' has no completed baseline trial to confirm against")
-    top = _contenders(study, base_trial, config.confirm_top)
+    top = _contenders(study, base_trial, config.confirm_top, config.seed)
     trials = {t.user_attrs["placement_key"]: t for t in (base_trial, *top)}
     labels = {key: f"trial {t.number}" for key, t in trials.items()}
     base_key, keys = base_trial.user_attrs["placement_key"], [t.user_attrs["placement_key"] for t in top]
@@ -64,7 +63,7 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
             done = runs[key, seed]["status"] == "complete" and runs[key, seed].get(score) is not None
             return runs[key, seed][score] if done else None
 
-        found = race(keys, base_key, train, config.confirm_budget, config.seed + 1, on_round=progress.round) if keys else None
+        found = race(keys, base_key, train, config.confirm_budget, config.search_seeds.stop, on_round=progress.round) if keys else None
     baseline = _entry(trials[base_key], runs, found, run.task)
     candidates = [_entry(trials[k], runs, found, run.task) for k in keys]
     if found is None:

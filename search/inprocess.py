@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import replace
 
 from search.config import RunConfig
 from search.executor import Executor
@@ -37,8 +38,9 @@ class InProcess(Executor):
 
                 workdir = trial_dir(config, asked.number)
                 shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-                loop.finish(asked, train_candidate(asked.placement, run.base, run.proxy, config.proxy_budget, workdir, report,
-                                                   config.weights, config.insertion))  # fmt: skip
+                budget = replace(config.proxy_budget, seed=asked.seed)  # a repeat seed of the intensification, or the study's
+                loop.finish(asked, train_candidate(asked.placement, run.base, run.proxy, budget, workdir, report, config.weights,
+                                                   config.insertion))  # fmt: skip
         if loop.stopped:
             print(f"stopping early: {loop.stopped}")
         return run

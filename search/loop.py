@@ -9,6 +9,7 @@ everything else, the same way for every executor:
   counted so far, those that other workers on the same storage hold and those this loop has handed out
   but not told reach ``--trials``;
 - a placement that is infeasible or already trained is told at once (`search.trials.prepare_trial`);
+- with ``--intensify``, a leader's repeat seed is queued before each ask (`search.trials.queue_repeat`);
 - a placement that this loop or another worker trains right now waits for it and is told its outcome
   (trained again only when that twin failed): two workers never wait for each other, the earlier
   trial trains.
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, Trial
 
-from search.study import (STALL_LIMIT, ask, count_trials, failed_baseline, finished_by_key, held_elsewhere, running_twin,
-                          stalled)
-from search.trials import StudyRun, finish_trial, prepare_trial, report_epoch, tell_duplicate
+from search.study import (STALL_LIMIT, ask, count_trials, failed_baseline, finished_by_key, held_elsewhere, repeat_seed,
+                          running_twin, stalled)
+from search.trials import StudyRun, finish_trial, prepare_trial, queue_repeat, report_epoch, tell_duplicate
 from trainers.interrupt import raise_if_pressed
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Asked:
 
     trial: Trial
     placement: Placement
+    seed: int  # the training seed: the study's, or a repeat seed of the intensification (`search.intensify`)
 
     @property
     def number(self) -> int:
@@ -89,6 +91,8 @@ class TrialLoop:
             if reason is not None:
                 self.stopped = reason
                 return None
+            if config.intensify:
+                queue_repeat(study, config, self.run.space)
             trial = ask(study, config)
             placement = prepare_trial(trial, study, self.run.space, trials)
             if placement is not None and self.run.latency and not self.run.latency.admit(trial, placement):
@@ -96,10 +100,11 @@ class TrialLoop:
             trials = study.get_trials(deepcopy=False)
             if placement is None:  # infeasible or already trained: told without training
                 self.on_told()
-            elif placement.key in self._keys_in_training() or running_twin(trials, placement.key, trial.number):
-                self.waiting.setdefault(placement.key, []).append(Asked(trial, placement))
-            else:
-                self.ready.append(Asked(trial, placement))
+            elif not repeat_seed(trial) and (placement.key in self._keys_in_training()
+                                             or running_twin(trials, placement.key, trial.number)):  # fmt: skip
+                self.waiting.setdefault(placement.key, []).append(Asked(trial, placement, config.seed))
+            else:  # a repeat seed never waits: its twins train other seeds
+                self.ready.append(Asked(trial, placement, repeat_seed(trial) or config.seed))
         asked = self.ready.pop(0)
         self.handed_out[asked.number] = asked
         return asked
@@ -122,7 +127,8 @@ class TrialLoop:
         self.handed_out.pop(asked.number, None)
 
     def _keys_in_training(self) -> set[str]:
-        return {a.placement.key for a in self.handed_out.values()} | {a.placement.key for a in self.ready}
+        """Placements trained now on the study's seed (a repeat seed is no twin of them)."""
+        return {a.placement.key for a in (*self.handed_out.values(), *self.ready) if repeat_seed(a.trial) is None}
 
     def _release(self, trials: list[FrozenTrial]) -> None:
         """Tell waiting twins whose trial in training has finished its outcome; when that trial failed, the

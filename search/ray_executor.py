@@ -130,7 +130,7 @@ class OptunaSearcher(Searcher):
         if asked is None:
             return None if self.loop.waiting else Searcher.FINISHED  # waiting twins may still need a worker
         self.running[trial_id] = Running(asked, trial_dir(self.loop.run.config, asked.number))
-        return {"number": asked.number, "placement": asked.placement.to_dict()}
+        return {"number": asked.number, "placement": asked.placement.to_dict(), "seed": asked.seed}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         run = self.running.pop(trial_id, None)
@@ -209,7 +209,7 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     placement = Placement.from_dict(trial_config["placement"])
     workdir = trial_dir(config, trial_config["number"])
     shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    budget = replace(config.proxy_budget, device="0" if ray.get_gpu_ids() else "cpu")  # Ray sets CUDA_VISIBLE_DEVICES
+    budget = replace(config.proxy_budget, seed=trial_config["seed"], device="0" if ray.get_gpu_ids() else "cpu")  # Ray sets CUDA_VISIBLE_DEVICES
     stopped = False
 
     def report(epoch: int, metrics: dict) -> bool:

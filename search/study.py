@@ -136,7 +136,8 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
 
     Not Optuna's RetryHeartbeatStaleTrialCallback: it pins half-chosen params too and writes no ``retry_of``."""
     params = trial.params if "placement_key" in trial.user_attrs else {}
-    study.enqueue_trial(params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    seed = {"seed": repeat_seed(trial)} if repeat_seed(trial) is not None else {}  # a repeat is retried on its seed
+    study.enqueue_trial(params, user_attrs={"retry_of": trial.number, **seed}, skip_if_exists=False)
 
 
 def _read_only(error: BaseException) -> bool:
@@ -229,10 +230,17 @@ def held_elsewhere(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker") != WORKER]
 
 
+def repeat_seed(trial: FrozenTrial | Trial) -> int | None:
+    """The seed of a repeat run of the intensification (`search.intensify`), None for a trial on the study's seed."""
+    return trial.user_attrs.get("seed")
+
+
 def running_twin(trials: Iterable[FrozenTrial], key: str, number: int) -> FrozenTrial | None:
     """Another worker's RUNNING trial, asked before trial ``number``, that trains placement ``key``
-    now (the earlier trial trains, the later one waits for it: two workers never wait for each other)."""
-    return next((t for t in held_elsewhere(trials) if t.user_attrs.get("placement_key") == key and t.number < number), None)
+    on the study's seed now (the earlier trial trains, the later one waits for it: two workers never
+    wait for each other)."""
+    return next((t for t in held_elsewhere(trials) if t.user_attrs.get("placement_key") == key and t.number < number
+                 and repeat_seed(t) is None), None)  # fmt: skip
 
 
 def owner_dead(worker: str | None) -> bool:
@@ -324,12 +332,24 @@ def placement_of(trial: FrozenTrial) -> Placement:
 
 
 def finished_by_key(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:
-    """Placement key -> first COMPLETE or PRUNED trial that trained it (for duplicate reuse)."""
+    """Placement key -> first COMPLETE or PRUNED trial that trained it on the study's seed (for duplicate reuse)."""
     found: dict[str, FrozenTrial] = {}
     for trial in trials:
         key = trial.user_attrs.get("placement_key")
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and key and not trial.user_attrs.get("infeasible"):
+        if (trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and key and not trial.user_attrs.get("infeasible")
+                and repeat_seed(trial) is None):  # fmt: skip
             found.setdefault(key, trial)
+    return found
+
+
+def seed_scores(trials: Iterable[FrozenTrial], seed: int) -> dict[str, dict[int, float]]:
+    """Placement key -> training seed -> first objective of its COMPLETE trials (``seed``: the study's, for
+    trials without a repeat seed): what `search.intensify` ranks placements on."""
+    found: dict[str, dict[int, float]] = {}
+    for trial in trials:
+        key = trial.user_attrs.get("placement_key")
+        if trial.state == TrialState.COMPLETE and key and "duplicate_of" not in trial.user_attrs:
+            found.setdefault(key, {}).setdefault(repeat_seed(trial) if repeat_seed(trial) is not None else seed, trial.values[0])
     return found
 
 

@@ -22,10 +22,12 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from ultralytics.cfg import DEFAULT_CFG
 
 from search.config import RunConfig, check_writable, shown
+from search.intensify import next_repeat
 from search.latency import LatencyProbe
 from search.objectives import second_objective
 from search.provenance import environment
-from search.study import failed_baseline, finished_by_key, open_study, placement_params, study_lock, suggest_placement
+from search.study import (failed_baseline, finished_by_key, open_study, placement_of, placement_params, repeat_seed,
+                          seed_scores, study_lock, suggest_placement)
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.tasks import Task, task_of
 from spaces.transfer import check_keypoints, check_matches
@@ -35,7 +37,7 @@ from trainers.train import Budget, TrialRecord, check_device, check_train_args, 
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
-            "proxy_fraction", "proxy_batch", "seed", "train_args", "storage")  # fmt: skip
+            "proxy_fraction", "proxy_batch", "seed", "intensify", "intensify_seeds", "train_args", "storage")  # fmt: skip
 
 
 def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig,
@@ -78,7 +80,8 @@ def check_study_dir(config: RunConfig) -> None:
 def check_identity(study: optuna.Study, config: RunConfig) -> None:
     """``ValueError`` in one line when ``config`` measures something else than the study recorded
     (run.yaml edited between runs): one leaderboard must not mix budgets or data."""
-    recorded = {"insertion": "plain", "metric": "task", **(study.user_attrs.get("config") or config.public())}  # older studies
+    recorded = {"insertion": "plain", "metric": "task", "intensify": 0, "intensify_seeds": 2,  # older studies
+                **(study.user_attrs.get("config") or config.public())}  # fmt: skip
     current = config.public()
     changed = [k for k in IDENTITY if recorded.get(k) != current[k]]
     if changed:
@@ -175,6 +178,22 @@ def start_search(config: RunConfig) -> StudyRun:
     return StudyRun(config, study, space, base, proxy, task, latency)
 
 
+def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:
+    """Queue the next repeat seed the intensification asks for (`search.intensify.next_repeat`), if any:
+    a trial of its own with the leader's parameters and a ``seed`` attribute, so that it counts towards
+    ``--trials``, trains on Ray like any trial, and survives a kill in the storage (a queued or dead
+    repeat is asked again on resume with its seed). Under the study's lock: two workers queue it once."""
+    with study_lock(config):
+        trials = study.get_trials(deepcopy=False)
+        tried = {(t.user_attrs.get("placement_key"), repeat_seed(t)) for t in trials if repeat_seed(t) is not None}
+        wanted = next_repeat(seed_scores(trials, config.seed), Placement().key, config.intensify, config.intensify_seeds,
+                             config.seed, tried)  # fmt: skip
+        if wanted is not None:
+            key, seed = wanted
+            first = finished_by_key(trials)[key]
+            study.enqueue_trial(placement_params(placement_of(first), space), user_attrs={"seed": seed}, skip_if_exists=False)
+
+
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:
     """The placement an asked trial must train, or None when it was told without training:
     infeasible (PRUNED, not counted) or identical to a finished trial among ``trials`` (`tell_duplicate`)."""
@@ -189,7 +208,7 @@ def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials:
         trial.set_user_attr("infeasible", str(e))
         study.tell(trial, state=TrialState.PRUNED)
         return None
-    twin = finished_by_key(trials).get(placement.key)
+    twin = finished_by_key(trials).get(placement.key) if repeat_seed(trial) is None else None  # a repeat seed trains
     if twin is not None:
         tell_duplicate(trial, study, twin)
         return None
@@ -210,8 +229,10 @@ def tell_duplicate(trial: Trial, study: optuna.Study, twin: FrozenTrial) -> None
 def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> bool:
     """Give Optuna one epoch's fitness; True when its pruner says stop. Multi-objective trials are
     never pruned (Optuna cannot); their curve is kept in the ``epochs`` attribute. The last epoch is
-    never pruned either: the training is complete, and stopping it would only drop its result."""
-    if len(config.directions) > 1:
+    never pruned either: the training is complete, and stopping it would only drop its result. A repeat seed
+    of the intensification is neither pruned nor reported: its leader already passed the pruner, and its
+    curves would raise the median that new placements are pruned against."""
+    if len(config.directions) > 1 or repeat_seed(trial) is not None:
         return False
     trial.report(metrics["fitness"], epoch)
     return epoch < config.proxy_epochs and trial.should_prune()

@@ -155,13 +155,24 @@ def test_whole_procedure_false_improves_at_most_5_percent_and_finds_a_real_winne
     pretrained regime's noise: with all placements equal, the rate of "improves" is consistent with at
     most 5% (one-sided binomial test; the old rule's 7.6% would fail it with 400 searches more often
     than not); with one placement 0.01 better, it is exported in most searches (selection_power.md)."""
-    simulate = _selection_power().simulate
+    simulation = _selection_power()
     budget, searches = RunConfig(data="x").confirm_budget, 400
-    null = simulate(0.004, 0.5, 0.01, 0, 100, budget, 3, searches, np.random.default_rng(0))
+    design = simulation.Design(trials=100, top=3, budget=budget)
+    null = simulation.simulate(design, 0.004, 0.5, 0.01, 0, 99, searches, np.random.default_rng(0))
     false_improves = round(null.improves * searches)
-    assert stats.binomtest(false_improves, searches, ALPHA, alternative="greater").pvalue > 0.05 and null.runs <= budget
-    real = simulate(0.004, 0.5, 0.01, 1, 100, budget, 3, 100, np.random.default_rng(1))
-    assert real.found >= 0.7 and real.improves - real.found <= 0.05
+    assert stats.binomtest(false_improves, searches, ALPHA, alternative="greater").pvalue > 0.05 and null.runs <= 100 + budget
+    real = simulation.simulate(design, 0.004, 0.5, 0.01, 1, 99, 100, np.random.default_rng(1))
+    assert real.found >= 0.7 and real.improves - real.found <= 0.05 and real.repeats == 0 and real.visited == 1
+
+
+def test_an_intensified_search_keeps_its_false_improves_at_most_5_percent():
+    """The same with the intensification (`search.intensify`): the race's seeds are fresh, so picking its
+    contenders on repeat seeds cannot inflate false improvements; repeats cost visited placements."""
+    simulation = _selection_power()
+    design, searches = simulation.Design(trials=100, top=2, budget=20, leaders=2, seeds=2), 300
+    null = simulation.simulate(design, 0.0045, 0.3, 0.01, 0, 99, searches, np.random.default_rng(2))
+    assert stats.binomtest(round(null.improves * searches), searches, ALPHA, alternative="greater").pvalue > 0.05
+    assert 0 < null.repeats < 50 and null.runs <= 120
 
 
 # --- wiring: search.confirm over cached proxy runs ---------------------------------------------

@@ -1,19 +1,26 @@
 """Selection under noise: the whole decision procedure on simulated scores, no training.
 
-A search of ``--trials`` placements (the baseline included) scores each with one proxy run on the
-study's seed; the best ``--top`` by that score enter the product's own race (`search.racing.race`,
-with `search.verdict.compare`) against the baseline, on fresh seeds, within ``--budget`` runs. A
-run's score is its placement's true mean plus seed noise of sd ``--sd``, whose part
-``sqrt(--corr) * sd`` is shared by every placement trained with the same seed (common random
-numbers); ``--winners`` placements are truly better than the baseline by ``--effect``, the rest equal
-to it. The null case (no winner) is always run too. The last line printed is
-``false-improves F power P runs R``: F the rate of "improves" with no true winner, P the rate of
-exporting a truly better placement, R the mean proxy runs the confirmation spent (with the winners).
-With several ``--corr``, ``--top`` or ``--budget`` values, one row each (budgets too small for a top
-are left out), and the last line holds the highest F, the lowest P and the highest R among them.
+A search of ``--trials`` proxy runs (the baseline's included) draws placements one by one from a pool of
+``--pool`` (in random order: the sampler is not modelled, so every placement is as likely to come early)
+and scores each with one run on the study's seed. With ``--leaders K --leader-seeds S`` it intensifies
+as the product does (`search.intensify`: after every run, the K best placements by their paired gain
+over the baseline get seeds up to S, the baseline every seed they have), and those repeat runs are
+trials too, so fewer placements are visited. The best ``--top`` by paired gain enter the product's own
+race (`search.racing.race`, with `search.verdict.compare`) against the baseline, on fresh seeds, within
+``--budget`` runs. A run's score is its placement's true mean plus seed noise of sd ``--sd``, whose part
+``sqrt(--corr) * sd`` is shared by every placement trained with the same seed (common random numbers);
+``--winners`` placements of the pool are truly better than the baseline by ``--effect``, the rest equal
+to it. The null case (no winner) is always run too. Power is also split by where the first winner came
+in the order: among the first ``--prior`` placements visited (where the product queues the usual
+placements, `search.prior`) or later. The last line printed is ``false-improves F power P runs R``: F
+the rate of "improves" with no true winner, P the rate of exporting a truly better placement, R the
+mean runs in all (search and race, with the winners). With several values of an option, one row per
+combination (budgets too small for a top, and combinations over ``--total`` runs, are left out); the
+last line holds the highest F, the lowest P and the highest R among them.
 
-Run: python results/benchmarks/selection_power.py --sd 0.004 --corr 0 0.5 0.8 --effect 0.01 --winners 1 \
-    --trials 100 [--budget B ...] [--top T ...] [--reps R] [--seed S] [--out selection_power.md]
+Run: python results/benchmarks/selection_power.py --sd 0.0045 --corr 0.3 --effect 0.01 --winners 1 \
+    --trials 100 [--pool P] [--budget B ...] [--top T ...] [--leaders K ...] [--leader-seeds S ...] [--total N] \
+    [--reps R] [--seed S] [--out selection_power.md]
 """
 
 from __future__ import annotations
@@ -30,11 +37,28 @@ import numpy as np
 from machine import describe_machine, publish
 
 from search.config import RunConfig
+from search.intensify import next_repeat, ranking
 from search.racing import ALPHA, minimal_budget, race
 
-BASELINE = 0  # placement index of the baseline; the winners are 1..K
-CONFIRM_BUDGET, CONFIRM_TOP = RunConfig(data="").confirm_budget, RunConfig(data="").confirm_top  # the product's defaults
-GOAL_FALSE, GOAL_POWER, GOAL_RUNS = 0.05, 0.8, 30  # at most 5% false "improves"; 80% power with at most 30 runs
+BASELINE = "0"  # placement key of the baseline; the winners are "1".."K"
+DEFAULTS = RunConfig(data="")  # the product's defaults
+GOAL_FALSE, GOAL_POWER, GOAL_RUNS = 0.05, 0.8, 130  # at most 5% false "improves"; 80% power; 100 search + 30 race runs
+
+
+@dataclass(frozen=True)
+class Design:
+    """How a search spends its runs: ``trials`` search runs, the baseline's and repeat seeds included;
+    ``leaders`` placements intensified to ``seeds`` seeds (0: none); the ``top`` race within ``budget``."""
+
+    trials: int
+    top: int
+    budget: int
+    leaders: int = 0
+    seeds: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.leaders} x {self.seeds} seeds" if self.leaders else "none"
 
 
 @dataclass(frozen=True)
@@ -44,56 +68,87 @@ class Outcome:
     improves: float  # "improves" declared (a false one when there is no winner)
     found: float  # a truly better placement exported
     entered: float  # a truly better placement among the top T of the search
-    runs: float  # mean proxy runs of the confirmation
+    visited: float  # a truly better placement visited by the search
+    repeats: float  # mean repeat runs of the search (intensification)
+    runs: float  # mean runs in all: the search's trials and the race's runs
+    found_early: float | None = None  # power when the first winner came among the first --prior visited
+    found_late: float | None = None  # power when it came later or was never visited
 
 
-def simulate(sd: float, corr: float, effect: float, winners: int, trials: int, budget: int, top: int, reps: int,
-             rng: np.random.Generator) -> Outcome:  # fmt: skip
-    """Run ``reps`` searches and their confirmations (module docstring)."""
-    improves = found = entered = runs = 0
-    means = np.zeros(trials)
+def simulate(design: Design, sd: float, corr: float, effect: float, winners: int, pool: int, reps: int,
+             rng: np.random.Generator, prior: int = 0) -> Outcome:  # fmt: skip
+    """Run ``reps`` searches of ``design`` and their confirmations (module docstring)."""
+    improves = found = entered = visited = repeats = runs = 0
+    early = [0, 0]  # [searches, found] whose first winner came among the first ``prior`` placements
+    means = np.zeros(pool + 1)
     means[1 : 1 + winners] = effect
     for _ in range(reps):
-        seeds = budget + 1  # seed 0 is the search's, then at most one new seed per confirmation run
-        shared = rng.standard_normal(seeds)
-        own = rng.standard_normal((trials, seeds))
-        scores = means[:, None] + sd * (np.sqrt(corr) * shared[None, :] + np.sqrt(1 - corr) * own)
-        ranked = [int(i) for i in np.argsort(-scores[1:, 0], kind="stable") + 1][:top]
+        order = rng.permutation(pool) + 1
+        shared = rng.standard_normal(design.seeds + design.budget + 1)
+        own = rng.standard_normal((pool + 1, shared.size))
+        noise = sd * (np.sqrt(corr) * shared[None, :] + np.sqrt(1 - corr) * own)
 
-        def run(key: str, seed: int) -> float:
-            return float(scores[int(key), seed])
+        def score(key: str, seed: int) -> float:
+            return float(means[int(key)] + noise[int(key), seed])  # noqa: B023 (called within this search)
 
-        result = race([str(i) for i in ranked], str(BASELINE), run, budget, first_seed=1)
-        runs += result.runs
-        entered += any(i <= winners for i in ranked)
-        if result.winner is not None:
-            improves += 1
-            found += int(result.winner) <= winners
-    return Outcome(improves / reps, found / reps, entered / reps, runs / reps)
+        scores, seen, spent = {BASELINE: {0: score(BASELINE, 0)}}, 0, 1
+        while spent < design.trials:
+            repeat = next_repeat(scores, BASELINE, design.leaders, design.seeds, 0)
+            if repeat is not None:
+                scores[repeat[0]][repeat[1]] = score(*repeat)
+            elif seen < pool:
+                scores[str(order[seen])] = {0: score(str(order[seen]), 0)}
+                seen += 1
+            else:
+                break
+            spent += 1
+        top = ranking(scores, BASELINE)[: design.top]
+        result = race(top, BASELINE, score, design.budget, first_seed=design.seeds) if top else None
+        first = int(np.argmax(order <= winners)) if winners else pool
+        win = result is not None and result.winner is not None and int(result.winner) <= winners
+        improves += result is not None and result.winner is not None
+        found += win
+        entered += any(int(k) <= winners for k in top)
+        visited += first < seen
+        repeats += spent - 1 - seen
+        runs += spent + (result.runs if result else 0)
+        if first < prior:
+            early[0] += 1
+            early[1] += win
+    late = reps - early[0]
+    return Outcome(improves / reps, found / reps, entered / reps, visited / reps, repeats / reps, runs / reps,
+                   early[1] / early[0] if early[0] else None, (found - early[1]) / late if late else None)  # fmt: skip
 
 
-def meets_goals(null: Outcome, real: Outcome, budget: int, winners: int) -> bool:
-    """Whether one setting meets the goals (`GOAL_FALSE`, `GOAL_POWER` unless there is no winner, `GOAL_RUNS`)."""
-    return null.improves <= GOAL_FALSE and (winners == 0 or real.found >= GOAL_POWER) and budget <= GOAL_RUNS
+def meets_goals(null: Outcome, real: Outcome, design: Design, winners: int) -> bool:
+    """Whether one setting meets the goals (`GOAL_FALSE`, `GOAL_POWER` unless there is no winner, at
+    most `GOAL_RUNS` runs in all at most)."""
+    return (null.improves <= GOAL_FALSE and (winners == 0 or real.found >= GOAL_POWER)
+            and design.trials + design.budget <= GOAL_RUNS)  # fmt: skip
 
 
-def conclusions(outcomes: dict[tuple[float, int, int], tuple[Outcome, Outcome]], winners: int) -> list[str]:
+def conclusions(outcomes: dict[tuple[float, Design], tuple[Outcome, Outcome]], winners: int) -> list[str]:
     """Per correlation, the cheapest setting that meets the goals, or plainly that none does, with the numbers."""
     lines = []
-    for corr in dict.fromkeys(c for c, _, _ in outcomes):
-        mine = {(t, b): o for (c, t, b), o in outcomes.items() if c == corr}
-        met = sorted((b, t) for (t, b), (null, real) in mine.items() if meets_goals(null, real, b, winners))
+    for corr in dict.fromkeys(c for c, _ in outcomes):
+        mine = {d: o for (c, d), o in outcomes.items() if c == corr}
+        met = sorted((d for d, (null, real) in mine.items() if meets_goals(null, real, d, winners)),
+                     key=lambda d: (mine[d][1].runs, -mine[d][1].found))  # fmt: skip
         if met:
-            budget, top = met[0]
-            null, real = mine[top, budget]
-            lines.append(f"correlation {corr:g}: goals met from top {top}, budget {budget} (false improves {null.improves:.3f}, "
-                         f"power {real.found:.3f}, {real.runs:.1f} runs on average)")  # fmt: skip
+            best = max(met, key=lambda d: mine[d][1].found)
+            lines.append(f"correlation {corr:g}: goals met by {len(met)} setting(s); the most power: {_named(best)} (false "
+                         f"improves {mine[best][0].improves:.3f}, power {mine[best][1].found:.3f}, "
+                         f"{mine[best][1].runs:.1f} runs on average)")  # fmt: skip
             continue
-        (top, budget), (null, real) = max(mine.items(), key=lambda item: item[1][1].found)
-        lines.append(f"correlation {corr:g}: goals NOT reached by any setting run here; best power {real.found:.3f} (top {top}, "
-                     f"budget {budget}, false improves {null.improves:.3f}), where a true winner entered the top {top} "
-                     f"in {real.entered:.3f} of the searches, the most any confirmation of them could find")  # fmt: skip
+        design, (null, real) = max(mine.items(), key=lambda item: item[1][1].found)
+        lines.append(f"correlation {corr:g}: goals NOT reached by any setting run here; best power {real.found:.3f} "
+                     f"({_named(design)}, false improves {null.improves:.3f}), where a true winner entered the top "
+                     f"{design.top} in {real.entered:.3f} of the searches, the most any confirmation of them could find")  # fmt: skip
     return lines
+
+
+def _named(design: Design) -> str:
+    return (f"{design.trials} trials, intensification {design.label}, top {design.top}, budget {design.budget}")
 
 
 def main() -> None:
@@ -101,51 +156,62 @@ def main() -> None:
     parser.add_argument("--sd", type=float, required=True, help="seed sd of one proxy run, mAP50-95")
     parser.add_argument("--corr", type=float, nargs="+", required=True, help="correlation of same-seed runs of two placements")
     parser.add_argument("--effect", type=float, required=True, help="gain of a truly better placement, mAP50-95")
-    parser.add_argument("--winners", type=int, required=True, help="truly better placements (K)")
-    parser.add_argument("--trials", type=int, required=True, help="placements searched, the baseline included (N)")
-    parser.add_argument("--budget", type=int, nargs="+", default=[CONFIRM_BUDGET],
-                        help=f"confirmation runs, baseline included (default: {CONFIRM_BUDGET})")
-    parser.add_argument("--top", type=int, nargs="+", default=[CONFIRM_TOP],
-                        help=f"contenders entering the race (default: {CONFIRM_TOP})")
+    parser.add_argument("--winners", type=int, required=True, help="truly better placements (K) in the pool")
+    parser.add_argument("--trials", type=int, nargs="+", required=True, help="search runs, the baseline's and repeats included")
+    parser.add_argument("--pool", type=int, help="placements the search draws from (default: the fewest --trials - 1)")
+    parser.add_argument("--budget", type=int, nargs="+", default=[DEFAULTS.confirm_budget],
+                        help=f"race runs, baseline included (default: {DEFAULTS.confirm_budget})")
+    parser.add_argument("--top", type=int, nargs="+", default=[DEFAULTS.confirm_top],
+                        help=f"contenders entering the race (default: {DEFAULTS.confirm_top})")
+    parser.add_argument("--leaders", type=int, nargs="+", default=[0], help="placements intensified; 0: none (default: 0)")
+    parser.add_argument("--leader-seeds", type=int, nargs="+", default=[3], help="seeds an intensified placement gets (default: 3)")
+    parser.add_argument("--total", type=int, help="leave out combinations of more trials + budget than this")
+    parser.add_argument("--prior", type=int, default=16, help="placements queued first, for the power split (default: 16)")
     parser.add_argument("--reps", type=int, default=1000, help="simulated searches per setting and case (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
     parser.add_argument("--out", default="selection_power.md", help="report file beside this script (default: selection_power.md)")
     args = parser.parse_args()
-    if not (args.sd > 0 and all(0 <= c < 1 for c in args.corr) and args.effect > 0 and 0 <= args.winners < args.trials - 1
-            and all(1 <= t < args.trials for t in args.top) and args.reps > 0):  # fmt: skip
-        parser.error("need sd > 0, 0 <= corr < 1, effect > 0, 0 <= winners < trials - 1, 1 <= top < trials, reps > 0")
-    settings = [(c, t, b) for c, t, b in itertools.product(args.corr, args.top, args.budget) if b >= minimal_budget(t)]
-    if not settings:
-        parser.error(f"every budget is below what the top can race with (top {args.top[0]}: {minimal_budget(args.top[0])} runs)")
+    pool = args.pool or min(args.trials) - 1
+    if not (args.sd > 0 and all(0 <= c < 1 for c in args.corr) and args.effect > 0 and 0 <= args.winners < pool
+            and all(1 <= t < pool for t in args.top) and args.reps > 0 and min(args.leader_seeds) >= 2):  # fmt: skip
+        parser.error("need sd > 0, 0 <= corr < 1, effect > 0, 0 <= winners < pool, 1 <= top < pool, leader seeds >= 2, reps > 0")
+    intensify = sorted({(k, s if k else 1) for k, s in itertools.product(args.leaders, args.leader_seeds)})
+    designs = [Design(n, t, b, k, s) for n, t, b, (k, s) in itertools.product(args.trials, args.top, args.budget, intensify)
+               if b >= minimal_budget(t) and (args.total is None or n + b <= args.total)]  # fmt: skip
+    if not designs:
+        parser.error("no combination left: every budget is below what its top can race with, or over --total")
     rng = np.random.default_rng(args.seed)
     rows, outcomes = [], {}
-    for corr, top, budget in settings:
-        null = simulate(args.sd, corr, args.effect, 0, args.trials, budget, top, args.reps, rng)
-        real = simulate(args.sd, corr, args.effect, args.winners, args.trials, budget, top, args.reps, rng)
-        outcomes[corr, top, budget] = null, real
-        met = meets_goals(null, real, budget, args.winners)
-        rows.append(f"| {corr:g} | {top} | {budget} | {null.improves:.3f} | {null.runs:.1f} | {real.found:.3f} | "
-                    f"{real.entered:.3f} | {real.improves - real.found:.3f} | {real.runs:.1f} | "
-                    f"{'yes' if met else 'no'} |")  # fmt: skip
+    for corr, design in itertools.product(args.corr, designs):
+        null = simulate(design, args.sd, corr, args.effect, 0, pool, args.reps, rng)
+        real = simulate(design, args.sd, corr, args.effect, args.winners, pool, args.reps, rng, args.prior)
+        outcomes[corr, design] = null, real
+        split = " | ".join("-" if x is None else f"{x:.3f}" for x in (real.found_early, real.found_late))
+        rows.append(f"| {corr:g} | {design.trials} | {design.label} | {design.top} | {design.budget} | {null.improves:.3f} | "
+                    f"{real.found:.3f} | {split} | {real.visited:.3f} | {real.entered:.3f} | {real.improves - real.found:.3f} "
+                    f"| {real.repeats:.1f} | {real.runs:.1f} | {'yes' if meets_goals(null, real, design, args.winners) else 'no'} |")  # fmt: skip
     nulls, reals = [n for n, _ in outcomes.values()], [r for _, r in outcomes.values()]
     worst = (max(n.improves for n in nulls), min(r.found for r in reals), max(r.runs for r in reals))
     command = "python results/benchmarks/selection_power.py " + shlex.join(sys.argv[1:])
     text = "\n".join([
-        "# Selection under noise: search, racing confirmation and verdict on simulated scores", "",
+        "# Selection under noise: search, intensification, racing confirmation and verdict on simulated scores", "",
         describe_machine() + f", scipy {version('scipy')}", f"- command: `{command}`",
-        f"- {args.trials} placements searched (baseline included), one proxy run each on the study's seed, seed sd "
-        f"{args.sd:g} mAP50-95; the top T race the baseline on fresh seeds (`search.racing`, one-sided alpha "
-        f"{ALPHA:g}); {args.winners} placement(s) truly better by {args.effect:g}, the rest equal to the baseline; "
-        f"{args.reps} simulated searches per setting and case, numpy seed {args.seed}",
-        f"- goals: false improves <= {GOAL_FALSE:g}, power >= {GOAL_POWER:g} at this effect, budget <= {GOAL_RUNS} runs", "",
-        "| same-seed correlation | top T | budget (runs) | false improves (no winner) | runs (no winner) | power: a true "
-        "winner exported | a true winner in the top T | a wrong placement exported | runs (with winners) | goals met |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows, "",
-        "Power cannot exceed the share of searches that put a true winner among the top T (the search's single runs "
-        "decide who races), and more contenders cost more runs before the test. False improves at about 0.05 are "
-        "expected where the test looks once (budget - selection < 8 runs): there the level is exactly 0.05.", "",
+        f"- a pool of {pool} placements besides the baseline, visited in random order, one proxy run each on the study's "
+        f"seed, seed sd {args.sd:g} mAP50-95; intensification (`search.intensify`) as the column says; the top T by "
+        f"paired gain race the baseline on fresh seeds (`search.racing`, one-sided alpha {ALPHA:g}); {args.winners} "
+        f"placement(s) truly better by {args.effect:g}, the rest equal to the baseline; {args.reps} simulated searches "
+        "per setting and case, numpy seed " + str(args.seed),
+        f"- goals: false improves <= {GOAL_FALSE:g}, power >= {GOAL_POWER:g} at this effect, trials + budget <= {GOAL_RUNS} runs", "",
+        "| same-seed correlation | trials | intensification (leaders x seeds) | top T | budget (runs) | false improves (no "
+        f"winner) | power: a true winner exported | power, winner among the first {args.prior} visited | power, winner "
+        "later | a true winner visited | a true winner in the top T | a wrong placement exported | repeat runs | runs in "
+        "all (search + race) | goals met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+        "Power cannot exceed the share of searches that put a true winner among the top T, nor the share that visit "
+        "it at all (repeat seeds are trials, so an intensified search visits fewer placements). False improves at "
+        "about 0.05 are expected where the test looks once (budget - selection < 8 runs): there the level is exactly 0.05.", "",
         *(f"- {line}" for line in conclusions(outcomes, args.winners)),
-        f"- product defaults: --confirm-top {CONFIRM_TOP}, --confirm-budget {CONFIRM_BUDGET}", "",
+        f"- product defaults: --confirm-top {DEFAULTS.confirm_top}, --confirm-budget {DEFAULTS.confirm_budget}", "",
         f"false-improves {worst[0]:.3f} power {worst[1]:.3f} runs {worst[2]:.1f}",
     ])  # fmt: skip
     publish(__file__, text + "\n", name=Path(args.out).stem)

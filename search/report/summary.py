@@ -1,6 +1,6 @@
 """Sections on what was searched and how the trials ended: the header, the leaderboard of proxy
-trainings (baseline first, repeats folded into the trial they repeat) and the trials that did not
-complete."""
+trainings (baseline first, duplicates and repeat seeds folded into the trial they repeat) and the
+trials that did not complete."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial
 
+from search.intensify import paired_gain, ranking
 from search.objectives import second_objective
 from search.provenance import machine_text, versions_text
 from search.report.context import Report, Trials
+from search.study import repeat_seed, seed_scores
 from search.report.text import count, difference, duration, metric, metric_or_dash, placement_text, signed, table
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ INSERTION_TEXT = {
     "plain": "plain (modules as published; a pretrained model does not start as the base)",
 }
 PROXY_PLOTS = ("map_by_trial.png", "precision_recall.png")  # drawn under the leaderboard
+STUDY_SEED = -1  # the study's seed in `seed_scores` here: pairing needs only that no repeat seed takes the number
 
 
 def header(report: Report) -> list[str]:
@@ -86,26 +89,46 @@ def trial_row(trial: FrozenTrial, baseline: FrozenTrial | None, label: str, task
 
 
 def leaderboard(groups: Trials, task: Task) -> list[str]:
-    """The baseline, then the completed trials best first."""
+    """The baseline, then the completed placements best first. With repeat seeds (``--intensify``) a placement
+    has one row, ranked and compared on its mean gain over the baseline on the seeds both trained
+    (`search.intensify.ranking`), and a column of its seeds; its later trials are named in the trial column."""
     lines = ["## Leaderboard (proxy trainings)", ""]
     if groups.baseline is None and not groups.ranked:
         return lines + ["No trial has completed yet.", ""]
     head = ["rank", "trial", "placement", *(m.label for m in task.metrics), f"Δ {task.score_label}", "params (vs baseline)",
             "GFLOPs", "wall time"]  # fmt: skip
-    repeats: dict[int, list[int]] = {}  # a trial -> the later trials that drew the same placement
-    for t in groups.ranked:
+    later: dict[int, list[str]] = {}  # a trial -> the later trials of its placement: duplicates, repeat seeds
+    firsts = {t.user_attrs["placement_key"]: t.number for t in sorted(groups.complete, key=lambda t: t.number)
+              if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None}  # fmt: skip
+    for t in sorted(groups.complete, key=lambda t: t.number):
         if t.user_attrs.get("duplicate_of") is not None:
-            repeats.setdefault(t.user_attrs["duplicate_of"], []).append(t.number)
-    rows = []
-    if groups.baseline is not None:
-        rows.append(trial_row(groups.baseline, groups.baseline, "baseline", task))
-    ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None]
+            later.setdefault(t.user_attrs["duplicate_of"], []).append(f"#{t.number}")
+        elif repeat_seed(t) is not None and t.user_attrs["placement_key"] in firsts:
+            later.setdefault(firsts[t.user_attrs["placement_key"]], []).append(f"#{t.number} seed {repeat_seed(t)}")
+    scores = seed_scores(groups.complete, STUDY_SEED)
+    ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None]
+    repeated = any(repeat_seed(t) is not None for t in groups.complete)
+    rows = [trial_row(groups.baseline, groups.baseline, "baseline", task)] if groups.baseline is not None else []
+    if repeated and groups.baseline is not None:
+        base = groups.baseline.user_attrs["placement_key"]
+        order = {key: i for i, key in enumerate(ranking(scores, base))}
+        ranked.sort(key=lambda t: order.get(t.user_attrs["placement_key"], len(order)))
     rows += [trial_row(t, groups.baseline, str(i), task) for i, t in enumerate(ranked, 1)]
-    for row in rows:  # the trial column names the repeats folded into it
-        if row[1] in repeats:
-            row[1] = f"{row[1]} (also {', '.join(f'#{n}' for n in repeats[row[1]])})"
-    note = f"Δ {task.score_label} is against the baseline's proxy score." if groups.baseline else "No baseline trial has completed."
-    return lines + table(head, rows) + ["", note, ""]
+    if repeated:
+        head.insert(3, "seeds")
+        for row, trial in zip(rows, ([groups.baseline] if groups.baseline is not None else []) + ranked):
+            key = trial.user_attrs["placement_key"]
+            row.insert(3, len(scores.get(key, {})))
+            if groups.baseline is not None and trial is not groups.baseline:
+                row[-4] = signed(paired_gain(scores, key, groups.baseline.user_attrs["placement_key"])[0])
+    for row in rows:  # the trial column names the later trials folded into it
+        if row[1] in later:
+            row[1] = f"{row[1]} (also {', '.join(later[row[1]])})"
+    note = f"Δ {task.score_label} is against the baseline's proxy score" if groups.baseline else "No baseline trial has completed."
+    if groups.baseline and repeated:
+        note += (": the mean over the seeds both trained (the metrics shown are the study seed's run); placements are "
+                 "ranked on it, as the confirmation picks its contenders")
+    return lines + table(head, rows) + ["", note + ("." if groups.baseline else ""), ""]
 
 
 def leaderboard_section(report: Report) -> list[str]:
