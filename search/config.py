@@ -91,6 +91,8 @@ class RunConfig:
     # 55% and 73% (selection_power_30_epochs.md). 16 keeps the race affordable.
     confirm_budget: int = option(16, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
                                  "is settled")  # fmt: skip
+    prior: bool = option(True, "queue the usual placements (SE, CBAM, ECA, CoordAtt before SPPF, after the backbone stages, "
+                         "fused, on the neck paths: spaces/prior.py) right after the baseline", flag="--no-prior")  # fmt: skip
     # Repeat seeds inside the search (search.intensify). Off by default: at the GPU proxy's noise the simulator
     # (results/benchmarks/selection_power_intensify.md) found it no stronger than a wider race for the same runs.
     intensify: int = option(0, "leaders whose lead is checked on more seeds while the search runs (each repeat seed is a "

@@ -9,7 +9,8 @@ everything else, the same way for every executor:
   counted so far, those that other workers on the same storage hold and those this loop has handed out
   but not told reach ``--trials``;
 - a placement that is infeasible or already trained is told at once (`search.trials.prepare_trial`);
-- with ``--intensify``, a leader's repeat seed is queued before each ask (`search.trials.queue_repeat`);
+- once the baseline trains, the usual placements are queued (`search.trials.queue_prior`), and with
+  ``--intensify`` a leader's repeat seed before each ask (`search.trials.queue_repeat`);
 - a placement that this loop or another worker trains right now waits for it and is told its outcome
   (trained again only when that twin failed): two workers never wait for each other, the earlier
   trial trains.
@@ -28,7 +29,7 @@ from optuna.trial import FrozenTrial, Trial
 
 from search.study import (STALL_LIMIT, ask, count_trials, failed_baseline, finished_by_key, held_elsewhere, repeat_seed,
                           running_twin, stalled)
-from search.trials import StudyRun, finish_trial, prepare_trial, queue_repeat, report_epoch, tell_duplicate
+from search.trials import StudyRun, finish_trial, prepare_trial, queue_prior, queue_repeat, report_epoch, tell_duplicate
 from trainers.interrupt import raise_if_pressed
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class TrialLoop:
             if reason is not None:
                 self.stopped = reason
                 return None
+            if config.prior:
+                queue_prior(study, config, self.run.space)
             if config.intensify:
                 queue_repeat(study, config, self.run.space)
             trial = ask(study, config)

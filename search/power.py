@@ -51,12 +51,25 @@ def _power(noncentrality: float, seeds: int, alpha: float, paired: bool) -> floa
     return float(weights @ rejects / weights.sum())
 
 
+def _standard_error(sd: float, seeds: int, correlation: float) -> tuple[float, bool]:
+    """Standard error of the mean difference of the test `detectable_effect` describes, and whether it pairs."""
+    paired = correlation > 0 and seeds >= MIN_PAIRS
+    return (sd * math.sqrt(2 * (1 - correlation) / seeds) if paired else sd * math.sqrt(2 / seeds)), paired
+
+
+def power_at(effect: float, sd: float, seeds: int, alpha: float, correlation: float = 0.0) -> float:
+    """Probability that a one-sided t test at level ``alpha`` with ``seeds`` seeds per side finds a true
+    gain ``effect`` (units of ``sd``); paired when ``correlation`` > 0, as `detectable_effect`."""
+    _check(sd, seeds, alpha, correlation, POWER)
+    se, paired = _standard_error(sd, seeds, correlation)
+    return 1.0 if se == 0 else _power(effect / se, seeds, alpha, paired)
+
+
 def detectable_effect(sd: float, seeds: int, alpha: float, correlation: float = 0.0, power: float = POWER) -> float:
     """Smallest true gain (units of ``sd``) that a one-sided t test at level ``alpha`` with ``seeds``
     seeds per side finds with probability ``power``; paired when ``correlation`` > 0 (module docstring)."""
     _check(sd, seeds, alpha, correlation, power)
-    paired = correlation > 0 and seeds >= MIN_PAIRS
-    se = sd * math.sqrt(2 * (1 - correlation) / seeds) if paired else sd * math.sqrt(2 / seeds)
+    se, paired = _standard_error(sd, seeds, correlation)
     if se == 0:
         return 0.0
     high = float(stats.t.isf(alpha, seeds - 1)) + 4.0

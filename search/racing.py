@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from search.power import detectable_effect, seed_noise, seeds_needed
+from search.power import detectable_effect, power_at, seed_noise, seeds_needed
 from search.verdict import MIN_PAIRS, Comparison, beats_baseline, compare
 
 ALPHA = 0.05  # one-sided: the highest rate of a false "improves" over the whole procedure
@@ -112,7 +112,8 @@ class Race:
 
     def resolution(self, effect: float = TARGET_EFFECT) -> dict | None:
         """What this budget resolves at the measured noise (`noise`; an unmeasured correlation counts
-        as 0): ``detectable``, the smallest gain its test finds with 80% power, and ``seeds_needed``,
+        as 0): ``detectable``, the smallest gain its test finds with 80% power; ``power``, the chance that
+        its last look finds ``effect`` (a lower bound: the halfway look can only add); ``seeds_needed``,
         the test rounds (seeds per side) that would find ``effect``, with ``budget_needed``, the
         budget giving them after this race's selection. None without a measured seed sd."""
         sd, correlation = self.noise()
@@ -122,8 +123,10 @@ class Race:
             return None
         correlation = correlation or 0.0
         needed = seeds_needed(effect, sd, lambda n: look_level(self.alpha, n), correlation)
+        level = look_level(self.alpha, planned)
         return {"sd": sd, "correlation": correlation, "effect": effect, "test_rounds": planned,
-                "detectable": detectable_effect(sd, planned, look_level(self.alpha, planned), correlation),
+                "detectable": detectable_effect(sd, planned, level, correlation),
+                "power": power_at(effect, sd, planned, level, correlation),
                 "seeds_needed": needed, "budget_needed": None if needed is None else selection + 2 * needed}  # fmt: skip
 
 

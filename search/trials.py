@@ -29,6 +29,7 @@ from search.provenance import environment
 from search.study import (failed_baseline, finished_by_key, open_study, placement_of, placement_params, repeat_seed,
                           seed_scores, study_lock, suggest_placement)
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
+from spaces.prior import usual_placements
 from spaces.tasks import Task, task_of
 from spaces.transfer import check_keypoints, check_matches
 from trainers.data import build_proxy_data, load_dataset, write_resolved_yaml
@@ -176,6 +177,22 @@ def start_search(config: RunConfig) -> StudyRun:
         if not study.trials or failed_baseline(study.get_trials(deepcopy=False)):
             study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
     return StudyRun(config, study, space, base, proxy, task, latency)
+
+
+def queue_prior(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:
+    """Queue the usual placements (`spaces.prior`) once per study, as soon as the baseline trains or has
+    trained: right after it, whichever executor, and never ahead of a baseline queued again after it failed
+    (Optuna asks queued trials in the order they were queued)."""
+    if study.user_attrs.get("prior_queued"):
+        return
+    with study_lock(config):
+        trials = study.get_trials(deepcopy=False)
+        started = any(t.user_attrs.get("baseline") and t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
+        if study.user_attrs.get("prior_queued") or not started:
+            return
+        for name, placement in usual_placements(space)[: config.trials - 1]:
+            study.enqueue_trial(placement_params(placement, space), user_attrs={"prior": name})
+        study.set_user_attr("prior_queued", True)
 
 
 def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:

@@ -26,7 +26,7 @@ from search.intensify import next_repeat, paired_gain, ranking
 from search.loop import TrialLoop
 from search.ray_executor import RECORD_KEY, OptunaSearcher
 from search.study import count_trials, requeue, seed_scores
-from search.trials import start_search
+from search.trials import queue_prior, start_search
 from spaces import Placement
 from trainers.train import TrialRecord
 
@@ -95,7 +95,7 @@ def _ray_searcher(config: RunConfig) -> None:
 def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, toy_data, tmp_path, monkeypatch):
     monkeypatch.setattr(search.inprocess, "train_candidate", lambda placement, base, proxy, budget, *a: _record(placement, budget.seed))
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=14, sampler="random", pruner="none",
-                       proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3).resolved()  # fmt: skip
+                       proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3, prior=False).resolved()  # fmt: skip
     drive(config)
     trials = study_of(config.study_dir).get_trials()
     trained = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
@@ -127,7 +127,7 @@ def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, 
     """A real search (Ultralytics training) with --intensify 1 --intensify-seeds 2: the leader and the baseline
     train on seed 1 inside the search, and the confirmation's runs start at seed 2."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "i", "--trials", "5", "--pruner", "none",
-            "--intensify", "1", "--intensify-seeds", "2", "--confirm-top", "1", "--confirm-budget", "6", "--seed", "0", *TINY]  # fmt: skip
+            "--intensify", "1", "--intensify-seeds", "2", "--no-prior", "--confirm-top", "1", "--confirm-budget", "6", "--seed", "0", *TINY]  # fmt: skip
     assert main(argv) == 0
     study = study_of(tmp_path / "i")
     seeds = {t.user_attrs.get("seed", 0) for t in study.get_trials() if t.state == TrialState.COMPLETE}
@@ -135,3 +135,24 @@ def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, 
     raced = sorted(p.name for p in (tmp_path / "i" / "confirm").glob("*/seed*"))
     assert raced and min(int(name[4:]) for name in raced) == 2
     assert "| placement | seeds |" in (tmp_path / "i" / "report.md").read_text()  # the leaderboard counts each placement's seeds
+
+
+def test_the_usual_placements_are_queued_once_the_baseline_trains(toy_data, tmp_path):
+    """The baseline first, then the usual placements (named), as many as --trials leaves; queued once the
+    baseline trains, so a baseline queued again after a failure is never behind them."""
+    config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=6, proxy_epochs=1, proxy_imgsz=64).resolved()
+    run = start_search(config)
+    assert [t.user_attrs for t in run.study.get_trials(states=(TrialState.WAITING,))] == [{"baseline": True}]
+    loop = TrialLoop(run)
+    assert loop.next_trial().trial.user_attrs["baseline"]  # asked before anything else is queued
+    following = loop.next_trial()  # the baseline trains: the usual placements are queued, and the first handed out
+    waiting = run.study.get_trials(states=(TrialState.WAITING,))
+    assert [following.trial.user_attrs["prior"]] + [t.user_attrs["prior"] for t in waiting] == [
+        "SE before SPPF", "CBAM before SPPF", "ECA before SPPF", "CoordAtt before SPPF", "SE after each backbone stage"]
+    queue_prior(run.study, config, run.space)  # once per study: a second worker or a resume queues nothing again
+    assert len(run.study.get_trials(states=(TrialState.WAITING,))) == 4
+    other = RunConfig(data=str(toy_data), out=str(tmp_path), study="n", trials=6, proxy_epochs=1, proxy_imgsz=64,
+                      prior=False).resolved()  # fmt: skip
+    loop = TrialLoop(start_search(other))
+    loop.next_trial()
+    assert "prior" not in loop.next_trial().trial.user_attrs and not loop.run.study.get_trials(states=(TrialState.WAITING,))

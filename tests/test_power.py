@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search.power import detectable_effect, seed_noise, seeds_needed
+from search.power import detectable_effect, power_at, seed_noise, seeds_needed
 from search.verdict import compare
 
 
@@ -68,3 +68,21 @@ def test_seed_noise_recovers_sd_and_correlation():
     sd, correlation = seed_noise(scores)
     assert sd == pytest.approx(0.004, rel=0.05) and correlation == pytest.approx(0.5, abs=0.06)
     assert seed_noise({"a": [0.5, None], "b": [None, 0.4]}) == (None, None)
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.5])
+def test_power_at_inverts_detectable_effect_and_matches_simulated_tests(correlation):
+    """At the detectable effect the power is 80%; at 0.01 with 8 seeds it matches the rejection rate of the
+    scipy t test on simulated scores (4000 draws, within 3 standard errors)."""
+    sd, seeds, alpha = 0.0045, 8, 0.025
+    assert power_at(detectable_effect(sd, seeds, alpha, correlation), sd, seeds, alpha, correlation) == pytest.approx(0.8, abs=1e-4)
+    rng = np.random.default_rng(0)
+    shared = rng.standard_normal((4000, seeds)) * np.sqrt(correlation)
+    base = sd * (shared + np.sqrt(1 - correlation) * rng.standard_normal((4000, seeds)))
+    arm = 0.01 + sd * (shared + np.sqrt(1 - correlation) * rng.standard_normal((4000, seeds)))
+    if correlation > 0:
+        p = stats.ttest_rel(arm, base, axis=1, alternative="greater").pvalue
+    else:
+        p = stats.ttest_ind(arm, base, axis=1, equal_var=False, alternative="greater").pvalue
+    simulated, expected = float(np.mean(p < alpha)), power_at(0.01, sd, seeds, alpha, correlation)
+    assert abs(simulated - expected) < 3 * np.sqrt(expected * (1 - expected) / 4000)

@@ -75,8 +75,11 @@ def resolution_text(noise: dict | None, budget: int | None, score: str) -> str |
     needed = noise.get("seeds_needed")
     more = (f"{needed} seeds per side (a --confirm-budget of about {noise['budget_needed']}) would be needed for "
             f"{noise['effect']:g}" if needed else f"no practical number of seeds would resolve {noise['effect']:g}")  # fmt: skip
+    power = (f" Its test had a power of at least {noise['power']:.0%} to find a true gain of {noise['effect']:g} in the "
+             "placement it tested (not counting the chance that the search put a true winner into the race: "
+             "results/benchmarks/selection_power.md simulates both)." if "power" in noise else "")  # older studies
     return (f"With this budget ({budget} runs, {noise['test_rounds']} test rounds) and {measured}, a gain below "
-            f"{noise['detectable']:.4f} {score} cannot be told from noise (80% power); {more}.")
+            f"{noise['detectable']:.4f} {score} cannot be told from noise (80% power); {more}.{power}")
 
 
 def not_confirmed_text(decision: Decision) -> str:

@@ -81,7 +81,8 @@ def trial_row(trial: FrozenTrial, baseline: FrozenTrial | None, label: str, task
     attrs = trial.user_attrs
     base = baseline.user_attrs if baseline else {}
     return [
-        label, trial.number, placement_text(trial), *(metric(attrs.get(m.name)) for m in task.metrics),
+        label, trial.number, placement_text(trial) + (f" (usual: {attrs['prior']})" if attrs.get("prior") else ""),
+        *(metric(attrs.get(m.name)) for m in task.metrics),
         signed(difference(attrs.get(task.score), base.get(task.score))),
         count(attrs.get("params"), base.get("params")), metric_or_dash(attrs.get("gflops"), 2),
         duration(attrs.get("wall_time_s")),
@@ -125,6 +126,10 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
         if row[1] in later:
             row[1] = f"{row[1]} (also {', '.join(later[row[1]])})"
     note = f"Δ {task.score_label} is against the baseline's proxy score" if groups.baseline else "No baseline trial has completed."
+    usual = sum(1 for t in groups.complete if t.user_attrs.get("prior") and t.user_attrs.get("duplicate_of") is None)
+    if usual:
+        note += (f"; {usual} placement(s) marked \"usual\" are the ones people try by hand, queued right after the baseline "
+                 "(spaces/prior.py)")
     if groups.baseline and repeated:
         note += (": the mean over the seeds both trained (the metrics shown are the study seed's run); placements are "
                  "ranked on it, as the confirmation picks its contenders")
