@@ -282,9 +282,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-# The demo's budget: a toy set that a from-scratch yolov8n learns in a few CPU epochs at 64 px.
+# The demo's budget: a toy set that a from-scratch yolov8n learns in a few CPU epochs at 64 px; a race of at most
+# 16 runs keeps it to minutes.
 DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_epochs": 10, "final_imgsz": 64,
-                "device": "cpu", "loader_workers": 0, "pruner": "median",
+                "device": "cpu", "loader_workers": 0, "pruner": "median", "confirm_top": 3, "confirm_budget": 16,
                 "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0}}  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from search.objectives import CHOICES, SCORE, directions, second_objective
 from trainers.files import replace_file
+from trainers.recipes import PROXY_RECIPES, SHORT_FINETUNE_EPOCHS
 from trainers.train import Budget
 
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
@@ -79,22 +80,28 @@ class RunConfig:
     proxy_imgsz: int = option(320, "image size of proxy trainings, px")
     proxy_fraction: float = option(1.0, "share of training images proxies use")
     proxy_batch: int = option(16, "batch size, proxy and final")
+    proxy_recipe: str | None = option(help="training recipe of proxy runs only (trainers/recipes.py): short-warmup (1 "
+                                      "warm-up epoch) or ultralytics (its defaults: 3)", shown="short-warmup for "
+                                      f"fine-tunes of at most {SHORT_FINETUNE_EPOCHS} epochs, else ultralytics",
+                                      choices=tuple(PROXY_RECIPES))  # fmt: skip
     final_epochs: int = option(100, "epochs of the winner's full retraining")
     final_imgsz: int = option(640, "image size of the full retraining, px")
     final: bool = option(True, "skip confirmation, full retraining and export", flag="--no-final")
-    confirm_top: int = option(3, "best candidates that race the baseline on fresh seeds; 0: none")
-    # Proxy runs of the confirmation race, the baseline's included (search.racing). Simulated with the
-    # top 3 of 100 trials and one placement 0.01 mAP50-95 better (results/benchmarks/selection_power.py):
-    # false "improves" stays at most 0.044 at 16 and 30 runs; at the 5-epoch proxy's measured noise
-    # (sd 0.0143, same-seed correlation 0.1) it is exported 1.1% of the time with 16 runs and 3.4%
-    # with 30, so a larger budget buys little (selection_power.md); with 30-epoch proxies (sd 0.0045)
-    # 55% and 73% (selection_power_30_epochs.md). 16 keeps the race affordable.
-    confirm_budget: int = option(16, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
+    # The race: its contenders and its proxy runs, the baseline's included (search.racing). Simulated searches of
+    # 100 placements with one 0.01 mAP50-95 better (results/benchmarks/selection_power.py, the product's own rules):
+    # at the 30-epoch GPU proxy's noise (sd 0.0045, same-seed correlation 0.3), the top 4 within 30 runs export it
+    # in 80% of searches (false "improves" 3%; 122 runs in all on average), the only one of 72 settings within 130 runs
+    # to reach 80% (the top 3 within 16: 54%; selection_power_intensify.md). At the 5-epoch CPU proxy's noise
+    # (sd 0.0143) no setting comes near (selection_power.md): there a quieter proxy is what helps.
+    confirm_top: int = option(4, "best candidates that race the baseline on fresh seeds; 0: none")
+    confirm_budget: int = option(30, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
                                  "is settled")  # fmt: skip
     prior: bool = option(True, "queue the usual placements (SE, CBAM, ECA, CoordAtt before SPPF, after the backbone stages, "
                          "fused, on the neck paths: spaces/prior.py) right after the baseline", flag="--no-prior")  # fmt: skip
-    # Repeat seeds inside the search (search.intensify). Off by default: at the GPU proxy's noise the simulator
-    # (results/benchmarks/selection_power_intensify.md) found it no stronger than a wider race for the same runs.
+    # Repeat seeds inside the search (search.intensify). Off by default: at the GPU proxy's noise and the same
+    # runs in all, its best setting exported the winner in 79% of simulated searches against the wider race's
+    # 80% (selection_power_intensify.md): repeats are trials, so fewer placements are visited. It finds a
+    # winner among the first placements (the usual ones) more often (89% against 81%), one visited late less.
     intensify: int = option(0, "leaders whose lead is checked on more seeds while the search runs (each repeat seed is a "
                             "trial, the baseline gets the same seeds); 0: none")  # fmt: skip
     intensify_seeds: int = option(2, "seeds each leader gets in all, the study's seed included")
@@ -148,8 +155,10 @@ class RunConfig:
 
     @property
     def proxy_budget(self) -> Budget:
-        """What every proxy training of the study gets: trials, confirmation runs, proxy validation."""
-        return self._budget(self.proxy_epochs, self.proxy_imgsz)
+        """What every proxy training of the study gets: trials, confirmation runs, proxy validation; its
+        recipe's training arguments under ``--set``'s."""
+        budget = self._budget(self.proxy_epochs, self.proxy_imgsz)
+        return replace(budget, overrides={**PROXY_RECIPES[self.proxy_recipe or "ultralytics"], **budget.overrides})
 
     @property
     def final_budget(self) -> Budget:
@@ -203,6 +212,8 @@ class RunConfig:
             raise ValueError(f"--insertion '{self.insertion}' is not known; choose one of {', '.join(INSERTIONS)}")
         if is_checkpoint(self.model) and Path(self.weights or "").resolve() != Path(self.model).resolve():
             raise ValueError(f"--model {self.model} is a checkpoint and --weights {self.weights} another: give one of them")
+        if self.proxy_recipe is not None and self.proxy_recipe not in PROXY_RECIPES:
+            raise ValueError(f"--proxy-recipe '{self.proxy_recipe}' is not known; choose one of {', '.join(PROXY_RECIPES)}")
         if self.pruner not in PRUNERS:
             raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
         self.validate_budgets()
@@ -277,9 +288,11 @@ class RunConfig:
         if proxy_epochs is None:
             fast = regime == "pretrained" and self.proxies_on_gpu()
             proxy_epochs = PROXY_EPOCHS["pretrained on a GPU" if fast else regime]
+        short = regime == "pretrained" and proxy_epochs <= SHORT_FINETUNE_EPOCHS  # proxy_recipes_*.md
+        recipe = self.proxy_recipe or ("short-warmup" if short else "ultralytics")
         return replace(self, data=str(Path(self.data).resolve()), study=self.study or default_study_name(self.data, self.model),
                        model=self.model if not Path(self.model).is_file() else absolute(self.model), space=absolute(self.space),
-                       weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs,
+                       weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs, proxy_recipe=recipe,
                        insertion=self.insertion or DEFAULT_INSERTION[regime])  # fmt: skip
 
     def public(self) -> dict:
@@ -301,6 +314,7 @@ class RunConfig:
         if not isinstance(values, dict) or "data" not in values:
             raise ValueError(f"{path}: not a run configuration (a mapping with at least 'data'); restore the file the search wrote")
         values.setdefault("insertion", "plain")  # studies from before gated insertion inserted plainly
+        values.setdefault("proxy_recipe", "ultralytics")  # and those from before recipes trained with its defaults
         # Studies from before the racing confirmation gave seeds per candidate (confirm_seeds); a budget
         # replaces it (below), and the race reuses their saved seed runs (same folders, same seeds).
         seeds_era = values.pop("confirm_seeds", None) is not None and "confirm_budget" not in values

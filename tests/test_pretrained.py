@@ -32,6 +32,25 @@ def test_regime_sets_proxy_epochs_and_insertion(checkpoint):
     assert (given.proxy_epochs, given.insertion) == (7, "plain")
 
 
+def test_a_short_fine_tune_takes_the_short_warmup_recipe_for_its_proxies_only(checkpoint, tmp_path):
+    """Pretrained with at most 10 proxy epochs: short warm-up; from scratch or longer: Ultralytics' defaults. The
+    recipe reaches proxy runs, not the final training, and --set wins over it; a run.yaml from before recipes
+    reads as Ultralytics' defaults."""
+    resolved = lambda **options: RunConfig(data="d.yaml", device="cpu", **options).resolved()  # noqa: E731
+    short = resolved(weights=str(checkpoint))
+    assert short.proxy_recipe == "short-warmup" and short.proxy_budget.overrides["warmup_epochs"] == 1
+    assert "warmup_epochs" not in short.final_budget.overrides
+    assert resolved(weights=str(checkpoint), proxy_epochs=30).proxy_recipe == "ultralytics"
+    assert resolved().proxy_recipe == "ultralytics" and resolved().proxy_budget.overrides == {}
+    mine = resolved(weights=str(checkpoint), train_args={"warmup_epochs": 2})
+    assert mine.proxy_budget.overrides["warmup_epochs"] == 2 and mine.final_budget.overrides == {"warmup_epochs": 2}
+    assert resolved(weights=str(checkpoint), proxy_recipe="ultralytics").proxy_budget.overrides == {}
+    (tmp_path / "run.yaml").write_text("data: d.yaml\nproxy_epochs: 5\n")
+    assert RunConfig.load(tmp_path / "run.yaml").proxy_recipe == "ultralytics"
+    with pytest.raises(ValueError, match="--proxy-recipe 'long' is not known"):
+        RunConfig(data="d.yaml", proxy_recipe="long").resolved().validate()
+
+
 def test_the_gpu_is_asked_once_when_the_run_is_resolved(checkpoint, monkeypatch):
     """torch.cuda.is_available is counted, not faked: construction, copies and loading never ask it."""
     import torch

@@ -233,7 +233,8 @@ def test_confirmation_options(tmp_path):
     with pytest.raises(ValueError, match="--confirm-budget 10 cannot race 3 candidates.*at least 14"):
         RunConfig(data="x", confirm_top=3, confirm_budget=10).validate_confirmation()
     RunConfig(data="x", confirm_top=0, confirm_budget=0).validate_confirmation()  # no confirmation: no budget needed
-    for top, budget in ((3, RunConfig(data="x").confirm_budget), (6, minimal_budget(6))):
+    default = RunConfig(data="x").confirm_budget
+    for top, budget in ((3, default), (12, minimal_budget(12))):  # 12 contenders need more runs than the default
         old = {"data": "d.yaml", "confirm_top": top, "confirm_seeds": 5}  # a run.yaml from before the race
         (tmp_path / "run.yaml").write_text(yaml.safe_dump(old))
         loaded = RunConfig.load(tmp_path / "run.yaml")

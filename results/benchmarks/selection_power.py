@@ -12,7 +12,7 @@ race (`search.racing.race`, with `search.verdict.compare`) against the baseline,
 ``--winners`` placements of the pool are truly better than the baseline by ``--effect``, the rest equal
 to it. The null case (no winner) is always run too. Power is also split by where the first winner came
 in the order: among the first ``--prior`` placements visited (where the product queues the usual
-placements, `search.prior`) or later. The last line printed is ``false-improves F power P runs R``: F
+placements, `spaces.prior`) or later. The last line printed is ``false-improves F power P runs R``: F
 the rate of "improves" with no true winner, P the rate of exporting a truly better placement, R the
 mean runs in all (search and race, with the winners). With several values of an option, one row per
 combination (budgets too small for a top, and combinations over ``--total`` runs, are left out); the

@@ -86,7 +86,7 @@ def not_confirmed_text(decision: Decision) -> str:
     why = "--confirm-top 0" if decision.unconfirmed else "the run predates seed confirmation"
     return (f"The exported model (trial {decision.trial}, {decision.placement_str}) was not confirmed with "
             f"more seeds ({why}): it is the best single proxy run. One run's seed noise is about as large as "
-            "the effect of attention, so its lead over the baseline may be noise; rerun with --confirm-top 3 to check.")  # fmt: skip
+            "the effect of attention, so its lead over the baseline may be noise; rerun with --confirm-top 4 to check.")  # fmt: skip
 
 
 def final_section(report: Report) -> list[str]:
