@@ -19,7 +19,7 @@ from trainers.train import Budget
 
 IMGSZ_STRIDE = 32  # Ultralytics rounds image sizes up to a multiple of the models' largest stride
 SAMPLERS = ("tpe", "random")
-LATENCY_DEVICES = ("cpu",)  # trainers.latency.DEVICES (tested equal), repeated so options are checked without torch
+LATENCY_DEVICES = ("cpu", "cuda")  # trainers.latency.DEVICES (tested equal), repeated so options are checked without torch
 PRUNERS = ("median", "sha", "none")
 METRICS_SEARCHED = ("task", "box")  # spaces.tasks.METRICS_SEARCHED (tested equal), as INSERTIONS below
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeated so options are checked without torch
@@ -111,7 +111,8 @@ class RunConfig:
     max_slowdown: float | None = option(help="latency limit as a multiple of the baseline's, e.g. 1.10: a slower "
                                         "candidate is infeasible and never trains", shown="none")  # fmt: skip
     max_latency_ms: float | None = option(help="latency limit in milliseconds (batch 1 at --final-imgsz)", shown="none")
-    latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread)", choices=LATENCY_DEVICES)
+    latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread) or cuda (PyTorch FP16 on "
+                                 "this machine's first GPU, CUDA events)", choices=LATENCY_DEVICES)  # fmt: skip
     sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
     pruner: str = option("median", "pruner of losing proxy trainings (sha: successive halving)", choices=PRUNERS)  # pruner_choice.md
     seed: int = option(0, "seed of sampler, data subset and training")
@@ -251,9 +252,14 @@ class RunConfig:
         if self.max_latency_ms is not None and self.max_latency_ms <= 0:
             raise ValueError(f"--max-latency-ms must be positive, got {self.max_latency_ms}")
         if self.latency_device not in LATENCY_DEVICES:
-            raise ValueError(f"--latency-device '{self.latency_device}' is not known; choose one of {', '.join(LATENCY_DEVICES)} "
-                             "(CUDA timing is not built yet)")  # fmt: skip
-        if self.measures_latency:
+            raise ValueError(f"--latency-device '{self.latency_device}' is not known; choose one of {', '.join(LATENCY_DEVICES)}")
+        if self.measures_latency and self.latency_device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("--latency-device cuda: torch sees no CUDA GPU on this machine; measure on the GPU you deploy "
+                                 "to, or give --latency-device cpu")  # fmt: skip
+        elif self.measures_latency:
             from trainers.latency import missing_extra
 
             missing = missing_extra()

@@ -1,9 +1,9 @@
 """Measured latency in a search: each candidate timed against the baseline before it trains, kept in the
 study by placement key, and held to ``--max-slowdown`` / ``--max-latency-ms``.
 
-`LatencyProbe` exports the baseline once per study and times it against itself (the run-to-run spread
-of a ratio on this machine, for the report); each new placement is exported and timed interleaved with
-the baseline (`trainers.latency.compare`). The figures go into the trial's user attributes
+`LatencyProbe` writes the baseline once per study and times it against itself (the run-to-run spread
+of a ratio on this machine, for the report); each new placement is timed interleaved with the baseline
+on ``--latency-device`` (`trainers.latency`: ONNX Runtime on the CPU, PyTorch FP16 on a CUDA GPU). The figures go into the trial's user attributes
 (``latency_ratio``, its interval, ``latency_ms``), so the dashboard shows them and a duplicate copies
 them; the study's ``latency`` attribute caches them by placement key, so a resumed study or a second
 worker never measures one placement twice. A candidate over a limit is told PRUNED as infeasible
@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from search.study import study_lock
 from spaces import Placement, build_yaml, write_yaml
-from trainers.latency import compare, export_onnx
+from trainers.latency import Timing, compare, compare_torch, export_onnx
 from trainers.train import head_args
 
 if TYPE_CHECKING:
@@ -40,23 +40,32 @@ class LatencyProbe:
     def __init__(self, study: optuna.Study, config: RunConfig, base: dict, data: Path):
         self.study, self.config, self.base, self.data = study, config, base, data
         self.folder = config.study_dir / "latency"
-        self.baseline_onnx = self._export(Placement())
+        self.baseline_model = self._model(Placement())
         measured = study.user_attrs.get(BASELINE)
         if not measured:
-            itself = compare(self.baseline_onnx, self.baseline_onnx)
+            itself = self._compare(self.baseline_model, self.baseline_model)
             measured = {"ms": itself.reference_ms, "self": itself.to_dict()}
             study.set_user_attr(BASELINE, measured)
         self.baseline_ms = measured["ms"]
         if config.max_latency_ms is not None and self.baseline_ms > config.max_latency_ms:
-            raise ValueError(f"the baseline itself takes {self.baseline_ms:.1f} ms (CPU, batch 1, {config.final_imgsz} px), "
-                             f"over --max-latency-ms {config.max_latency_ms:g}: no candidate can meet it; raise the limit "
-                             "or give a smaller --final-imgsz")  # fmt: skip
+            raise ValueError(f"the baseline itself takes {self.baseline_ms:.1f} ms ({config.latency_device}, batch 1, "
+                             f"{config.final_imgsz} px), over --max-latency-ms {config.max_latency_ms:g}: no candidate can "
+                             "meet it; raise the limit or give a smaller --final-imgsz")  # fmt: skip
 
-    def _export(self, placement: Placement) -> Path:
+    def _compare(self, candidate: Path, reference: Path) -> Timing:
+        if self.config.latency_device == "cuda":
+            return compare_torch(candidate, reference, self.config.final_imgsz, "cuda")
+        return compare(candidate, reference)
+
+    def _model(self, placement: Placement) -> Path:
+        """The file timed for ``placement``: its model YAML (cuda) or that YAML exported to ONNX (cpu), kept
+        in ``latency/<placement key>/``."""
         model = {**build_yaml(self.base, placement, self.config.insertion), **head_args(self.data)}
         folder = self.folder / (placement.key if not placement.is_baseline else "baseline")
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.config.latency_device == "cuda":
+            return write_yaml(model, folder / "model.yaml")
         if not (folder / "model.onnx").is_file():
-            folder.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=folder) as scratch:  # the exporter writes beside the YAML
                 onnx = export_onnx(write_yaml(model, Path(scratch) / "model.yaml"), self.config.final_imgsz)
                 onnx.replace(folder / "model.onnx")
@@ -67,7 +76,7 @@ class LatencyProbe:
         cached = (self.study.user_attrs.get(CACHE) or {}).get(placement.key)
         if cached:
             return cached
-        timing = compare(self._export(placement), self.baseline_onnx).to_dict() if not placement.is_baseline else \
+        timing = self._compare(self._model(placement), self.baseline_model).to_dict() if not placement.is_baseline else \
             {**self.study.user_attrs[BASELINE]["self"], "ratio": 1.0}  # fmt: skip
         with study_lock(self.config):  # another worker may add its own placement at the same moment
             self.study.set_user_attr(CACHE, {**(self.study.user_attrs.get(CACHE) or {}), placement.key: timing})

@@ -38,7 +38,8 @@ from trainers.train import Budget, TrialRecord, check_device, check_train_args, 
 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
-            "proxy_fraction", "proxy_batch", "proxy_recipe", "seed", "intensify", "intensify_seeds", "train_args", "storage")  # fmt: skip
+            "proxy_fraction", "proxy_batch", "proxy_recipe", "seed", "intensify", "intensify_seeds", "latency_device", "train_args",
+            "storage")  # fmt: skip
 
 
 def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig,
@@ -81,8 +82,8 @@ def check_study_dir(config: RunConfig) -> None:
 def check_identity(study: optuna.Study, config: RunConfig) -> None:
     """``ValueError`` in one line when ``config`` measures something else than the study recorded
     (run.yaml edited between runs): one leaderboard must not mix budgets or data."""
-    recorded = {"insertion": "plain", "metric": "task", "intensify": 0, "intensify_seeds": 2, "proxy_recipe": "ultralytics",  # older
-                **(study.user_attrs.get("config") or config.public())}  # fmt: skip
+    recorded = {"insertion": "plain", "metric": "task", "intensify": 0, "intensify_seeds": 2, "proxy_recipe": "ultralytics",
+                "latency_device": "cpu", **(study.user_attrs.get("config") or config.public())}  # older studies lack some
     current = config.public()
     changed = [k for k in IDENTITY if recorded.get(k) != current[k]]
     if changed:

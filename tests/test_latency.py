@@ -15,7 +15,7 @@ from search.config import LATENCY_DEVICES, RunConfig
 from search.latency import LatencyProbe
 from search.trials import start_search, study_data
 from spaces import Placement
-from trainers.latency import DEVICES, Timing, compare, export_onnx, missing_extra
+from trainers.latency import DEVICES, Timing, compare, compare_torch, export_onnx, missing_extra
 
 pytestmark = pytest.mark.skipif(missing_extra() is not None, reason="the [latency] extra is not installed")
 HEAVY = Placement.of({"backbone.2": ["cbam"], "neck.15": ["gam"]})
@@ -38,6 +38,25 @@ def test_a_model_timed_against_itself_is_about_1(tmp_path, monkeypatch):
     assert onnx.is_file() and onnx.suffix == ".onnx"
     assert timing.low <= timing.ratio <= timing.high and 0.8 < timing.ratio < 1.25, timing
     assert timing.ms > 0 and timing.reference_ms > 0 and timing.rounds == 12 and timing.threads == 1
+
+
+def test_the_torch_timing_ranks_a_heavier_model_slower(tmp_path):
+    """`compare_torch`, the --latency-device cuda path, run on the CPU (this machine has no GPU: its CUDA events and
+    FP16 are not exercised here): a model against itself is about 1, and yolov8s against yolov8n is clearly slower."""
+    import torch
+
+    from spaces import load_base, write_yaml
+
+    torch.set_num_threads(1)
+    def model(scale: str):  # one scale in the file: Ultralytics would guess it from the file's name otherwise
+        base = load_base(f"yolov8{scale}.yaml")
+        return write_yaml({**base, "nc": 2, "scales": {scale: base["scales"][scale]}}, tmp_path / f"{scale}.yaml")
+
+    small, large = model("n"), model("s")
+    itself = compare_torch(small, small, 64, device="cpu", rounds=8)
+    assert itself.low <= itself.ratio <= itself.high and 0.8 < itself.ratio < 1.25, itself
+    heavier = compare_torch(large, small, 256, device="cpu", rounds=8)  # large enough that compute, not Python, dominates
+    assert heavier.ratio > 1.3 and heavier.low > 1.0, heavier
 
 
 def _config(toy_data, tmp_path, **options) -> RunConfig:
@@ -80,7 +99,9 @@ def test_a_candidate_over_the_limit_is_infeasible_and_never_trains(toy_data, tmp
 
 def test_latency_options_that_cannot_work_are_one_line(toy_data, tmp_path, capsys, monkeypatch):
     base = ["run", "--data", str(toy_data), "--out", str(tmp_path), "--no-final", "--final-imgsz", "64", *TRAIN]
-    assert "--latency-device 'cuda' is not known; choose one of cpu" in one_line_error([*base, "--latency-device", "cuda"], capsys)
+    assert "--latency-device 'tpu' is not known; choose one of cpu, cuda" in one_line_error([*base, "--latency-device", "tpu"], capsys)
+    cuda = one_line_error([*base, "--objective", "map+latency", "--latency-device", "cuda"], capsys)  # no GPU here (CI neither)
+    assert "--latency-device cuda: torch sees no CUDA GPU on this machine" in cuda
     assert "--max-slowdown must be a positive multiple" in one_line_error([*base, "--max-slowdown", "0"], capsys)
     err = one_line_error([*base, "--study", "b", "--max-latency-ms", "0.001"], capsys)
     assert "the baseline itself takes" in err and "over --max-latency-ms 0.001: no candidate can meet it" in err

@@ -1,12 +1,14 @@
 """Measured inference latency of a model, as a ratio to a reference model timed in the same process.
 
-`export_onnx` writes a model YAML's network as ONNX with Ultralytics' own exporter (the deployment
-graph: Conv+BN fused, the head in export mode). `compare` times two such files with ONNX Runtime on
-the CPU (the execution provider Ultralytics' `ProfileModels` uses, graph optimisation on, a fixed
-thread count, batch 1), interleaved: rounds of a few runs each, the two models alternating which goes
-first, so that drift and a neighbour's load fall on both. Each round gives one ratio of block medians;
-the figure is the median ratio with a bootstrap interval over rounds. Latency depends on the
-architecture, not on trained weights, so a candidate is measured before it trains.
+Two devices. ``cpu``: `export_onnx` writes a model YAML's network as ONNX with Ultralytics' own exporter
+(the deployment graph: Conv+BN fused, the head in export mode), and `compare` times two such files with
+ONNX Runtime on the CPU (the execution provider Ultralytics' `ProfileModels` uses, graph optimisation
+on, a fixed thread count). ``cuda``: `compare_torch` times the two models in PyTorch on the GPU (Conv+BN
+fused, FP16, as a GPU deploys them) with CUDA events, each run synchronised. Both take batch 1 and
+interleave: rounds of a few runs each, the two models alternating which goes first, so that drift and
+a neighbour's load fall on both. Each round gives one ratio of block medians; the figure is the median
+ratio with a bootstrap interval over rounds. Latency depends on the architecture, not on trained
+weights, so a candidate is measured before it trains.
 
 ONNX Runtime and onnx are an optional extra (``pip install -e ".[latency]"``): `missing_extra` says so.
 """
@@ -23,7 +25,7 @@ THREADS = 1  # ONNX Runtime intra- and inter-op threads: fixed, so that figures 
 ROUNDS = 10  # interleaved rounds of one comparison
 RUNS = 5  # timed runs of each model per round
 WARMUP = 3  # untimed runs of each model first
-DEVICES = ("cpu",)  # --latency-device values measured so far
+DEVICES = ("cpu", "cuda")  # --latency-device values
 
 
 def missing_extra() -> str | None:
@@ -80,27 +82,19 @@ def _session(onnx: Path, threads: int):
     return ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
 
 
-def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS) -> Timing:
-    """Time ONNX files ``candidate`` and ``reference`` interleaved in this process (module doc)."""
+def _interleave(runners: list, rounds: int, runs: int, threads: int) -> Timing:
+    """Time two runners (each runs its model once and returns the seconds it took) interleaved (module doc)."""
     import numpy as np
     from scipy import stats
 
-    sessions = [_session(candidate, threads), _session(reference, threads)]
-    feeds = []
-    for session in sessions:
-        shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
-        feeds.append({session.get_inputs()[0].name: np.random.default_rng(0).random(shape, dtype=np.float32)})
-    for session, feed in zip(sessions, feeds):
+    for runner in runners:
         for _ in range(WARMUP):
-            session.run(None, feed)
+            runner()
     ratios, seconds = [], ([], [])
     for r in range(rounds):
         block = [[], []]
         for i in (0, 1) if r % 2 == 0 else (1, 0):  # which model goes first alternates
-            for _ in range(runs):
-                start = time.perf_counter()
-                sessions[i].run(None, feeds[i])
-                block[i].append(time.perf_counter() - start)
+            block[i] = [runners[i]() for _ in range(runs)]
             seconds[i].extend(block[i])
         ratios.append(statistics.median(block[0]) / statistics.median(block[1]))
     ratio = statistics.median(ratios)
@@ -108,3 +102,62 @@ def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = 
                                random_state=np.random.default_rng(0)).confidence_interval  # fmt: skip
     return Timing(ratio, float(interval.low), float(interval.high), statistics.median(seconds[0]) * 1000,
                   statistics.median(seconds[1]) * 1000, rounds, threads)  # fmt: skip
+
+
+def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS) -> Timing:
+    """Time ONNX files ``candidate`` and ``reference`` with ONNX Runtime on the CPU, interleaved in this process."""
+    import numpy as np
+
+    def runner(onnx: Path):
+        session = _session(onnx, threads)
+        shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
+        feed = {session.get_inputs()[0].name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+
+        def run() -> float:
+            start = time.perf_counter()
+            session.run(None, feed)
+            return time.perf_counter() - start
+
+        return run
+
+    return _interleave([runner(candidate), runner(reference)], rounds, runs, threads)
+
+
+def compare_torch(candidate: Path, reference: Path, imgsz: int, device: str = "cuda", rounds: int = ROUNDS,
+                  runs: int = RUNS) -> Timing:  # fmt: skip
+    """Time model YAMLs ``candidate`` and ``reference`` in PyTorch on ``device``, interleaved in this process: on
+    CUDA in FP16 with CUDA events (each run synchronised), elsewhere in FP32 with the wall clock (tests)."""
+    import torch
+    from ultralytics import YOLO
+
+    cuda = device.startswith("cuda")
+
+    def runner(model_yaml: Path):
+        model = YOLO(str(model_yaml)).model.fuse(verbose=False).eval().to(device)
+        image = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
+        if cuda:
+            model, image = model.half(), image.half()
+        events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) if cuda else None
+
+        @torch.inference_mode()
+        def run() -> float:
+            if events:
+                events[0].record()
+                model(image)
+                events[1].record()
+                torch.cuda.synchronize()
+                return events[0].elapsed_time(events[1]) / 1000  # ms -> s
+            start = time.perf_counter()
+            model(image)
+            return time.perf_counter() - start
+
+        return run
+
+    return _interleave([runner(candidate), runner(reference)], rounds, runs, torch.get_num_threads())
+
+
+def describe(device: str, threads: int) -> str:
+    """How ``device``'s figures were measured, in a few words for the report."""
+    if device == "cuda":
+        return "on this machine's GPU: PyTorch, FP16, CUDA events"
+    return f"on this machine's CPU: ONNX Runtime, {threads} thread{'s' if threads > 1 else ''}"

@@ -9,6 +9,7 @@ from optuna.trial import FrozenTrial
 from search.latency import BASELINE, CACHE
 from search.report.context import Report
 from search.report.text import metric, placement_text, table
+from trainers.latency import describe
 
 PLOT = "latency.png"
 SHOWN = 15  # candidates the table lists, best score first
@@ -37,7 +38,7 @@ def latency_section(report: Report) -> list[str]:
     config, score = report.config, report.task.score
     itself = measured["self"]
     lines = ["## Latency", "",
-             f"Measured before each candidate trained, on this machine's CPU: ONNX Runtime, {itself['threads']} thread, batch 1 at "
+             f"Measured before each candidate trained, {describe(config.latency_device, itself['threads'])}, batch 1 at "
              f"{config.final_imgsz} px, each candidate interleaved with the baseline in {itself['rounds']} rounds (median ratio, "
              f"95% bootstrap interval). The baseline takes {measured['ms']:.1f} ms; timed against itself it gave "
              f"{itself['ratio']:.3f}x [{itself['low']:.3f}, {itself['high']:.3f}], the spread of a ratio on this machine.", ""]  # fmt: skip
@@ -58,7 +59,8 @@ def latency_section(report: Report) -> list[str]:
         key = Placement.from_dict(decision.placement).key  # the baseline's figure is cached too, at ratio 1
         ratio = ((report.study.user_attrs.get(CACHE) or {}).get(key) or {}).get("ratio")
         if ratio is not None:
-            lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's CPU latency "
+            device = "GPU" if config.latency_device == "cuda" else "CPU"
+            lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's {device} latency "
                       f"({ratio * measured['ms']:.1f} ms); {decision.sentence(score, report.task.score_label)}", ""]  # fmt: skip
     if report.files.get(PLOT):
         lines += [f"![{report.task.score_label} against latency]({PLOT})", ""]
