@@ -248,6 +248,10 @@ def cases(data: Path) -> dict[str, Callable[[Path], tuple]]:
             _labels(data, "0 nan 0.5 0.2 0.2\n", "val", share=0.01), _cut_jpeg(data), _warned(*run, cwd=f))[-1],  # fmt: skip
         "--seed -1": lambda f: cli(*run, "--seed", "-1", cwd=f),
         "--device 0 on a machine without a GPU": lambda f: cli(*run, "--device", "0", cwd=f),
+        "--latency-device cuda on a machine without a GPU": lambda f: cli(*run, "--objective", "map+latency", "--latency-device",
+                                                                         "cuda", cwd=f),  # fmt: skip
+        "--proxy-recipe long (not a recipe)": lambda f: cli(*run, "--proxy-recipe", "long", cwd=f),
+        "--intensify 2 --intensify-seeds 1": lambda f: cli(*run, "--intensify", "2", "--intensify-seeds", "1", cwd=f),
         "--set bogus_arg=1": lambda f: cli(*run, "--set", "bogus_arg=1", cwd=f),
         "--set lr0=abc": lambda f: cli(*run, "--set", "lr0=abc", cwd=f),
         "--set optimizer=Foo (the baseline fails)": lambda f: (

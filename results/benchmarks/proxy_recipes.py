@@ -8,7 +8,8 @@ same seeds and a drifting machine load hits all of them alike). Per recipe: the 
 score (sd with its 95% chi-square interval), the mean wall time of a run as a ratio to the first recipe's,
 and the noise per compute, ``sd^2 x time`` relative to the first recipe: the variance of a mean of runs that
 take the same total time (lower is better: a recipe 2x slower must have an sd below 1/sqrt(2) of the other's
-to be worth it). Finished runs are kept in the .json and not trained again.
+to be worth it), and the one-sided F test of a variance below the first recipe's. Finished runs are kept
+in the .json and not trained again.
 
 Run: python results/benchmarks/proxy_recipes.py --data ../shared/datasets/bccd/data.yaml \\
        --model yolov8n.yaml --weights ../shared/weights/yolov8n.pt --seeds 8
@@ -87,10 +88,12 @@ def main() -> None:
             continue
         n, sd, time_s = len(scores), statistics.stdev(scores), statistics.fmean(times)
         low, high = (sd * ((n - 1) / stats.chi2.ppf(q, n - 1)) ** 0.5 for q in (0.975, 0.025))
-        first = first or (sd, time_s)
+        first = first or (sd, time_s, n)
+        quieter = stats.f.sf(first[0] ** 2 / sd**2, first[2] - 1, n - 1) if first[:2] != (sd, time_s) else None
         epochs, imgsz, overrides, what = RECIPES[name]
         rows.append(f"| {name} | {epochs} at {imgsz} px | {what} | {n} | {statistics.fmean(scores):.4f} | {sd:.4f} "
-                    f"[{low:.4f}, {high:.4f}] | {time_s / first[1]:.2f} | {sd**2 * time_s / (first[0] ** 2 * first[1]):.2f} |")  # fmt: skip
+                    f"[{low:.4f}, {high:.4f}] | {'-' if quieter is None else f'{quieter:.3f}'} | {time_s / first[1]:.2f} | "
+                    f"{sd**2 * time_s / (first[0] ** 2 * first[1]):.2f} |")  # fmt: skip
     failed = [f"{r['recipe']} seed {r['seed']}: {r['reason']}" for r in runs if r["status"] != "complete"]
     publish(__file__, "\n".join([
         f"# Proxy recipes on {dataset_name}: seed noise against cost ({task.score_label})", "", describe_machine(), "",
@@ -98,8 +101,8 @@ def main() -> None:
         + (f" --weights {args.weights}" if args.weights else "") + f" --seeds {args.seeds} --recipes {' '.join(args.recipes)}`. "
         "The base model without attention, batch 16, on this machine's CPU, 2 loader workers; the score is best.pt's "
         "re-validation. Time and noise per compute are ratios to the first row (see the script's docstring).", "",
-        "| recipe | epochs | what changes | seeds | mean | sd [95% interval] | time x | sd^2 x time, x |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+        "| recipe | epochs | what changes | seeds | mean | sd [95% interval] | p, sd below the first's | time x | sd^2 x time, x |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows, "",
         *(f"- failed: {line}" for line in failed),
     ]) + "\n", f"proxy_recipes_{dataset_name}")  # fmt: skip
 
