@@ -30,7 +30,8 @@ INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeat
 # placement 0.01 better is exported in 55% of simulated searches instead of 1% (gpu_concurrency.md,
 # selection_power*.md); 100 such trials take about an hour on one H200, 8 at a time. On the CPU:
 # 5 epochs (bccd from yolov8n.pt: about 5 min a trial on 2 cores, pretrained_insertion.md), since 30
-# would take half an hour a trial.
+# would take half an hour a trial; such short fine-tunes take the short warm-up (trainers/recipes.py): on
+# bccd it halves the 5-epoch proxy's seed sd (0.0154 -> 0.0081, 8 seeds each, proxy_recipes_bccd.md).
 PROXY_EPOCHS = {"pretrained": 5, "pretrained on a GPU": 30, "scratch": 30}
 # Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
 # fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to

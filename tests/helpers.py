@@ -45,3 +45,24 @@ def trained_looking(model):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.5, 0.5)
     return model.eval()
+
+
+def drive_ray_searcher(config, record_of) -> None:
+    """The Ray executor's searcher, driven as Tune drives it (suggest until FINISHED), each trial completing at once
+    with ``record_of(suggested)``, a `trainers.train.TrialRecord` (a stand-in for Tune's driver and the training)."""
+    import json
+
+    import pytest
+
+    from search.loop import TrialLoop
+    from search.ray_executor import RECORD_KEY, OptunaSearcher
+    from search.trials import start_search
+
+    searcher = OptunaSearcher(TrialLoop(start_search(config)))
+    for n in range(100):
+        suggested = searcher.suggest(f"tune-{n}")
+        if suggested == OptunaSearcher.FINISHED:
+            return
+        assert suggested is not None, "nothing waits here, so the searcher either hands out a trial or finishes"
+        searcher.on_trial_complete(f"tune-{n}", result={RECORD_KEY: json.dumps(record_of(suggested).to_dict())})
+    pytest.fail("the searcher never finished")

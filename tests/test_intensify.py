@@ -10,12 +10,11 @@ driver (tests/test_ray.py covers a whole Tune run).
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections import Counter
 
 import pytest
-from helpers import TINY, study_of
+from helpers import TINY, drive_ray_searcher, study_of
 from optuna.trial import TrialState
 
 import search.inprocess
@@ -24,7 +23,6 @@ from search.config import RunConfig
 from search.inprocess import InProcess
 from search.intensify import next_repeat, paired_gain, ranking
 from search.loop import TrialLoop
-from search.ray_executor import RECORD_KEY, OptunaSearcher
 from search.study import count_trials, requeue, seed_scores
 from search.trials import queue_prior, start_search
 from spaces import Placement
@@ -80,15 +78,8 @@ def _in_process(config: RunConfig) -> None:
 
 
 def _ray_searcher(config: RunConfig) -> None:
-    """The Ray executor's searcher, driven as Tune drives it; the seed it hands out is the one trained."""
-    searcher = OptunaSearcher(TrialLoop(start_search(config)))
-    for n in range(100):
-        suggested = searcher.suggest(f"tune-{n}")
-        if suggested == OptunaSearcher.FINISHED:
-            return
-        record = _record(Placement.from_dict(suggested["placement"]), suggested["seed"])
-        searcher.on_trial_complete(f"tune-{n}", result={RECORD_KEY: json.dumps(record.to_dict())})
-    pytest.fail("the searcher never finished")
+    """The Ray executor's searcher; the seed it hands out is the one trained."""
+    drive_ray_searcher(config, lambda suggested: _record(Placement.from_dict(suggested["placement"]), suggested["seed"]))
 
 
 @pytest.mark.parametrize("drive", [_in_process, _ray_searcher], ids=["inprocess", "ray"])
@@ -135,6 +126,7 @@ def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, 
     raced = sorted(p.name for p in (tmp_path / "i" / "confirm").glob("*/seed*"))
     assert raced and min(int(name[4:]) for name in raced) == 2
     assert "| placement | seeds |" in (tmp_path / "i" / "report.md").read_text()  # the leaderboard counts each placement's seeds
+    assert "seed" in (tmp_path / "i" / "trials.csv").read_text().splitlines()[0].split(",")  # and trials.csv each trial's
 
 
 def test_the_usual_placements_are_queued_once_the_baseline_trains(toy_data, tmp_path):

@@ -9,17 +9,16 @@ Tune run is covered by tests/test_ray.py).
 
 from __future__ import annotations
 
-import json
 
 import optuna
 import pytest
+from helpers import drive_ray_searcher
 from optuna.trial import TrialState
 
 import search.inprocess
 from search.config import RunConfig
 from search.inprocess import InProcess
 from search.loop import TrialLoop
-from search.ray_executor import RECORD_KEY, OptunaSearcher
 from search.study import open_study, placement_params
 from search.trials import load_inputs, start_search
 from spaces import Placement
@@ -50,16 +49,7 @@ def _in_process(config: RunConfig) -> None:
 
 
 def _ray_searcher(config: RunConfig) -> None:
-    """The Ray executor's searcher, driven as Tune drives it: suggest until FINISHED, each trial completing."""
-    searcher = OptunaSearcher(TrialLoop(start_search(config)))
-    for n in range(20):
-        suggested = searcher.suggest(f"tune-{n}")
-        if suggested == OptunaSearcher.FINISHED:
-            return
-        assert suggested is not None, "nothing waits here, so the searcher either hands out a trial or finishes"
-        record = _record(Placement.from_dict(suggested["placement"]))
-        searcher.on_trial_complete(f"tune-{n}", result={RECORD_KEY: json.dumps(record.to_dict())})
-    pytest.fail("the searcher never finished")
+    drive_ray_searcher(config, lambda suggested: _record(Placement.from_dict(suggested["placement"])))
 
 
 @pytest.mark.parametrize("drive", [_in_process, _ray_searcher], ids=["inprocess", "ray"])

@@ -1,6 +1,9 @@
-"""Header for benchmark reports: date, machine and library versions, so figures can be reread."""
+"""Header for benchmark reports (date, machine and library versions, so figures can be reread) and the small
+helpers several benchmarks share."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from search.provenance import environment, machine_text, versions_text
 
@@ -15,8 +18,38 @@ def describe_machine(env: dict | None = None) -> str:
 def publish(script: str, text: str, name: str | None = None) -> None:
     """Write a benchmark's markdown report beside its script (``x.py`` -> ``x.md``, or ``name.md``
     for a script that reports several settings) and print it."""
-    from pathlib import Path
-
     path = Path(script)
     (path.with_name(f"{name}.md") if name else path.with_suffix(".md")).write_text(text)
     print(text)
+
+
+def prepared_work(prefix: str, data: str) -> tuple[str, Path]:
+    """(dataset name, scratch folder ``<tmp>/<prefix>-<dataset>``) of a benchmark that trains on ``data``, with
+    Ultralytics made offline-safe there first (as every search does)."""
+    import tempfile
+
+    name = Path(data).resolve().parent.name
+    work = Path(tempfile.gettempdir()) / f"{prefix}-{name}"
+    from trainers.offline import prepare_ultralytics
+
+    prepare_ultralytics(work / "config")
+    return name, work
+
+
+def sd_interval(sd: float, n: int) -> tuple[float, float]:
+    """95% interval of a seed sd measured on ``n`` runs (chi-square on n - 1 degrees of freedom)."""
+    from scipy import stats
+
+    return tuple(sd * ((n - 1) / stats.chi2.ppf(q, n - 1)) ** 0.5 for q in (0.975, 0.025))
+
+
+def training_parser(doc: str):
+    """An argument parser (described by ``doc``'s first line) with what a benchmark that trains the base model
+    needs: ``--data`` (a data.yaml), ``--model`` (a base YAML) and ``--weights`` (a checkpoint to start from)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", required=True, help="an Ultralytics data.yaml")
+    parser.add_argument("--model", required=True, help="the base model's YAML, e.g. yolov8n-obb.yaml")
+    parser.add_argument("--weights", help="a checkpoint every run starts from (a detection one may start any task)")
+    return parser

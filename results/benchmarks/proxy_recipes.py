@@ -18,13 +18,11 @@ Run: python results/benchmarks/proxy_recipes.py --data ../shared/datasets/bccd/d
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
-from machine import describe_machine, publish
+from machine import describe_machine, prepared_work, publish, sd_interval, training_parser
 
 HERE = Path(__file__).parent
 
@@ -40,19 +38,12 @@ RECIPES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--weights", help="a checkpoint every run starts from")
+    parser = training_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     args = parser.parse_args()
-    dataset_name = Path(args.data).resolve().parent.name
+    dataset_name, work = prepared_work("proxy-recipes", args.data)
     out = HERE / f"proxy_recipes_{dataset_name}.json"
-    work = Path(tempfile.gettempdir()) / f"proxy-recipes-{dataset_name}"
-    from trainers.offline import prepare_ultralytics
-
-    prepare_ultralytics(work / "config")
     from scipy import stats
 
     from search.provenance import environment
@@ -87,7 +78,7 @@ def main() -> None:
         if len(scores) < 2:
             continue
         n, sd, time_s = len(scores), statistics.stdev(scores), statistics.fmean(times)
-        low, high = (sd * ((n - 1) / stats.chi2.ppf(q, n - 1)) ** 0.5 for q in (0.975, 0.025))
+        low, high = sd_interval(sd, n)
         first = first or (sd, time_s, n)
         quieter = stats.f.sf(first[0] ** 2 / sd**2, first[2] - 1, n - 1) if first[:2] != (sd, time_s) else None
         epochs, imgsz, overrides, what = RECIPES[name]

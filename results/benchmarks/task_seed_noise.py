@@ -11,35 +11,24 @@ Run: python results/benchmarks/task_seed_noise.py --data ../shared/datasets/tige
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
-from machine import describe_machine, publish
+from machine import describe_machine, prepared_work, publish, sd_interval, training_parser
 
 HERE = Path(__file__).parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--weights", help="a checkpoint every run starts from (a detection one may start any task)")
+    parser = training_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
-    dataset_name = Path(args.data).resolve().parent.name
+    dataset_name, work = prepared_work("task-seed-noise", args.data)
     out = HERE / f"task_seed_noise_{dataset_name}.json"
-    work = Path(tempfile.gettempdir()) / f"task-seed-noise-{dataset_name}"
-    from trainers.offline import prepare_ultralytics
-
-    prepare_ultralytics(work / "config")
-    from scipy import stats
-
     from search.power import seeds_needed
     from search.provenance import environment
     from spaces import Placement, load_base
@@ -63,7 +52,7 @@ def main() -> None:
     scores = [r["final"][task.score] for r in runs if r["status"] == "complete"]
     n = len(scores)
     sd = statistics.stdev(scores) if n > 1 else None
-    low, high = ((sd * ((n - 1) / stats.chi2.ppf(q, n - 1)) ** 0.5) for q in (0.975, 0.025)) if sd else (None, None)
+    low, high = sd_interval(sd, n) if sd else (None, None)
     needed = seeds_needed(0.01, sd, 0.05) if sd else None  # one-sided 5%, as the report states it
     rows = [f"| {r['seed']} | {r['status']} | " + " | ".join(f"{r['final'].get(m.name, float('nan')):.4f}" for m in task.metrics)
             + " |" for r in runs]  # fmt: skip

@@ -16,8 +16,8 @@ from search.report.plots import write_plots
 from search.report.summary import header, leaderboard_section, other_trials
 
 TRIALS_CSV = "trials.csv"
-TRIAL_COLUMNS = ("placement_str", "baseline", "duplicate_of", "params", "gflops", "latency_ms", "latency_ratio", "wall_time_s",
-                 "pruned_at", "reason", "infeasible")  # fmt: skip
+TRIAL_COLUMNS = ("placement_str", "baseline", "prior", "seed", "duplicate_of", "params", "gflops", "latency_ms", "latency_ratio",
+                 "wall_time_s", "pruned_at", "reason", "infeasible")  # fmt: skip
 SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, latency_section, proxy_section,
             diagnostics_section, importance_section, pareto_section)  # fmt: skip
 
