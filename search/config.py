@@ -322,6 +322,7 @@ class RunConfig:
             raise ValueError(f"{path}: not a run configuration (a mapping with at least 'data'); restore the file the search wrote")
         values.setdefault("insertion", "plain")  # studies from before gated insertion inserted plainly
         values.setdefault("proxy_recipe", "ultralytics")  # and those from before recipes trained with its defaults
+        values.setdefault("prior", False)  # nor did they queue the usual placements: a resume does not start now
         # Studies from before the racing confirmation gave seeds per candidate (confirm_seeds); a budget
         # replaces it (below), and the race reuses their saved seed runs (same folders, same seeds).
         seeds_era = values.pop("confirm_seeds", None) is not None and "confirm_budget" not in values

@@ -35,12 +35,12 @@ def _seed_run(placement: Placement, seed: int, run: StudyRun) -> dict:
     return saved_proxy_run(placement, run.base, run.proxy, replace(run.config.proxy_budget, seed=seed), folder, run.config, run.task)
 
 
-def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int, seed: int) -> list[optuna.trial.FrozenTrial]:
+def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
     """The first trials of the best ``top`` placements of the search by their mean gain over the baseline on
     the seeds both trained (`search.intensify.ranking`: one seed each without ``--intensify``), the baseline's excluded."""
     trials = study.get_trials(deepcopy=False)
     first = finished_by_key(trials)
-    return [first[key] for key in ranking(seed_scores(trials, seed), base_trial.user_attrs["placement_key"])[:top]]
+    return [first[key] for key in ranking(seed_scores(trials), base_trial.user_attrs["placement_key"])[:top]]
 
 
 def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
@@ -50,7 +50,7 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
     base_trial = baseline_trial(study)
     if base_trial is None or base_trial.state != optuna.trial.TrialState.COMPLETE:
         raise ValueError(f"study '{study.study_name}' has no completed baseline trial to confirm against")
-    top = _contenders(study, base_trial, config.confirm_top, config.seed)
+    top = _contenders(study, base_trial, config.confirm_top)
     trials = {t.user_attrs["placement_key"]: t for t in (base_trial, *top)}
     labels = {key: f"trial {t.number}" for key, t in trials.items()}
     base_key, keys = base_trial.user_attrs["placement_key"], [t.user_attrs["placement_key"] for t in top]

@@ -21,7 +21,9 @@ from optuna.trial import FrozenTrial
 from search.config import RunConfig
 from search.confirm import confirm
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
-from search.study import placement_of, scored_trials, task_of_study
+from search.intensify import paired_gain, ranking
+from search.study import (finished_by_key, first_baseline, placement_of, repeat_seed, scored_trials, seed_scores,
+                          task_of_study)
 from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task
@@ -29,11 +31,19 @@ from trainers.train import TrialRecord, full_train, head_args
 
 
 def choose_winner(study: optuna.Study) -> FrozenTrial:
-    """The best COMPLETE trial by the first objective (fewer parameters break ties)."""
+    """The best COMPLETE trial by the first objective (fewer parameters break ties); with repeat seeds
+    (``--intensify``), the first trial of the placement with the best mean gain over the baseline on shared
+    seeds, or the baseline when none gains (`search.intensify.ranking`, as the race picks contenders)."""
     ranked = scored_trials(study)
     if not ranked:
         raise ValueError(f"study '{study.study_name}' has no completed trial yet; run or resume it first")
-    return ranked[0]
+    trials = study.get_trials(deepcopy=False)
+    base = first_baseline(trials)
+    if base is None or not any(repeat_seed(t) is not None for t in trials):
+        return ranked[0]
+    scores, key = seed_scores(trials), base.user_attrs["placement_key"]
+    order = ranking(scores, key)
+    return finished_by_key(trials)[order[0]] if order and paired_gain(scores, order[0], key)[0] > 0 else base
 
 
 def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> TrialRecord:

@@ -63,8 +63,8 @@ class LatencyProbe:
         model = {**build_yaml(self.base, placement, self.config.insertion), **head_args(self.data)}
         folder = self.folder / (placement.key if not placement.is_baseline else "baseline")
         folder.mkdir(parents=True, exist_ok=True)
-        if self.config.latency_device == "cuda":
-            return write_yaml(model, folder / "model.yaml")
+        if self.config.latency_device == "cuda":  # written once: another worker may be timing it
+            return folder / "model.yaml" if (folder / "model.yaml").is_file() else write_yaml(model, folder / "model.yaml")
         if not (folder / "model.onnx").is_file():
             with tempfile.TemporaryDirectory(dir=folder) as scratch:  # the exporter writes beside the YAML
                 onnx = export_onnx(write_yaml(model, Path(scratch) / "model.yaml"), self.config.final_imgsz)

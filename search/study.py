@@ -136,8 +136,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
 
     Not Optuna's RetryHeartbeatStaleTrialCallback: it pins half-chosen params too and writes no ``retry_of``."""
     params = trial.params if "placement_key" in trial.user_attrs else {}
-    seed = {"seed": repeat_seed(trial)} if repeat_seed(trial) is not None else {}  # a repeat is retried on its seed
-    study.enqueue_trial(params, user_attrs={"retry_of": trial.number, **seed}, skip_if_exists=False)
+    repeat = {}
+    if params and repeat_seed(trial) is not None:  # a repeat seed is retried on its seed; one killed before its
+        repeat = {"seed": repeat_seed(trial), REPEAT_KEY: trial.user_attrs["placement_key"]}  # placement: the rule queues it anew
+    study.enqueue_trial(params, user_attrs={"retry_of": trial.number, **repeat}, skip_if_exists=False)
 
 
 def _read_only(error: BaseException) -> bool:
@@ -228,6 +230,9 @@ def ask(study: optuna.Study, config: RunConfig) -> Trial:
 def held_elsewhere(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     """RUNNING trials among ``trials`` that another live worker holds (its heartbeat or pid keeps them)."""
     return [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker") != WORKER]
+
+
+REPEAT_KEY = "repeat_of"  # user attribute: the placement key a queued repeat seed trains (placement_key comes when asked)
 
 
 def repeat_seed(trial: FrozenTrial | Trial) -> int | None:
@@ -342,9 +347,10 @@ def finished_by_key(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:
     return found
 
 
-def seed_scores(trials: Iterable[FrozenTrial], seed: int) -> dict[str, dict[int, float]]:
-    """Placement key -> training seed -> first objective of its COMPLETE trials (``seed``: the study's, for
-    trials without a repeat seed): what `search.intensify` ranks placements on."""
+def seed_scores(trials: Iterable[FrozenTrial], seed: int = -1) -> dict[str, dict[int, float]]:
+    """Placement key -> training seed -> first objective of its COMPLETE trials: what `search.intensify` ranks
+    placements on. ``seed`` stands for the study's seed (trials without a repeat seed): give the real one where
+    the seeds' numbers matter; for ranking only, the default -1 pairs runs as well (no repeat seed is negative)."""
     found: dict[str, dict[int, float]] = {}
     for trial in trials:
         key = trial.user_attrs.get("placement_key")

@@ -26,7 +26,7 @@ from search.intensify import next_repeat
 from search.latency import LatencyProbe
 from search.objectives import second_objective
 from search.provenance import environment
-from search.study import (failed_baseline, finished_by_key, open_study, placement_of, placement_params, repeat_seed,
+from search.study import (REPEAT_KEY, failed_baseline, finished_by_key, open_study, placement_of, placement_params, repeat_seed,
                           seed_scores, study_lock, suggest_placement)
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.prior import usual_placements
@@ -181,19 +181,22 @@ def start_search(config: RunConfig) -> StudyRun:
 
 
 def queue_prior(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:
-    """Queue the usual placements (`spaces.prior`) once per study, as soon as the baseline trains or has
-    trained: right after it, whichever executor, and never ahead of a baseline queued again after it failed
-    (Optuna asks queued trials in the order they were queued)."""
+    """Queue the usual placements (`spaces.prior`) once per study, as soon as the baseline has completed: next
+    after it, whichever executor, and never ahead of a baseline queued again after it failed (Optuna asks
+    queued trials in the order they were queued). On Ray, trials that start while the baseline trains are
+    the sampler's."""
     if study.user_attrs.get("prior_queued"):
         return
     with study_lock(config):
         trials = study.get_trials(deepcopy=False)
-        started = any(t.user_attrs.get("baseline") and t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
-        if study.user_attrs.get("prior_queued") or not started:
+        completed = any(t.user_attrs.get("baseline") and t.state == TrialState.COMPLETE for t in trials)
+        if study.user_attrs.get("prior_queued") or not completed:
             return
-        for name, placement in usual_placements(space)[: config.trials - 1]:
+        usual = usual_placements(space)[: config.trials - 1]  # a resume with more --trials queues them then
+        for name, placement in usual:
             study.enqueue_trial(placement_params(placement, space), user_attrs={"prior": name})
-        study.set_user_attr("prior_queued", True)
+        if usual:
+            study.set_user_attr("prior_queued", True)
 
 
 def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:
@@ -203,13 +206,15 @@ def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> 
     repeat is asked again on resume with its seed). Under the study's lock: two workers queue it once."""
     with study_lock(config):
         trials = study.get_trials(deepcopy=False)
-        tried = {(t.user_attrs.get("placement_key"), repeat_seed(t)) for t in trials if repeat_seed(t) is not None}
+        tried = {(t.user_attrs.get("placement_key") or t.user_attrs.get(REPEAT_KEY), repeat_seed(t))  # queued ones: REPEAT_KEY
+                 for t in trials if repeat_seed(t) is not None}  # fmt: skip
         wanted = next_repeat(seed_scores(trials, config.seed), Placement().key, config.intensify, config.intensify_seeds,
                              config.seed, tried)  # fmt: skip
         if wanted is not None:
             key, seed = wanted
             first = finished_by_key(trials)[key]
-            study.enqueue_trial(placement_params(placement_of(first), space), user_attrs={"seed": seed}, skip_if_exists=False)
+            study.enqueue_trial(placement_params(placement_of(first), space), user_attrs={"seed": seed, REPEAT_KEY: key},
+                                skip_if_exists=False)  # fmt: skip
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:

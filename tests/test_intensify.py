@@ -83,15 +83,18 @@ def _ray_searcher(config: RunConfig) -> None:
 
 
 @pytest.mark.parametrize("drive", [_in_process, _ray_searcher], ids=["inprocess", "ray"])
-def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, toy_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("prior", [False, True], ids=["sampled", "usual-first"])
+def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, prior, toy_data, tmp_path, monkeypatch):
+    """Each (placement, seed) trains once, also while repeats wait in the queue behind the usual placements."""
     monkeypatch.setattr(search.inprocess, "train_candidate", lambda placement, base, proxy, budget, *a: _record(placement, budget.seed))
-    config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=14, sampler="random", pruner="none",
-                       proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3, prior=False).resolved()  # fmt: skip
+    trials = 24 if prior else 14  # the 16 usual placements first, then repeats
+    config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=trials, sampler="random", pruner="none",
+                       proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3, prior=prior).resolved()  # fmt: skip
     drive(config)
     trials = study_of(config.study_dir).get_trials()
     trained = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
     repeats = [t for t in trained if "seed" in t.user_attrs]
-    assert repeats and count_trials(trials) == 14  # repeat seeds count towards --trials: they cost a training each
+    assert repeats and count_trials(trials) == config.trials  # repeat seeds count towards --trials: a training each
     assert all(t.user_attrs["reason"] == f"seed {t.user_attrs.get('seed', 3)}" for t in trained)  # trained on their seed
     runs = Counter((t.user_attrs["placement_key"], t.user_attrs.get("seed", 3)) for t in trained)
     assert max(runs.values()) == 1 and {s for _, s in runs} == {3, 4, 5}  # each (placement, seed) once; seeds 3, 4, 5
@@ -111,7 +114,7 @@ def test_a_dead_repeat_is_queued_again_on_its_seed(toy_data, tmp_path):
     frozen.user_attrs["seed"] = 1  # as a repeat of the baseline on seed 1 would be
     requeue(run.study, frozen)
     waiting = run.study.get_trials(states=(TrialState.WAITING,))[-1]
-    assert waiting.user_attrs == {"retry_of": 0, "seed": 1}
+    assert waiting.user_attrs == {"retry_of": 0, "seed": 1, "repeat_of": Placement().key}
 
 
 def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, tmp_path, capsys):
@@ -129,15 +132,18 @@ def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, 
     assert "seed" in (tmp_path / "i" / "trials.csv").read_text().splitlines()[0].split(",")  # and trials.csv each trial's
 
 
-def test_the_usual_placements_are_queued_once_the_baseline_trains(toy_data, tmp_path):
+def test_the_usual_placements_are_queued_once_the_baseline_completed(toy_data, tmp_path):
     """The baseline first, then the usual placements (named), as many as --trials leaves; queued once the
-    baseline trains, so a baseline queued again after a failure is never behind them."""
+    baseline completed, so a baseline queued again after a failure is never behind them."""
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=6, proxy_epochs=1, proxy_imgsz=64).resolved()
     run = start_search(config)
     assert [t.user_attrs for t in run.study.get_trials(states=(TrialState.WAITING,))] == [{"baseline": True}]
     loop = TrialLoop(run)
-    assert loop.next_trial().trial.user_attrs["baseline"]  # asked before anything else is queued
-    following = loop.next_trial()  # the baseline trains: the usual placements are queued, and the first handed out
+    baseline = loop.next_trial()
+    assert baseline.trial.user_attrs["baseline"]  # asked before anything else is queued
+    assert not run.study.get_trials(states=(TrialState.WAITING,))  # nothing queued while it trains: it may fail
+    loop.finish(baseline, _record(baseline.placement, 0))
+    following = loop.next_trial()  # the baseline completed: the usual placements are queued, and the first handed out
     waiting = run.study.get_trials(states=(TrialState.WAITING,))
     assert [following.trial.user_attrs["prior"]] + [t.user_attrs["prior"] for t in waiting] == [
         "SE before SPPF", "CBAM before SPPF", "ECA before SPPF", "CoordAtt before SPPF", "SE after each backbone stage"]
@@ -146,5 +152,6 @@ def test_the_usual_placements_are_queued_once_the_baseline_trains(toy_data, tmp_
     other = RunConfig(data=str(toy_data), out=str(tmp_path), study="n", trials=6, proxy_epochs=1, proxy_imgsz=64,
                       prior=False).resolved()  # fmt: skip
     loop = TrialLoop(start_search(other))
-    loop.next_trial()
+    baseline = loop.next_trial()
+    loop.finish(baseline, _record(baseline.placement, 0))
     assert "prior" not in loop.next_trial().trial.user_attrs and not loop.run.study.get_trials(states=(TrialState.WAITING,))

@@ -23,7 +23,6 @@ INSERTION_TEXT = {
     "plain": "plain (modules as published; a pretrained model does not start as the base)",
 }
 PROXY_PLOTS = ("map_by_trial.png", "precision_recall.png")  # drawn under the leaderboard
-STUDY_SEED = -1  # the study's seed in `seed_scores` here: pairing needs only that no repeat seed takes the number
 
 
 def header(report: Report) -> list[str]:
@@ -106,7 +105,7 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
             later.setdefault(t.user_attrs["duplicate_of"], []).append(f"#{t.number}")
         elif repeat_seed(t) is not None and t.user_attrs["placement_key"] in firsts:
             later.setdefault(firsts[t.user_attrs["placement_key"]], []).append(f"#{t.number} seed {repeat_seed(t)}")
-    scores = seed_scores(groups.complete, STUDY_SEED)
+    scores = seed_scores(groups.complete)
     ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None]
     repeated = any(repeat_seed(t) is not None for t in groups.complete)
     rows = [trial_row(groups.baseline, groups.baseline, "baseline", task)] if groups.baseline is not None else []
