@@ -181,16 +181,17 @@ def start_search(config: RunConfig) -> StudyRun:
 
 
 def queue_prior(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:
-    """Queue the usual placements (`spaces.prior`) once per study, as soon as the baseline has completed: next
-    after it, whichever executor, and never ahead of a baseline queued again after it failed (Optuna asks
-    queued trials in the order they were queued). On Ray, trials that start while the baseline trains are
-    the sampler's."""
+    """Queue the usual placements (`spaces.prior`) once per study, as soon as the baseline trains or has
+    completed: next after it, whichever executor (on Ray, the workers free while the baseline trains take
+    them). One worker never queues them ahead of a baseline queued again after it failed: it stops at the
+    failure first. On Ray, a baseline that fails while they are queued is queued again behind them (Optuna
+    asks queued trials in the order they were queued)."""
     if study.user_attrs.get("prior_queued"):
         return
     with study_lock(config):
         trials = study.get_trials(deepcopy=False)
-        completed = any(t.user_attrs.get("baseline") and t.state == TrialState.COMPLETE for t in trials)
-        if study.user_attrs.get("prior_queued") or not completed:
+        started = any(t.user_attrs.get("baseline") and t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
+        if study.user_attrs.get("prior_queued") or not started:
             return
         usual = usual_placements(space)[: config.trials - 1]  # a resume with more --trials queues them then
         for name, placement in usual:

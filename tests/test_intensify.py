@@ -132,18 +132,17 @@ def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, 
     assert "seed" in (tmp_path / "i" / "trials.csv").read_text().splitlines()[0].split(",")  # and trials.csv each trial's
 
 
-def test_the_usual_placements_are_queued_once_the_baseline_completed(toy_data, tmp_path):
+def test_the_usual_placements_are_queued_once_the_baseline_trains(toy_data, tmp_path):
     """The baseline first, then the usual placements (named), as many as --trials leaves; queued once the
-    baseline completed, so a baseline queued again after a failure is never behind them."""
+    baseline trains (not before: it may fail, and its retry must come first)."""
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=6, proxy_epochs=1, proxy_imgsz=64).resolved()
     run = start_search(config)
     assert [t.user_attrs for t in run.study.get_trials(states=(TrialState.WAITING,))] == [{"baseline": True}]
     loop = TrialLoop(run)
     baseline = loop.next_trial()
     assert baseline.trial.user_attrs["baseline"]  # asked before anything else is queued
-    assert not run.study.get_trials(states=(TrialState.WAITING,))  # nothing queued while it trains: it may fail
-    loop.finish(baseline, _record(baseline.placement, 0))
-    following = loop.next_trial()  # the baseline completed: the usual placements are queued, and the first handed out
+    assert not run.study.get_trials(states=(TrialState.WAITING,))  # nothing queued before it was asked
+    following = loop.next_trial()  # the baseline trains (Ray): the usual placements are queued, and the first handed out
     waiting = run.study.get_trials(states=(TrialState.WAITING,))
     assert [following.trial.user_attrs["prior"]] + [t.user_attrs["prior"] for t in waiting] == [
         "SE before SPPF", "CBAM before SPPF", "ECA before SPPF", "CoordAtt before SPPF", "SE after each backbone stage"]
