@@ -68,13 +68,15 @@ def rows_of(path: Path, label: str) -> tuple[list[str], str]:
 
 
 def main() -> None:
-    rows, tests = [], []
+    rows, tests, measured = [], [], []
     for name, label in SOURCES:
         mine, test = rows_of(HERE / name, label)
         rows += mine
         tests.append(test)
+        measured += [f"Runs of {name} ({label}), where they trained:", "", describe_machine(json.loads((HERE / name).read_text())["environment"]), ""]
     publish(__file__, "\n".join([
-        "# Same-seed correlation with the baseline, per arm, with its uncertainty", "", describe_machine(), "",
+        "# Same-seed correlation with the baseline, per arm, with its uncertainty", "", "This analysis:", "",
+        describe_machine(), "", *measured,
         "Command: `python results/benchmarks/crn_correlation.py` (reads " + ", ".join(n for n, _ in SOURCES) + "; the runs "
         "themselves are described in gpu_concurrency.md). r: Pearson correlation of the arm's and the baseline's "
         "mAP50-95 on the same seeds; interval: Fisher's z, 95%; gate: mean |gate| of the arm's modules at its best "
