@@ -21,8 +21,7 @@ import optuna
 from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.progress import RaceProgress
 from search.racing import ALPHA, Race, race
-from search.intensify import ranking
-from search.study import baseline_trial, finished_by_key, placement_of, seed_scores
+from search.study import baseline_trial, placement_of, ranked_by_gain
 from search.trials import StudyRun, saved_proxy_run
 from search.verdict import Comparison, tradeoff_line, verdict_line
 from spaces import Placement
@@ -38,9 +37,7 @@ def _seed_run(placement: Placement, seed: int, run: StudyRun) -> dict:
 def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
     """The first trials of the best ``top`` placements of the search by their mean gain over the baseline on
     the seeds both trained (`search.intensify.ranking`: one seed each without ``--intensify``), the baseline's excluded."""
-    trials = study.get_trials(deepcopy=False)
-    first = finished_by_key(trials)
-    return [first[key] for key in ranking(seed_scores(trials), base_trial.user_attrs["placement_key"])[:top]]
+    return [trial for trial, _ in ranked_by_gain(study.get_trials(deepcopy=False), base_trial.user_attrs["placement_key"])[:top]]
 
 
 def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:

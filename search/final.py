@@ -21,9 +21,7 @@ from optuna.trial import FrozenTrial
 from search.config import RunConfig
 from search.confirm import confirm
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
-from search.intensify import paired_gain, ranking
-from search.study import (finished_by_key, first_baseline, placement_of, repeat_seed, scored_trials, seed_scores,
-                          task_of_study)
+from search.study import first_baseline, placement_of, ranked_by_gain, repeat_seed, scored_trials, task_of_study
 from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task
@@ -41,9 +39,8 @@ def choose_winner(study: optuna.Study) -> FrozenTrial:
     base = first_baseline(trials)
     if base is None or not any(repeat_seed(t) is not None for t in trials):
         return ranked[0]
-    scores, key = seed_scores(trials), base.user_attrs["placement_key"]
-    order = ranking(scores, key)
-    return finished_by_key(trials)[order[0]] if order and paired_gain(scores, order[0], key)[0] > 0 else base
+    ranked_placements = ranked_by_gain(trials, base.user_attrs["placement_key"])
+    return ranked_placements[0][0] if ranked_placements and ranked_placements[0][1] > 0 else base
 
 
 def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> TrialRecord:

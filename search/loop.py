@@ -103,11 +103,12 @@ class TrialLoop:
             trials = study.get_trials(deepcopy=False)
             if placement is None:  # infeasible or already trained: told without training
                 self.on_told()
-            elif not repeat_seed(trial) and (placement.key in self._keys_in_training()
-                                             or running_twin(trials, placement.key, trial.number)):  # fmt: skip
+            elif repeat_seed(trial) is None and (placement.key in self._keys_in_training()
+                                                 or running_twin(trials, placement.key, trial.number)):  # fmt: skip
                 self.waiting.setdefault(placement.key, []).append(Asked(trial, placement, config.seed))
             else:  # a repeat seed never waits: its twins train other seeds
-                self.ready.append(Asked(trial, placement, repeat_seed(trial) or config.seed))
+                seed = repeat_seed(trial)
+                self.ready.append(Asked(trial, placement, config.seed if seed is None else seed))
         asked = self.ready.pop(0)
         self.handed_out[asked.number] = asked
         return asked

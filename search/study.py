@@ -359,6 +359,16 @@ def seed_scores(trials: Iterable[FrozenTrial], seed: int = -1) -> dict[str, dict
     return found
 
 
+def ranked_by_gain(trials: Iterable[FrozenTrial], baseline_key: str) -> list[tuple[FrozenTrial, float]]:
+    """(first trial, mean gain over the baseline on the seeds both trained) of every completed placement but the
+    baseline, best first (`search.intensify.ranking`: one seed each without ``--intensify``)."""
+    from search.intensify import paired_gain, ranking
+
+    trials = list(trials)
+    scores, first = seed_scores(trials), finished_by_key(trials)
+    return [(first[key], paired_gain(scores, key, baseline_key)[0]) for key in ranking(scores, baseline_key)]
+
+
 def rank_key(trial: FrozenTrial) -> tuple:
     """Sort key of COMPLETE trials, best first: first objective, then fewer parameters."""
     return -trial.values[0], trial.user_attrs.get("params") or 0, trial.number

@@ -156,8 +156,11 @@ def compare_torch(candidate: Path, reference: Path, imgsz: int, device: str = "c
     return _interleave([runner(candidate), runner(reference)], rounds, runs, torch.get_num_threads())
 
 
+DEVICE_NAMES = {"cpu": "CPU", "cuda": "GPU"}  # --latency-device -> what the report calls it
+
+
 def describe(device: str, threads: int) -> str:
     """How ``device``'s figures were measured, in a few words for the report."""
     if device == "cuda":
-        return "on this machine's GPU: PyTorch, FP16, CUDA events"
-    return f"on this machine's CPU: ONNX Runtime, {threads} thread{'s' if threads > 1 else ''}"
+        return f"on this machine's {DEVICE_NAMES[device]}: PyTorch, FP16, CUDA events"
+    return f"on this machine's {DEVICE_NAMES[device]}: ONNX Runtime, {threads} thread{'s' if threads > 1 else ''}"

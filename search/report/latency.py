@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial
 from search.latency import BASELINE, CACHE
 from search.report.context import Report
 from search.report.text import metric, placement_text, table
-from trainers.latency import describe
+from trainers.latency import DEVICE_NAMES, describe
 
 PLOT = "latency.png"
 SHOWN = 15  # candidates the table lists, best score first
@@ -59,8 +59,8 @@ def latency_section(report: Report) -> list[str]:
         key = Placement.from_dict(decision.placement).key  # the baseline's figure is cached too, at ratio 1
         ratio = ((report.study.user_attrs.get(CACHE) or {}).get(key) or {}).get("ratio")
         if ratio is not None:
-            device = "GPU" if config.latency_device == "cuda" else "CPU"
-            lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's {device} latency "
+            lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's "
+                      f"{DEVICE_NAMES[config.latency_device]} latency "
                       f"({ratio * measured['ms']:.1f} ms); {decision.sentence(score, report.task.score_label)}", ""]  # fmt: skip
     if report.files.get(PLOT):
         lines += [f"![{report.task.score_label} against latency]({PLOT})", ""]

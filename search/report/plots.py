@@ -14,6 +14,7 @@ from search.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
 from search.report.latency import PLOT as LATENCY_PLOT
 from search.report.latency import pareto_front, timed_trials
+from trainers.latency import DEVICE_NAMES
 
 
 def _figure(width: float = 6.4, height: float = 4.0):
@@ -179,7 +180,7 @@ def plot_latency(report: Report, path: Path) -> bool:
         ax.scatter([1.0], [report.groups.baseline.user_attrs[score]], marker="*", s=160, color="tab:orange", label="baseline")
     if report.config.max_slowdown is not None:
         ax.axvline(report.config.max_slowdown, color="tab:red", linestyle="--", label=f"--max-slowdown {report.config.max_slowdown:g}")
-    ax.set_xlabel(f"latency, x baseline ({'GPU' if report.config.latency_device == 'cuda' else 'CPU'}, measured)")
+    ax.set_xlabel(f"latency, x baseline ({DEVICE_NAMES[report.config.latency_device]}, measured)")
     ax.set_ylabel(f"{report.task.score_label} (proxy)")
     ax.legend()
     fig.savefig(path)

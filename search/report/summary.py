@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial
 
-from search.intensify import paired_gain, ranking
 from search.objectives import second_objective
 from search.provenance import machine_text, versions_text
 from search.report.context import Report, Trials
-from search.study import repeat_seed, seed_scores
 from search.report.text import count, difference, duration, metric, metric_or_dash, placement_text, signed, table
+from search.study import finished_by_key, ranked_by_gain, repeat_seed, seed_scores
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
@@ -97,30 +96,29 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
         return lines + ["No trial has completed yet.", ""]
     head = ["rank", "trial", "placement", *(m.label for m in task.metrics), f"Δ {task.score_label}", "params (vs baseline)",
             "GFLOPs", "wall time"]  # fmt: skip
+    complete = sorted(groups.complete, key=lambda t: t.number)
+    firsts = finished_by_key(complete)
     later: dict[int, list[str]] = {}  # a trial -> the later trials of its placement: duplicates, repeat seeds
-    firsts = {t.user_attrs["placement_key"]: t.number for t in sorted(groups.complete, key=lambda t: t.number)
-              if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None}  # fmt: skip
-    for t in sorted(groups.complete, key=lambda t: t.number):
+    for t in complete:
         if t.user_attrs.get("duplicate_of") is not None:
             later.setdefault(t.user_attrs["duplicate_of"], []).append(f"#{t.number}")
         elif repeat_seed(t) is not None and t.user_attrs["placement_key"] in firsts:
-            later.setdefault(firsts[t.user_attrs["placement_key"]], []).append(f"#{t.number} seed {repeat_seed(t)}")
-    scores = seed_scores(groups.complete)
+            later.setdefault(firsts[t.user_attrs["placement_key"]].number, []).append(f"#{t.number} seed {repeat_seed(t)}")
     ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None]
-    repeated = any(repeat_seed(t) is not None for t in groups.complete)
-    rows = [trial_row(groups.baseline, groups.baseline, "baseline", task)] if groups.baseline is not None else []
+    repeated = any(repeat_seed(t) is not None for t in complete)
+    gains: dict[int, float] = {}  # trial number -> its placement's mean gain over the baseline on shared seeds
     if repeated and groups.baseline is not None:
-        base = groups.baseline.user_attrs["placement_key"]
-        order = {key: i for i, key in enumerate(ranking(scores, base))}
-        ranked.sort(key=lambda t: order.get(t.user_attrs["placement_key"], len(order)))
+        by_gain = ranked_by_gain(complete, groups.baseline.user_attrs["placement_key"])
+        ranked, gains = [t for t, _ in by_gain], {t.number: gain for t, gain in by_gain}
+    rows = [trial_row(groups.baseline, groups.baseline, "baseline", task)] if groups.baseline is not None else []
     rows += [trial_row(t, groups.baseline, str(i), task) for i, t in enumerate(ranked, 1)]
     if repeated:
         head.insert(3, "seeds")
+        scores = seed_scores(complete)
         for row, trial in zip(rows, ([groups.baseline] if groups.baseline is not None else []) + ranked):
-            key = trial.user_attrs["placement_key"]
-            row.insert(3, len(scores.get(key, {})))
-            if groups.baseline is not None and trial is not groups.baseline:
-                row[-4] = signed(paired_gain(scores, key, groups.baseline.user_attrs["placement_key"])[0])
+            row.insert(3, len(scores.get(trial.user_attrs["placement_key"], {})))
+            if trial.number in gains:
+                row[-4] = signed(gains[trial.number])
     for row in rows:  # the trial column names the later trials folded into it
         if row[1] in later:
             row[1] = f"{row[1]} (also {', '.join(later[row[1]])})"
