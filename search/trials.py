@@ -42,6 +42,25 @@ IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objecti
             "storage")  # fmt: skip
 
 
+def _measures_with(option: str, config: dict) -> bool:
+    """Whether a study run with ``config`` (a `RunConfig.public` dict) measures anything with ``option``:
+    repeat seeds only when it intensifies, the latency device only when it times candidates."""
+    if option == "intensify_seeds":
+        return bool(config.get("intensify"))
+    if option == "latency_device":
+        limits = config.get("max_slowdown") is not None or config.get("max_latency_ms") is not None
+        return str(config.get("objective")).endswith("+latency") or limits
+    return True
+
+
+def identity_changes(recorded: dict, current: dict) -> list[str]:
+    """The `IDENTITY` options (of `RunConfig.public` dicts) a run changes against what its study recorded,
+    leaving out those neither measures with (a rerun may change ``--intensify-seeds`` of a study that
+    does not intensify)."""
+    return [k for k in IDENTITY if recorded.get(k) != current.get(k)
+            and (_measures_with(k, recorded) or _measures_with(k, current))]  # fmt: skip
+
+
 def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig,
                     task: Task) -> dict:  # fmt: skip
     """Status, reason and scored metrics (``task``'s) of one proxy training of ``placement`` into ``folder``
@@ -71,7 +90,7 @@ def check_study_dir(config: RunConfig) -> None:
     saved_path = config.study_dir / "run.yaml"
     if saved_path.is_file():
         saved = RunConfig.load(saved_path)
-        changed = [k for k in IDENTITY if saved.public()[k] != config.public()[k]]
+        changed = identity_changes(saved.public(), config.public())
         if changed:
             raise ValueError(
                 f"study {config.study_dir} was run with other {', '.join(changed)}; "
@@ -85,7 +104,7 @@ def check_identity(study: optuna.Study, config: RunConfig) -> None:
     recorded = {"insertion": "plain", "metric": "task", "intensify": 0, "intensify_seeds": 2, "proxy_recipe": "ultralytics",
                 "latency_device": "cpu", **(study.user_attrs.get("config") or config.public())}  # older studies lack some
     current = config.public()
-    changed = [k for k in IDENTITY if recorded.get(k) != current[k]]
+    changed = identity_changes(recorded, current)
     if changed:
         was = ", ".join(f"{k} {recorded.get(k)!r} -> {current[k]!r}" for k in changed)
         raise ValueError(f"study {config.study_dir} was searched with other settings ({was}); restore them or start a new --study")

@@ -24,7 +24,7 @@ from search.inprocess import InProcess
 from search.intensify import next_repeat, paired_gain, ranking
 from search.loop import TrialLoop
 from search.study import count_trials, requeue, seed_scores
-from search.trials import queue_prior, start_search
+from search.trials import identity_changes, queue_prior, start_search
 from spaces import Placement
 from trainers.train import TrialRecord
 
@@ -54,6 +54,19 @@ def test_next_repeat_gives_the_baseline_each_seed_first_then_the_leaders_in_orde
     scores |= {"x": {0: 0.56, 1: 0.55, 2: 0.57}, "y": {0: 0.55, 1: 0.54, 2: 0.50}, "b": {0: 0.5, 1: 0.5, 2: 0.5}}
     assert next_repeat(scores, "b", 2, 3, 0) is None  # both leaders have their 3 seeds; z is no leader
     assert next_repeat(scores, "b", 0, 3, 0) is None and next_repeat({"x": {0: 1.0}}, "b", 2, 3, 0) is None
+
+
+def test_a_rerun_may_change_the_repeat_seeds_only_of_a_study_that_does_not_intensify(tmp_path):
+    """--intensify-seeds (and --latency-device) measure nothing while unused, so a rerun may change them;
+    once either run intensifies (or times candidates), they define what the study measured."""
+    config = lambda **options: RunConfig(data="d.yaml", out=str(tmp_path), study="s", **options).public()  # noqa: E731
+    assert identity_changes(config(intensify_seeds=2), config(intensify_seeds=4)) == []
+    assert identity_changes(config(intensify=3, intensify_seeds=2), config(intensify=3, intensify_seeds=4)) == ["intensify_seeds"]
+    assert identity_changes(config(intensify_seeds=2), config(intensify=3, intensify_seeds=4)) == ["intensify", "intensify_seeds"]
+    assert identity_changes(config(), config(latency_device="cuda")) == []
+    timed = config(objective="map+latency", latency_device="cuda")
+    assert identity_changes(config(objective="map+latency"), timed) == ["latency_device"]
+    assert identity_changes(config(max_slowdown=1.1), config(max_slowdown=1.1, latency_device="cuda")) == ["latency_device"]
 
 
 def test_a_lucky_single_run_loses_its_lead_on_its_second_seed():
