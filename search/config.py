@@ -41,6 +41,13 @@ PROXY_EPOCHS = {"pretrained": 5, "pretrained on a GPU": 30, "scratch": 30}
 DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
 
 
+def times_candidates(options: dict) -> bool:
+    """Whether a run with ``options`` (`RunConfig`'s fields, e.g. a study's recorded ones) times candidates
+    before they train: latency is an objective or has a limit."""
+    limits = options.get("max_slowdown") is not None or options.get("max_latency_ms") is not None
+    return str(options.get("objective")).endswith("+latency") or limits
+
+
 def option(default=None, help: str = "", *, shown: str | None = None, choices: tuple = (), flag: str | None = None,
            metavar: str | None = None, executor: str | None = None):  # fmt: skip
     """A `RunConfig` field with its command-line option (`search.cli` builds the option from it): the one
@@ -178,8 +185,8 @@ class RunConfig:
 
     @property
     def measures_latency(self) -> bool:
-        """Whether candidates are timed before they train: latency is an objective or has a limit."""
-        return self.objective.endswith("+latency") or self.max_slowdown is not None or self.max_latency_ms is not None
+        """Whether candidates are timed before they train (`times_candidates`)."""
+        return times_candidates(vars(self))
 
     @property
     def directions(self) -> list[str]:

@@ -21,7 +21,7 @@ import yaml
 from optuna.trial import FrozenTrial, Trial, TrialState
 from ultralytics.cfg import DEFAULT_CFG
 
-from search.config import RunConfig, check_writable, shown
+from search.config import RunConfig, check_writable, shown, times_candidates
 from search.intensify import next_repeat
 from search.latency import LatencyProbe
 from search.objectives import second_objective
@@ -48,8 +48,7 @@ def _measures_with(option: str, config: dict) -> bool:
     if option == "intensify_seeds":
         return bool(config.get("intensify"))
     if option == "latency_device":
-        limits = config.get("max_slowdown") is not None or config.get("max_latency_ms") is not None
-        return str(config.get("objective")).endswith("+latency") or limits
+        return times_candidates(config)
     return True
 
 
