@@ -18,14 +18,15 @@ import math
 from pathlib import Path
 
 import numpy as np
-from machine import describe_machine, publish
+from machine import describe_machine, publish, r_interval
 from scipy import stats
 
 HERE = Path(__file__).parent
 SOURCES = (("gpu_concurrency.json", "5 epochs, H200"), ("gpu_full_finetune.json", "30 epochs, H200"))
 
 
-def _score(run: dict) -> float | None:
+def run_score(run: dict) -> float | None:
+    """mAP50-95 of a complete run of gpu_concurrency.py (best.pt's re-validation, else its best epoch)."""
     final = run.get("final") or (max(run.get("epochs") or [{}], key=lambda e: e.get("fitness", -1)))
     return final.get("map50_95") if run.get("status") == "complete" else None
 
@@ -47,15 +48,13 @@ def rows_of(path: Path, label: str) -> tuple[list[str], str]:
     base = by_arm.pop("baseline")
     rows, zs, weights = [], [], []
     for arm, seeds in by_arm.items():
-        shared = sorted(s for s in seeds if s in base and _score(seeds[s]) is not None and _score(base[s]) is not None)
+        shared = sorted(s for s in seeds if s in base and run_score(seeds[s]) is not None and run_score(base[s]) is not None)
         n = len(shared)
-        r = float(np.corrcoef([_score(seeds[s]) for s in shared], [_score(base[s]) for s in shared])[0, 1])
+        r = float(np.corrcoef([run_score(seeds[s]) for s in shared], [run_score(base[s]) for s in shared])[0, 1])
         gates = [g for g in (_gate(seeds[s]) for s in shared) if g is not None]
-        low = high = float("nan")
+        low, high = r_interval(r, n)
         if n > 3:
-            z, half = math.atanh(min(r, 0.999999)), 1.96 / math.sqrt(n - 3)
-            low, high = math.tanh(z - half), math.tanh(z + half)
-            zs.append(z)
+            zs.append(math.atanh(min(r, 0.999999)))
             weights.append(n - 3)
         rows.append(f"| {label} | {arm} | {n} | {r:+.2f} | [{low:+.2f}, {high:+.2f}] | "
                     f"{np.mean(gates):.3f} |" if gates else f"| {label} | {arm} | {n} | {r:+.2f} | [{low:+.2f}, {high:+.2f}] | - |")  # fmt: skip

@@ -43,6 +43,16 @@ def sd_interval(sd: float, n: int) -> tuple[float, float]:
     return tuple(sd * ((n - 1) / stats.chi2.ppf(q, n - 1)) ** 0.5 for q in (0.975, 0.025))
 
 
+def r_interval(r: float, n: int) -> tuple[float, float]:
+    """95% interval of a correlation ``r`` measured on ``n`` pairs (Fisher's z, sd 1 / sqrt(n - 3)); nan below 4."""
+    import math
+
+    if n < 4:
+        return float("nan"), float("nan")
+    z, half = math.atanh(min(max(r, -0.999999), 0.999999)), 1.96 / math.sqrt(n - 3)
+    return math.tanh(z - half), math.tanh(z + half)
+
+
 def training_parser(doc: str):
     """An argument parser (described by ``doc``'s first line) with what a benchmark that trains the base model
     needs: ``--data`` (a data.yaml), ``--model`` (a base YAML) and ``--weights`` (a checkpoint to start from)."""
