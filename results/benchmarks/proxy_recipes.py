@@ -11,9 +11,15 @@ take the same total time (lower is better: a recipe 2x slower must have an sd be
 to be worth it), and the one-sided F test of a variance below the first recipe's. Finished runs are kept
 in the .json and not trained again.
 
+With ``--arms``, placements (gpu_concurrency.py's arms) train under the recipes on the same seeds too; the
+report then adds each arm's paired gain over the baseline and same-seed correlation, the seed noise of all
+placements as a search's report measures it (`search.power.seed_noise`), and whether each recipe's gains
+agree with the 30-epoch H200 fine-tune's (gpu_full_finetune.json) within noise.
+
 Run: python results/benchmarks/proxy_recipes.py --data ../shared/datasets/bccd/data.yaml \\
        --model yolov8n.yaml --weights ../shared/weights/yolov8n.pt --seeds 8
-(writes proxy_recipes_<dataset>.md and .json)
+     [--recipes small-long --arms baseline 'SE backbone gated' 'CBAM backbone gated' 'ECA neck gated']
+(writes proxy_recipes_<dataset>.md and .json; the report covers every run the .json holds for --recipes)
 """
 
 from __future__ import annotations
@@ -131,6 +137,8 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
     from crn_correlation import run_score
     from scipy import stats
 
+    from search.power import seed_noise
+
     references = {}
     for file, label in (("gpu_concurrency.json", "5 epochs, H200"), ("gpu_full_finetune.json", "30 epochs, H200")):
         runs = json.loads((HERE / file).read_text())["runs"]
@@ -139,13 +147,17 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
                   for name in recipes}, **references}  # fmt: skip
     sources = {label: by_arm for label, by_arm in sources.items() if all(len(by_arm[a]) > 1 for a in ["baseline", *arms])}
     long = sources["30 epochs, H200"]
-    rows, agreement = [], []
+    rows, noise, agreement = [], [], []
     for label, by_arm in sources.items():
         for arm in arms:
             n, gain, low, high, r = paired_gain(by_arm[arm], by_arm["baseline"])
             r_low, r_high = r_interval(r, n)
-            rows.append(f"| {label} | {arm} | {n} | {statistics.fmean(by_arm[arm].values()):.4f} | {gain:+.4f} [{low:+.4f}, "
-                        f"{high:+.4f}] | {r:+.2f} [{r_low:+.2f}, {r_high:+.2f}] |")  # fmt: skip
+            rows.append(f"| {label} | {arm} | {n} | {statistics.fmean(by_arm[arm].values()):.4f} ± "
+                        f"{statistics.stdev(by_arm[arm].values()):.4f} | {gain:+.4f} [{low:+.4f}, {high:+.4f}] | "
+                        f"{r:+.2f} [{r_low:+.2f}, {r_high:+.2f}] |")  # fmt: skip
+        seeds = sorted(set.intersection(*(set(by_arm[a]) for a in ["baseline", *arms])))
+        sd, rho = seed_noise({a: [by_arm[a][s] for s in seeds] for a in ["baseline", *arms]})
+        noise.append(f"- {label}: seed sd {sd:.4f}, same-seed correlation {rho:+.2f} ({len(seeds)} seeds x {len(arms) + 1} placements)")
         if by_arm is long:
             continue
         means = [statistics.fmean(by_arm[a].values()) for a in ["baseline", *arms]]
@@ -161,10 +173,15 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
                          f"gain here - gain at 30 epochs: {'; '.join(gaps)}")  # fmt: skip
     return [
         "## Placements: same-seed gains and rank agreement with the long fine-tune", "",
-        "Gain: arm - baseline over the seeds both have, paired t 95% interval; r: same-seed correlation with the "
-        "baseline, Fisher's z 95% interval. The H200 rows are gpu_concurrency.py's runs (AMP, 8 at a time; "
-        "gpu_concurrency.md); the placements are its arms (gated insertion).", "",
-        "| proxy | arm | seeds | mean | gain [95%] | r [95%] |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
+        f"Placements trained under {', '.join(label.split(',')[0] for label in sources if label.endswith('this CPU'))} "
+        f"(`--recipes R --arms {' '.join(repr(a) for a in ['baseline', *arms])}`). Gain: arm - baseline over the seeds "
+        "both have, paired t 95% interval; r: same-seed correlation with the baseline, Fisher's z 95% interval. The "
+        "H200 rows are gpu_concurrency.py's runs (AMP, 8 at a time; gpu_concurrency.md); the placements are its arms "
+        "(gated insertion). Three arms, each interval at 95% with no correction for three.", "",
+        "| proxy | arm | seeds | mean ± sd | gain [95%] | r [95%] |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
+        "Seed noise over all four placements, as a search's report measures it (`search.power.seed_noise`: sd pooled "
+        "within placements, same-seed correlation pooled over pairs), the figures `selection_power.py` simulates:", "",
+        *noise, "",
         "Does each proxy rank the placements as the 30-epoch fine-tune does?", "", *agreement, "",
     ]
 
