@@ -24,15 +24,17 @@ PRUNERS = ("median", "sha", "none")
 METRICS_SEARCHED = ("task", "box")  # spaces.tasks.METRICS_SEARCHED (tested equal), as INSERTIONS below
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeated so options are checked without torch
 
-# Proxy epochs by regime. From scratch: 30 epochs at 320 px learn bccd (results/benchmarks/bccd_signal.md).
-# A fine-tune from a checkpoint on a GPU: 30 epochs, 3x less noisy than 5 (seed sd 0.0045 against 0.0143,
-# 4 and 12 seeds on an H200) for 5x the time, so a GPU-second narrows a mean twice as much, and a
-# placement 0.01 better is exported in 55% of simulated searches instead of 1% (gpu_concurrency.md,
-# selection_power*.md); 100 such trials take about an hour on one H200, 8 at a time. On the CPU:
-# 5 epochs (bccd from yolov8n.pt: about 5 min a trial on 2 cores, pretrained_insertion.md), since 30
-# would take half an hour a trial; such short fine-tunes take the short warm-up (trainers/recipes.py): on
-# bccd it halves the 5-epoch proxy's seed sd (0.0154 -> 0.0081, 8 seeds each, proxy_recipes_bccd.md).
-PROXY_EPOCHS = {"pretrained": 5, "pretrained on a GPU": 30, "scratch": 30}
+# Proxy epochs and image size (px) by regime. From scratch: 30 epochs at 320 px learn bccd (bccd_signal.md).
+# A fine-tune from a checkpoint on a GPU: 30 epochs at 320 px, 3x less noisy than 5 (seed sd 0.0045 against
+# 0.0143, 4 and 12 seeds on an H200) for 5x the time, so a GPU-second narrows a mean twice as much
+# (gpu_concurrency.md); 100 such trials take about an hour on one H200, 8 at a time. On the CPU, where 30
+# epochs would take half an hour a trial: 10 epochs at 224 px with the short warm-up (trainers/recipes.py),
+# about 2 min a trial on 2 cores. Against 5 epochs at 320 px, at the same time a run (1.05x), 8 seeds each
+# (proxy_recipes_bccd.md, proxy_recipes_hituav-obb.md): seed sd on bccd 0.0046 against 0.0154 (0.0081 with
+# the short warm-up), on hituav-obb 0.0053 against 0.0140 (0.0116); and on bccd three placements' gains over
+# the baseline agree with their 30-epoch H200 gains within noise, where the 5-epoch proxy's SE gain did not.
+PROXY_EPOCHS = {"pretrained": 10, "pretrained on a GPU": 30, "scratch": 30}
+PROXY_IMGSZ = {"pretrained": 224, "pretrained on a GPU": 320, "scratch": 320}
 # Insertion by regime: gated keeps a pretrained model's function at insertion (step0_insertion.md) and
 # fine-tunes at least as well as plain (pretrained_insertion.md). From scratch there is no function to
 # keep, and gated and plain score alike (bccd, SE after the 4 backbone blocks, 20 epochs at 160 px,
@@ -68,7 +70,8 @@ class RunConfig:
 
     ``model`` may be a checkpoint (``yolov8n.pt``): its architecture is the base and its weights the
     start. Left as None, ``proxy_epochs`` and ``insertion`` take the default of the regime (a
-    pretrained start, on a GPU or not, or from scratch, see `PROXY_EPOCHS` and `DEFAULT_INSERTION`).
+    pretrained start, on a GPU or not, or from scratch, see `PROXY_EPOCHS` and `DEFAULT_INSERTION`), and so
+    does ``proxy_imgsz`` (`PROXY_IMGSZ`).
     """
 
     data: str = option(MISSING, "Ultralytics data.yaml of your dataset")
@@ -83,9 +86,10 @@ class RunConfig:
     insertion: str | None = option(help="gated: each module behind a learnable gate that starts at 0, so the model "
                                    "computes what the base computes until training opens it; plain: the modules as "
                                    "published", shown="gated from weights, plain from scratch", choices=INSERTIONS)  # fmt: skip
-    proxy_epochs: int | None = option(help="epochs of each proxy training", shown="from --weights 30 on a GPU, 5 on the CPU; "
+    proxy_epochs: int | None = option(help="epochs of each proxy training", shown="from --weights 30 on a GPU, 10 on the CPU; "
                                       "from scratch 30")  # fmt: skip
-    proxy_imgsz: int = option(320, "image size of proxy trainings, px")
+    proxy_imgsz: int | None = option(help="image size of proxy trainings, px", shown="from --weights 224 on the CPU, "
+                                     "else 320")  # fmt: skip
     proxy_fraction: float = option(1.0, "share of training images proxies use")
     proxy_batch: int = option(16, "batch size, proxy and final")
     proxy_recipe: str | None = option(help="training recipe of proxy runs only (trainers/recipes.py): short-warmup (1 "
@@ -99,8 +103,10 @@ class RunConfig:
     # 100 placements with one 0.01 mAP50-95 better (results/benchmarks/selection_power.py, the product's own rules):
     # at the 30-epoch GPU proxy's noise (sd 0.0045, same-seed correlation 0.3), the top 4 within 30 runs export it
     # in 80% of searches (false "improves" 3%; 122 runs in all on average), the only one of 72 settings within 130 runs
-    # to reach 80% (the top 3 within 16: 54%; selection_power_intensify.md). At the 5-epoch CPU proxy's noise
-    # (sd 0.0143) no setting comes near (selection_power.md): there a quieter proxy is what helps.
+    # to reach 80% (the top 3 within 16: 54%; selection_power_intensify.md). At the old 5-epoch CPU proxy's noise
+    # (sd 0.0143) no setting comes near (selection_power.md); at the 10-epoch 224-px one's (sd 0.0059, correlation
+    # 0.42 over four placements) these defaults reach 61-67%, and 80% needs about 190 runs (200 trials, 8 leaders
+    # intensified to 3 seeds: 88%; selection_power_small_long*.md).
     confirm_top: int = option(4, "best candidates that race the baseline on fresh seeds; 0: none")
     confirm_budget: int = option(30, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
                                  "is settled")  # fmt: skip
@@ -298,16 +304,17 @@ class RunConfig:
         absolute = lambda p: str(Path(p).resolve()) if p else p  # noqa: E731
         weights = self.weights or (self.model if is_checkpoint(self.model) else None)
         regime = "pretrained" if weights else "scratch"
-        proxy_epochs = self.proxy_epochs
-        if proxy_epochs is None:
-            fast = regime == "pretrained" and self.proxies_on_gpu()
-            proxy_epochs = PROXY_EPOCHS["pretrained on a GPU" if fast else regime]
+        budget = regime  # the key of PROXY_EPOCHS and PROXY_IMGSZ; torch is asked for a GPU only when one is unset
+        if regime == "pretrained" and None in (self.proxy_epochs, self.proxy_imgsz) and self.proxies_on_gpu():
+            budget = "pretrained on a GPU"
+        proxy_epochs = PROXY_EPOCHS[budget] if self.proxy_epochs is None else self.proxy_epochs
+        proxy_imgsz = PROXY_IMGSZ[budget] if self.proxy_imgsz is None else self.proxy_imgsz
         short = regime == "pretrained" and proxy_epochs <= SHORT_FINETUNE_EPOCHS  # proxy_recipes_*.md
         recipe = self.proxy_recipe or ("short-warmup" if short else "ultralytics")
         return replace(self, data=str(Path(self.data).resolve()), study=self.study or default_study_name(self.data, self.model),
                        model=self.model if not Path(self.model).is_file() else absolute(self.model), space=absolute(self.space),
-                       weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs, proxy_recipe=recipe,
-                       insertion=self.insertion or DEFAULT_INSERTION[regime])  # fmt: skip
+                       weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs, proxy_imgsz=proxy_imgsz,
+                       proxy_recipe=recipe, insertion=self.insertion or DEFAULT_INSERTION[regime])  # fmt: skip
 
     def public(self) -> dict:
         """The options as a plain dict with the storage URL's password removed: what run.yaml and the
@@ -329,6 +336,7 @@ class RunConfig:
             raise ValueError(f"{path}: not a run configuration (a mapping with at least 'data'); restore the file the search wrote")
         values.setdefault("insertion", "plain")  # studies from before gated insertion inserted plainly
         values.setdefault("proxy_recipe", "ultralytics")  # and those from before recipes trained with its defaults
+        values.setdefault("proxy_imgsz", 320)  # every run.yaml holds it; one without it meant the old fixed default
         values.setdefault("prior", False)  # nor did they queue the usual placements: a resume does not start now
         # Studies from before the racing confirmation gave seeds per candidate (confirm_seeds); a budget
         # replaces it (below), and the race reuses their saved seed runs (same folders, same seeds).

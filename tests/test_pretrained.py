@@ -75,9 +75,29 @@ def test_a_pretrained_proxy_is_longer_on_a_gpu(checkpoint, monkeypatch):
     assert epochs(weights=str(checkpoint), device="cpu") == PROXY_EPOCHS["pretrained"]
     assert epochs() == PROXY_EPOCHS["scratch"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert epochs(weights=str(checkpoint)) == PROXY_EPOCHS["pretrained"] == 5
+    assert epochs(weights=str(checkpoint)) == PROXY_EPOCHS["pretrained"] == 10
     assert epochs(weights=str(checkpoint), device="0") == 30
     assert epochs(weights=str(checkpoint), executor="ray", gpus_per_trial=0.25) == 30
+
+
+def test_a_pretrained_proxy_on_the_cpu_trains_longer_at_a_smaller_size(checkpoint, monkeypatch):
+    """10 epochs at 224 px with the short warm-up (proxy_recipes_*.md); a GPU keeps 320 px, as does a scratch
+    start, and a given size or epoch count is kept. torch.cuda.is_available is mocked, as above."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def budget(**options) -> tuple[int, int, str]:
+        config = RunConfig(data="d.yaml", **options).resolved()
+        return config.proxy_epochs, config.proxy_imgsz, config.proxy_recipe
+
+    assert budget(weights=str(checkpoint)) == (10, 224, "short-warmup")
+    assert budget(weights=str(checkpoint), proxy_imgsz=320) == (10, 320, "short-warmup")
+    assert budget(weights=str(checkpoint), proxy_epochs=5) == (5, 224, "short-warmup")
+    assert budget() == (30, 320, "ultralytics")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert budget(weights=str(checkpoint)) == (30, 320, "ultralytics")
+    assert budget(weights=str(checkpoint), proxy_epochs=10) == (10, 320, "short-warmup")  # the size follows the device
 
 
 def test_checkpoint_as_model_is_its_own_architecture(checkpoint):

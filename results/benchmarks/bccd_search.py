@@ -2,7 +2,8 @@
 
 bccd from scratch (default): searched without pruning so that every candidate's full proxy curve is kept
 for `pruner_choice.py`. With --pretrained: the documented main path, fine-tuning from
-../shared/weights/yolov8n.pt with the default proxy (5 epochs at 320 px), pruner and insertion.
+../shared/weights/yolov8n.pt with the default proxy (on the CPU 10 epochs at 224 px, short warm-up), pruner,
+insertion and usual placements first, at a small trial and race budget.
 With --case nuclei-seg | hituav-obb | tiger-pose: a segment, OBB or pose model fine-tuned from the COCO
 detector (backbone and neck transfer, the task's head branches start fresh), searched on the task's score.
 Run: python results/benchmarks/bccd_search.py [--pretrained | --case NAME] [--out /tmp/bench] [--device cpu]
