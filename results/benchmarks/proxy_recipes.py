@@ -76,7 +76,7 @@ def main() -> None:
         record = train_candidate(Placement.of(ARMS[arm]), base, proxy, budget, work / f"{name}-{arm}-seed{seed}",
                                  weights=args.weights)  # fmt: skip
         runs.append({"recipe": name, "arm": arm, "seed": seed, "status": record.status, "reason": record.reason,
-                     "final": record.final, "wall_time_s": record.wall_time_s})  # fmt: skip
+                     "final": record.final, "epochs": record.epochs, "wall_time_s": record.wall_time_s})  # fmt: skip
         out.write_text(json.dumps({"settings": settings, "recipes": {k: list(v[:3]) for k, v in RECIPES.items()},
                                    "environment": environment(), "runs": runs}, indent=1))  # fmt: skip
     failed = [f"{r['recipe']} {r.get('arm', 'baseline')} seed {r['seed']}: {r['reason']}" for r in runs if r["status"] != "complete"]
