@@ -41,6 +41,14 @@ PROXY_IMGSZ = {"pretrained": 224, "pretrained on a GPU": 320, "scratch": 320}
 # 3 seeds: gated - plain +0.007, 95% interval [-0.053, +0.066]; scratch_insertion.md): the modules go
 # in as published, as every from-scratch figure in README was measured.
 DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
+# Pruner by regime. A fine-tune's placements all start as the base model and end within about 0.01 of it,
+# so one epoch's fitness does not rank them (Spearman rho -0.15 to +0.26 before the last epoch on bccd's
+# 10-epoch CPU proxy, 17 placements x 2 seeds) and the median pruner stops a true +0.01 winner: replayed on
+# real curves it trains one to the end in 10-20% of orders (10 epochs, warm-up 3), 27-55% (30-epoch H200
+# curves, warm-up 10), 36-40% (5 epochs), for 13-50% of the epochs saved (pretrained_pruner*.md). So a
+# fine-tune trains every trial to the end, as selection_power.py simulates. From scratch the median pruner
+# stays (76% of the epochs, regret 0.0007 on 7 bccd curves: pruner_choice.md; not replayed with a winner).
+DEFAULT_PRUNER = {"pretrained": "none", "scratch": "median"}
 
 
 def times_candidates(options: dict) -> bool:
@@ -128,7 +136,8 @@ class RunConfig:
     latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread) or cuda (PyTorch FP16 on "
                                  "this machine's first GPU, CUDA events)", choices=LATENCY_DEVICES)  # fmt: skip
     sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
-    pruner: str = option("median", "pruner of losing proxy trainings (sha: successive halving)", choices=PRUNERS)  # pruner_choice.md
+    pruner: str | None = option(help="pruner of losing proxy trainings (sha: successive halving)", shown="none from "
+                                "--weights, median from scratch", choices=PRUNERS)  # DEFAULT_PRUNER
     seed: int = option(0, "seed of sampler, data subset and training")
     device: str | None = option(help="cpu, 0, 0,1 ...", shown="the first GPU, else the CPU")
     loader_workers: int = option(2, "dataloader workers per training")
@@ -229,7 +238,7 @@ class RunConfig:
             raise ValueError(f"--model {self.model} is a checkpoint and --weights {self.weights} another: give one of them")
         if self.proxy_recipe is not None and self.proxy_recipe not in PROXY_RECIPES:
             raise ValueError(f"--proxy-recipe '{self.proxy_recipe}' is not known; choose one of {', '.join(PROXY_RECIPES)}")
-        if self.pruner not in PRUNERS:
+        if self.pruner is not None and self.pruner not in PRUNERS:
             raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
         self.validate_budgets()
         self.validate_confirmation()
@@ -314,7 +323,14 @@ class RunConfig:
         return replace(self, data=str(Path(self.data).resolve()), study=self.study or default_study_name(self.data, self.model),
                        model=self.model if not Path(self.model).is_file() else absolute(self.model), space=absolute(self.space),
                        weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs, proxy_imgsz=proxy_imgsz,
-                       proxy_recipe=recipe, insertion=self.insertion or DEFAULT_INSERTION[regime])  # fmt: skip
+                       proxy_recipe=recipe, insertion=self.insertion or DEFAULT_INSERTION[regime],
+                       pruner=self.pruner or DEFAULT_PRUNER[regime])  # fmt: skip
+
+    @property
+    def pruner_name(self) -> str:
+        """--pruner, or where none was given (a config not `resolved`) the regime's `DEFAULT_PRUNER`."""
+        pretrained = self.weights or is_checkpoint(self.model)
+        return self.pruner or DEFAULT_PRUNER["pretrained" if pretrained else "scratch"]
 
     def public(self) -> dict:
         """The options as a plain dict with the storage URL's password removed: what run.yaml and the

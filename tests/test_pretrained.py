@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import optuna
 import pytest
 import torch
 import yaml
@@ -12,6 +13,7 @@ from ultralytics.nn.tasks import DetectionModel
 
 from search.cli import main
 from search.config import PROXY_EPOCHS, RunConfig
+from search.study import make_pruner
 from spaces import load_base
 
 
@@ -30,6 +32,18 @@ def test_regime_sets_proxy_epochs_and_insertion(checkpoint):
     assert named.weights == str(checkpoint) and named.proxy_epochs == PROXY_EPOCHS["pretrained"]
     given = RunConfig(data="d.yaml", weights=str(checkpoint), proxy_epochs=7, insertion="plain").resolved()
     assert (given.proxy_epochs, given.insertion) == (7, "plain")
+
+
+def test_a_fine_tune_trains_every_trial_to_the_end_unless_a_pruner_is_given(checkpoint):
+    """results/benchmarks/pretrained_pruner_10_epochs.md: the median pruner stops a true +0.01 winner of a fine-tune
+    in most orders, so a fine-tune does not prune by default; from scratch the median pruner stays."""
+    pretrained = RunConfig(data="d.yaml", weights=str(checkpoint), device="cpu")
+    assert pretrained.resolved().pruner == pretrained.pruner_name == "none"
+    assert isinstance(make_pruner(pretrained.resolved()), optuna.pruners.NopPruner)
+    scratch = RunConfig(data="d.yaml")
+    assert scratch.resolved().pruner == scratch.pruner_name == "median"
+    assert isinstance(make_pruner(scratch.resolved()), optuna.pruners.MedianPruner)
+    assert RunConfig(data="d.yaml", weights=str(checkpoint), pruner="median", device="cpu").resolved().pruner == "median"
 
 
 def test_a_short_fine_tune_takes_the_short_warmup_recipe_for_its_proxies_only(checkpoint, tmp_path):

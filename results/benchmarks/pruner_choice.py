@@ -36,12 +36,11 @@ def curves(study_dir: Path) -> list[tuple[list[float], float]]:
     return out
 
 
-def replay(pruner: optuna.pruners.BasePruner, order: list[tuple[list[float], float]]) -> tuple[int, float, bool]:
-    """(epochs trained, best completed score, whether the true best completed) for one order."""
+def replay(pruner: optuna.pruners.BasePruner, order: list[tuple[list[float], float]]) -> tuple[int, list[int]]:
+    """(epochs trained, positions in ``order`` of the trials trained to the end) for one order."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
-    true_best = max(score for _, score in order)
-    epochs, best, kept_best = 0, float("-inf"), False
-    for curve, score in order:
+    epochs, completed = 0, []
+    for position, (curve, score) in enumerate(order):
         trial = study.ask()
         for step, value in enumerate(curve, 1):
             epochs += 1
@@ -51,9 +50,14 @@ def replay(pruner: optuna.pruners.BasePruner, order: list[tuple[list[float], flo
                 break
         else:
             study.tell(trial, score)
-            best = max(best, score)
-            kept_best |= score == true_best
-    return epochs, best, kept_best
+            completed.append(position)
+    return epochs, completed
+
+
+def outcome(order: list[tuple[list[float], float]], completed: list[int]) -> tuple[float, bool]:
+    """(best final score among the completed trials, whether that is the best of the whole order)."""
+    best = max(order[i][1] for i in completed)
+    return best, best == max(score for _, score in order)
 
 
 def main() -> None:
@@ -71,7 +75,8 @@ def main() -> None:
         for _ in range(ORDERS):
             order = data[:]
             rng.shuffle(order)
-            runs.append(replay(make_pruner(replace(config, pruner=name)), order))
+            trained, completed = replay(make_pruner(replace(config, pruner=name)), order)
+            runs.append((trained, *outcome(order, completed)))
         full = sum(len(c) for c, _ in data)
         spent = statistics.mean(r[0] for r in runs) / full
         kept = sum(r[2] for r in runs) / ORDERS
