@@ -42,7 +42,7 @@ PROXY_IMGSZ = {"pretrained": 224, "pretrained on a GPU": 320, "scratch": 320}
 # in as published, as every from-scratch figure in README was measured.
 DEFAULT_INSERTION = {"pretrained": "gated", "scratch": "plain"}
 # Pruner by regime. A fine-tune's placements all start as the base model and end within about 0.01 of it,
-# so one epoch's fitness does not rank them (Spearman rho -0.15 to +0.26 before the last epoch on bccd's
+# so one epoch's fitness does not rank them (Spearman rho -0.15 to +0.26 up to epoch 8 of bccd's
 # 10-epoch CPU proxy, 17 placements x 2 seeds) and the median pruner stops a true +0.01 winner: replayed on
 # real curves it trains one to the end in 10-20% of orders (10 epochs, warm-up 3), 27-55% (30-epoch H200
 # curves, warm-up 10), 36-40% (5 epochs), for 13-50% of the epochs saved (pretrained_pruner*.md). So a
