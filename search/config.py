@@ -312,7 +312,7 @@ class RunConfig:
         proxy epochs of a pretrained start ask torch whether there is a GPU)."""
         absolute = lambda p: str(Path(p).resolve()) if p else p  # noqa: E731
         weights = self.weights or (self.model if is_checkpoint(self.model) else None)
-        regime = "pretrained" if weights else "scratch"
+        regime = self.regime
         budget = regime  # the key of PROXY_EPOCHS and PROXY_IMGSZ; torch is asked for a GPU only when one is unset
         if regime == "pretrained" and None in (self.proxy_epochs, self.proxy_imgsz) and self.proxies_on_gpu():
             budget = "pretrained on a GPU"
@@ -324,13 +324,18 @@ class RunConfig:
                        model=self.model if not Path(self.model).is_file() else absolute(self.model), space=absolute(self.space),
                        weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs, proxy_imgsz=proxy_imgsz,
                        proxy_recipe=recipe, insertion=self.insertion or DEFAULT_INSERTION[regime],
-                       pruner=self.pruner or DEFAULT_PRUNER[regime])  # fmt: skip
+                       pruner=self.pruner_name)  # fmt: skip
+
+    @property
+    def regime(self) -> str:
+        """``pretrained`` (from --weights, or a checkpoint given as --model) or ``scratch``: the key of the
+        regime's defaults (`PROXY_EPOCHS`, `DEFAULT_INSERTION`, `DEFAULT_PRUNER`)."""
+        return "pretrained" if self.weights or is_checkpoint(self.model) else "scratch"
 
     @property
     def pruner_name(self) -> str:
         """--pruner, or where none was given (a config not `resolved`) the regime's `DEFAULT_PRUNER`."""
-        pretrained = self.weights or is_checkpoint(self.model)
-        return self.pruner or DEFAULT_PRUNER["pretrained" if pretrained else "scratch"]
+        return self.pruner or DEFAULT_PRUNER[self.regime]
 
     def public(self) -> dict:
         """The options as a plain dict with the storage URL's password removed: what run.yaml and the

@@ -100,12 +100,15 @@ def warmup_epochs(epochs: int) -> int:
     return max(1, epochs // 3)
 
 
+MEDIAN_STARTUP_TRIALS = 3  # trials the median pruner completes before it prunes any
+
+
 def make_pruner(config: RunConfig) -> optuna.pruners.BasePruner:
     """Pruner on per-epoch fitness; multi-objective studies cannot prune (Optuna) and get none."""
     if config.pruner_name == "none" or len(config.directions) > 1:
         return optuna.pruners.NopPruner()
     if config.pruner_name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup_epochs(config.proxy_epochs))
+        return optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=warmup_epochs(config.proxy_epochs))
     return optuna.pruners.SuccessiveHalvingPruner(
         min_resource=max(1, config.proxy_epochs // 9), reduction_factor=3, min_early_stopping_rate=0
     )

@@ -28,13 +28,13 @@ import statistics
 from pathlib import Path
 
 import optuna
-from scipy import stats
 from machine import describe_machine, publish
 from pruner_choice import ORDERS, curves, outcome, replay
+from scipy import stats
 
 from search.config import load_study_config, storage_url_of
 from search.provenance import machine_text, versions_text
-from search.study import warmup_epochs
+from search.study import MEDIAN_STARTUP_TRIALS, warmup_epochs
 
 HERE = Path(__file__).parent
 LONG_WARMUPS = (1, 2, 3, 5, 10, 15, 20, 25)  # the warm-ups tried for proxies of more than 10 epochs
@@ -75,10 +75,10 @@ def from_studies(dirs: list[Path]) -> tuple[dict[str, Curves], dict[str, list[in
         study = optuna.load_study(study_name=config.study, storage=storage_url_of(folder))
         env = study.user_attrs["environment"]
     arms = min(len(c) for c in by_seed.values())
-    return by_seed, {seed: list(range(len(c))) for seed, c in by_seed.items()}, sizes.pop(), env, f"completed trials of {len(dirs)} real searches with --pruner none ({arms}+ arms each)"
+    source = f"completed trials of {len(dirs)} real searches with --pruner none ({arms}+ arms each)"
+    return by_seed, {seed: list(range(len(c))) for seed, c in by_seed.items()}, sizes.pop(), env, source
 
 
-STARTUP = 3  # the median pruner's n_startup_trials (search.study.make_pruner): never pruned
 GAIN = 0.01  # mAP50-95: the planted true winner's gain, the effect the search is sized for (#20)
 EMERGENCE = {"from epoch 1": lambda epoch, epochs: 1.0, "growing linearly": lambda epoch, epochs: epoch / epochs}
 
@@ -97,15 +97,15 @@ def replays(seed_curves: Curves, warmup: int, orders: list[Curves], positions: l
     and per EMERGENCE whether a winner planted at the order's position completed."""
     best, full = max(score for _, score in seed_curves), sum(len(c) for c, _ in seed_curves)
     out: dict[str, list[float]] = {key: [] for key in ("spent", "kept", "regret", *EMERGENCE)}
+    # stateless: one pruner serves every replay
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=warmup)
     for order, position in zip(orders, positions):
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP, n_warmup_steps=warmup)
         trained, completed = replay(pruner, order)
         found, kept_best = outcome(order, completed)
         out["spent"].append(trained / full)
         out["kept"].append(kept_best)
         out["regret"].append(best - found)
         for name, shape in EMERGENCE.items():
-            pruner = optuna.pruners.MedianPruner(n_startup_trials=STARTUP, n_warmup_steps=warmup)
             out[name].append(position in replay(pruner, planted(order, position, shape))[1])
     return out
 
@@ -118,7 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     by_seed, plantable, imgsz, env, source = from_studies(args.studies) if args.studies else from_runs(args.runs)
-    seeds = {s: c for s, c in by_seed.items() if len(c) > STARTUP}  # the startup trials, then one to prune
+    seeds = {s: c for s, c in by_seed.items() if len(c) > MEDIAN_STARTUP_TRIALS}  # the startup trials, then one to prune
     epochs = max(len(curve) for c in seeds.values() for curve, _ in c)
     rows = []
     for warmup in range(1, epochs) if epochs <= 10 else LONG_WARMUPS:
@@ -130,11 +130,11 @@ def main() -> None:
                 arms = list(range(len(seed_curves)))
                 rng.shuffle(arms)
                 orders.append([seed_curves[arm] for arm in arms])
-                positions.append(where.choice([i for i in range(STARTUP, len(arms)) if arms[i] in plantable[seed]]))
+                positions.append(where.choice([i for i in range(MEDIAN_STARTUP_TRIALS, len(arms)) if arms[i] in plantable[seed]]))
             for key, values in replays(seed_curves, warmup, orders, positions).items():
                 shuffled.setdefault(key, []).extend(values)
             if args.studies:  # the search's own order (trial numbers), the winner planted in each prunable trial in turn
-                positions = list(range(STARTUP, len(seed_curves)))
+                positions = list(range(MEDIAN_STARTUP_TRIALS, len(seed_curves)))
                 for key, values in replays(seed_curves, warmup, [seed_curves] * len(positions), positions).items():
                     searched.setdefault(key, []).extend(values)
         rho = statistics.mean(stats.spearmanr([c[warmup - 1] for c, _ in s], [f for _, f in s])[0] for s in seeds.values())
@@ -146,16 +146,16 @@ def main() -> None:
     planted_head = " | ".join(f"a planted +{GAIN} winner trained to the end, its gain {name}" for name in EMERGENCE)
     own_head = (" in the search's order: epochs trained | " + " | ".join(f"planted winner kept, gain {name}" for name in EMERGENCE)
                 + " |") if args.studies else ""  # fmt: skip
-    columns = 6 + (1 + len(EMERGENCE) if args.studies else 0) + len(EMERGENCE) - 1
+    columns = 5 + len(EMERGENCE) + (1 + len(EMERGENCE) if args.studies else 0)
     command = f"--studies {' '.join(str(d) for d in args.studies)}" if args.studies else f"--runs {args.runs}"
     text = "\n".join([
         "# Median pruner warm-up for pretrained proxies (replay of real bccd fine-tune curves)", "", describe_machine(),
         f"- command: `python results/benchmarks/pretrained_pruner.py {command} --name {args.name}`",
         f"- curves: {sum(len(c) for c in seeds.values())} {source}, {epochs} epochs at {imgsz} px, seeds "
-        f"{', '.join(seeds)}; {ORDERS} random orders per seed; MedianPruner(n_startup_trials={STARTUP})",
+        f"{', '.join(seeds)}; {ORDERS} random orders per seed; MedianPruner(n_startup_trials={MEDIAN_STARTUP_TRIALS})",
         f"- curves trained: {env['date']} on {machine_text(env)}; {versions_text(env)} (the lines above: the replay)",
         f"- n_warmup_steps the search uses for a {epochs}-epoch pretrained proxy: {warmup_epochs(epochs)}",
-        f"- planted winner: in each order one arm after the {STARTUP} startup trials (the baseline or a gated one, drawn "
+        f"- planted winner: in each order one arm after the {MEDIAN_STARTUP_TRIALS} startup trials (the baseline or a gated one, drawn "
         f"at random; in a search of 100 trials nearly every placement comes after them) gets +{GAIN} on its final mAP50-95 and on its "
         "per-epoch fitness either from epoch 1 or growing linearly to it; the share of orders in which it is trained to "
         "the end is an upper bound on the search's power for a winner of that size under this pruner"
