@@ -118,8 +118,9 @@ class RunConfig:
     confirm_top: int = option(4, "best candidates that race the baseline on fresh seeds; 0: none")
     confirm_budget: int = option(30, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
                                  "is settled")  # fmt: skip
-    prior: bool = option(True, "queue the usual placements (SE, CBAM, ECA, CoordAtt before SPPF, after the backbone stages, "
-                         "fused, on the neck paths: spaces/prior.py) right after the baseline", flag="--no-prior")  # fmt: skip
+    prior: bool = option(True, "do not queue the usual placements (SE, CBAM, ECA, CoordAtt before SPPF, after the backbone "
+                         "stages, fused, on the neck paths: spaces/prior.py) right after the baseline; leave them to the "
+                         "sampler", flag="--no-prior")  # fmt: skip
     # Repeat seeds inside the search (search.intensify). Off by default: at the GPU proxy's noise and the same
     # runs in all, its best setting exported the winner in 79% of simulated searches against the wider race's
     # 80% (selection_power_intensify.md): repeats are trials, so fewer placements are visited. It finds a
@@ -186,8 +187,9 @@ class RunConfig:
 
     @property
     def final_budget(self) -> Budget:
-        """The full training: ``--final-epochs`` at ``--final-imgsz``, weights kept."""
-        return replace(self._budget(self.final_epochs, self.final_imgsz), keep_weights=True)
+        """The full training: ``--final-epochs`` at ``--final-imgsz`` under Ultralytics' own recipe (`Budget.proxy`
+        False: its nominal batch and schedule; ``--set`` still wins), weights kept."""
+        return replace(self._budget(self.final_epochs, self.final_imgsz), keep_weights=True, proxy=False)
 
     def _budget(self, epochs: int, imgsz: int) -> Budget:
         return Budget(epochs=epochs, imgsz=imgsz, batch=self.proxy_batch, workers=self.loader_workers, seed=self.seed,

@@ -65,6 +65,23 @@ def test_a_short_fine_tune_takes_the_short_warmup_recipe_for_its_proxies_only(ch
         RunConfig(data="d.yaml", proxy_recipe="long").resolved().validate()
 
 
+def test_the_final_training_is_ultralytics_recipe_and_proxies_keep_theirs(checkpoint):
+    """final_vs_ultralytics_*.md: the model handed back trains as plain Ultralytics would (its nominal batch 64 and
+    patience, left to Ultralytics), whatever the regime; proxies, the race's included, take one optimizer step per
+    batch and leave stopping to the pruner; --set still wins over both."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    for options in ({"weights": str(checkpoint)}, {}):
+        config = RunConfig(data="d.yaml", device="cpu", proxy_batch=8, **options).resolved()
+        final = config.final_budget.train_args()
+        assert "nbs" not in final and "patience" not in final and DEFAULT_CFG_DICT["nbs"] == 64
+        assert final["batch"] == 8 and final["epochs"] == config.final_epochs and final["imgsz"] == config.final_imgsz
+        proxy = config.proxy_budget.train_args()
+        assert proxy["nbs"] == 8 and proxy["patience"] == config.proxy_epochs
+    mine = RunConfig(data="d.yaml", device="cpu", train_args={"nbs": 16}).resolved()
+    assert mine.final_budget.train_args()["nbs"] == mine.proxy_budget.train_args()["nbs"] == 16
+
+
 def test_the_gpu_is_asked_once_when_the_run_is_resolved(checkpoint, monkeypatch):
     """torch.cuda.is_available is counted, not faked: construction, copies and loading never ask it."""
     import torch

@@ -38,8 +38,13 @@ RESERVED = frozenset({"data", "model", "project", "name", "resume", "epochs", "i
 
 @dataclass(frozen=True)
 class Budget:
-    """Training settings of one run. ``imgsz`` in pixels; ``nbs`` (nominal batch) defaults to
-    ``batch`` so that from-scratch proxies take one optimizer step per batch (results/benchmarks/bccd_signal.md)."""
+    """Training settings of one run. ``imgsz`` in pixels.
+
+    A proxy run (``proxy``, the default) takes one optimizer step per batch (``nbs``, the nominal batch, defaults
+    to ``batch``: from scratch on small data Ultralytics' 64 learns nothing in 30 epochs, bccd_signal.md) and
+    leaves early stopping to the search's pruner. ``proxy=False`` is the model a user gets: Ultralytics' own
+    recipe (its nominal batch 64, weight decay and patience), so the final model trains as plain Ultralytics
+    would (final_vs_ultralytics.md); ``nbs`` and ``overrides`` still win when given."""
 
     epochs: int = 30
     imgsz: int = 320
@@ -50,6 +55,7 @@ class Budget:
     device: str | None = None
     amp: bool = True
     keep_weights: bool = False
+    proxy: bool = True
     overrides: dict = field(default_factory=dict)  # further `YOLO.train` arguments (lr0, mosaic, ...)
 
     def train_args(self) -> dict:
@@ -57,17 +63,19 @@ class Budget:
         reserved = set(self.overrides) & RESERVED
         if reserved:
             raise ValueError(f"training argument(s) {sorted(reserved)} are set by the search itself; remove them")
+        recipe = {"nbs": self.nbs or self.batch, "patience": self.epochs} if self.proxy else {}
+        if self.nbs:
+            recipe["nbs"] = self.nbs
         return {
             "epochs": self.epochs,
             "imgsz": self.imgsz,
             "batch": self.batch,
-            "nbs": self.nbs or self.batch,
             "workers": self.workers,
             "seed": self.seed,
             "deterministic": True,
             "device": self.device,
             "amp": self.amp,
-            "patience": self.epochs,  # Ultralytics' own early stop off: our pruner decides
+            **recipe,
             "plots": False,
             "val": True,
             "exist_ok": True,
@@ -342,9 +350,10 @@ def full_train(
     out_dir: str | Path,
     weights: str | Path | None = None,
     insertion: str = "gated",
+    report: Report | None = None,
 ) -> TrialRecord:
     """Retrain ``placement`` with the user's full settings into ``out_dir`` (the study's ``final/``):
-    model.yaml, weights/best.pt, results.csv and log."""
+    model.yaml, weights/best.pt, results.csv and log; ``report`` hears each epoch (for progress: it answers False)."""
     from dataclasses import replace
 
-    return train_candidate(placement, base, data, replace(budget, keep_weights=True), out_dir, weights=weights, insertion=insertion)
+    return train_candidate(placement, base, data, replace(budget, keep_weights=True), out_dir, report, weights, insertion)

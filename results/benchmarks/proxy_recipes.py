@@ -41,6 +41,9 @@ RECIPES = {
                      "1 warm-up epoch (the learning rate peaks after epoch 1 instead of 3), bias warm-up from 0"),
     "small-long": (10, 224, {"warmup_epochs": 1, "warmup_bias_lr": 0.0},
                    "twice the epochs at 224 px (about the same pixels seen), 1 warm-up epoch, bias warm-up from 0"),
+    "small-long-nbs64": (10, 224, {"warmup_epochs": 1, "warmup_bias_lr": 0.0, "nbs": 64},
+                         "small-long with Ultralytics' nominal batch 64 (one optimizer step every 4 batches of 16, "
+                         "weight decay scaled as Ultralytics does) instead of the proxies' nbs = batch"),
 }
 
 
