@@ -34,11 +34,16 @@ trainings, so a race replayed after a kill makes the same decisions without trai
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from search.power import detectable_effect, power_at, seed_noise, seeds_needed
-from search.verdict import MIN_PAIRS, Comparison, beats_baseline, compare
+from search.power import (
+    RELIABLE_PAIRS, SD_BOUND, fewest_seeds, paired_detectable, paired_power, sd_upper_bound, seed_noise, welch_detectable,
+    welch_power,
+)  # fmt: skip
+from search.verdict import MIN_PAIRS, PAIRED, WELCH, Comparison, beats_baseline, compare
 
 ALPHA = 0.05  # one-sided: the highest rate of a false "improves" over the whole procedure
 SELECTION_ROUNDS = 2  # a third round cost the test more rounds than it gained (simulated with selection_power.py)
@@ -110,24 +115,94 @@ class Race:
         """Seed sd and same-seed correlation measured over every arm and round (`seed_noise`)."""
         return seed_noise({key: self.scores(key) for key in (self.baseline, *self.contenders)})
 
+    def measured(self) -> dict | None:
+        """The spread the test faces, as this race measured it: on the test rounds, the same-seed
+        differences of the tested leader and the baseline (a paired test), or the two sides' scores
+        (Welch's t, when the test does not pair: `_pairing`); before the test has two of them (a race
+        ended or still in selection), every contender against the baseline on every round, pooled.
+
+        Keys: ``test`` (`PAIRED` or `WELCH`), ``measured_on`` ("test rounds" or "all rounds"),
+        ``pairs`` (same-seed pairs; Welch's: the fewer runs of a side), ``difference_sd`` (the sd of
+        one same-seed difference; Welch's: of a difference of two independent runs, from the sides'
+        ``candidate_sd`` and ``baseline_sd``), ``difference_df`` (its degrees of freedom; Welch's:
+        Welch-Satterthwaite's), ``difference_sd_upper`` (its one-sided upper bound at confidence
+        ``sd_bound``: `search.power.sd_upper_bound`) and ``few_pairs`` (fewer than `RELIABLE_PAIRS`
+        pairs: the report says the race can only see large gains). None without two pairs (two runs
+        a side)."""
+        paired = _pairing(self)
+        tested = [r for r in self.rounds if r.test]
+        for rounds, arms, where in ((tested, (self.leader,), "test rounds"), (self.rounds, self.contenders, "all rounds")):
+            if any(arm is None for arm in arms):
+                continue
+            found = (_paired_spread if paired else _welch_spread)(rounds, arms, self.baseline)
+            if found is not None:
+                upper = sd_upper_bound(found["difference_sd"], found["difference_df"], SD_BOUND)
+                few = found["pairs"] < RELIABLE_PAIRS
+                return {"test": PAIRED if paired else WELCH, "measured_on": where, **found, "difference_sd_upper": upper,
+                        "sd_bound": SD_BOUND, "few_pairs": few}  # fmt: skip
+        return None
+
     def resolution(self, effect: float = TARGET_EFFECT) -> dict | None:
-        """What this budget resolves at the measured noise (`noise`; an unmeasured correlation counts
-        as 0): ``detectable``, the smallest gain its test finds with 80% power; ``power``, the chance that
-        its last look finds ``effect`` (a lower bound: the halfway look can only add); ``seeds_needed``,
-        the test rounds (seeds per side) that would find ``effect``, with ``budget_needed``, the
-        budget giving them after this race's selection. None without a measured seed sd."""
-        sd, correlation = self.noise()
+        """What this budget resolves at the spread the race measured (`measured`, whose keys it adds),
+        never at a same-seed correlation estimated on a few pairs: ``detectable``, the smallest gain
+        its test finds with 80% power; ``power``, the chance that its last look finds ``effect`` (a
+        lower bound: the halfway look can only add); ``detectable_upper``, ``detectable`` at the sd's
+        upper bound; ``seeds_needed``, the test rounds (seeds per side) that would find ``effect``,
+        with ``budget_needed``, the budget giving them after this race's selection. ``sd`` and
+        ``correlation`` are the seed sd and same-seed correlation over every arm and round (`noise`;
+        shown, not used). None without a measured spread."""
+        measured = self.measured()
         selection = sum(len(r.scores) for r in self.rounds if not r.test)
         planned = (self.budget - selection) // 2
-        if sd is None or planned < 2:
+        if measured is None or planned < 2:
             return None
-        correlation = correlation or 0.0
-        needed = seeds_needed(effect, sd, lambda n: look_level(self.alpha, n), correlation)
-        level = look_level(self.alpha, planned)
-        return {"sd": sd, "correlation": correlation, "effect": effect, "test_rounds": planned,
-                "detectable": detectable_effect(sd, planned, level, correlation),
-                "power": power_at(effect, sd, planned, level, correlation),
-                "seeds_needed": needed, "budget_needed": None if needed is None else selection + 2 * needed}  # fmt: skip
+        if measured["test"] == PAIRED:
+            sd = measured["difference_sd"]
+            detectable = lambda n, level: paired_detectable(sd, n, level)  # noqa: E731
+            power = paired_power(effect, sd, planned, look_level(self.alpha, planned))
+        else:
+            sds = measured["candidate_sd"], measured["baseline_sd"]
+            detectable = lambda n, level: welch_detectable(*sds, n, level)  # noqa: E731
+            power = welch_power(effect, *sds, planned, look_level(self.alpha, planned))
+        found = detectable(planned, look_level(self.alpha, planned))
+        scale = measured["difference_sd_upper"] / measured["difference_sd"] if measured["difference_sd"] > 0 else 1.0
+        needed = fewest_seeds(effect, lambda n: detectable(n, look_level(self.alpha, n)), least=MIN_PAIRS)
+        seed_sd, correlation = self.noise()
+        return {"sd": seed_sd, "correlation": correlation, "effect": effect, "test_rounds": planned, "detectable": found,
+                "power": power, "seeds_needed": needed, "budget_needed": None if needed is None else selection + 2 * needed,
+                **measured, "detectable_upper": found * scale}  # fmt: skip
+
+
+def _pooled(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
+    """The sd pooled over ``groups`` (each around its own mean) and its degrees of freedom."""
+    groups = [g for g in groups if len(g) > 1]
+    df = sum(len(g) - 1 for g in groups)
+    if not df:
+        return None, 0
+    return math.sqrt(sum(sum((x - statistics.fmean(g)) ** 2 for x in g) for g in groups) / df), df
+
+
+def _paired_spread(rounds: Sequence[Round], arms: Sequence[str], baseline: str) -> dict | None:
+    """`Race.measured`'s figures of a paired test: the sd of same-seed differences of ``arms`` to ``baseline``."""
+    groups = [[r.scores[a] - r.scores[baseline] for r in rounds
+               if r.scores.get(a) is not None and r.scores.get(baseline) is not None] for a in arms]  # fmt: skip
+    sd, df = _pooled(groups)
+    if sd is None:
+        return None
+    return {"pairs": sum(len(g) for g in groups if len(g) > 1), "difference_sd": sd, "difference_df": df}
+
+
+def _welch_spread(rounds: Sequence[Round], arms: Sequence[str], baseline: str) -> dict | None:
+    """`Race.measured`'s figures of Welch's test: each side's sd (the arms' pooled) and their sum's."""
+    sides = [[[r.scores[a] for r in rounds if r.scores.get(a) is not None] for a in group] for group in (arms, [baseline])]
+    (candidate, df_c), (base, df_b) = (_pooled(groups) for groups in sides)
+    if candidate is None or base is None:
+        return None
+    runs = [sum(len(g) for g in groups if len(g) > 1) for groups in sides]
+    variance = candidate**2 + base**2
+    df = variance**2 / (candidate**4 / df_c + base**4 / df_b) if variance > 0 else df_c + df_b
+    return {"pairs": min(runs), "difference_sd": math.sqrt(variance), "difference_df": df, "candidate_sd": candidate,
+            "baseline_sd": base}  # fmt: skip
 
 
 def looks(test_rounds: int) -> tuple[int, ...]:

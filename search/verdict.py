@@ -158,7 +158,7 @@ def verdict_line(c: Comparison, metric: str = "mAP50-95") -> str:
     if c.low > 0:
         return f"improves {metric} by {c.difference:+.4f} ({detail})"
     if c.high < 0:
-        return f"lowers {metric} by {c.difference:+.4f} ({detail})"
+        return f"lowers {metric} by {-c.difference:.4f} ({detail})"  # a loss's size: the interval keeps the sign
     return f"no difference beyond seed noise: {metric} {c.difference:+.4f} ({detail})"
 
 

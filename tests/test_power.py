@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search.power import detectable_effect, power_at, seed_noise, seeds_needed
+from search.power import (
+    detectable_effect, fewest_seeds, paired_detectable, paired_power, power_at, sd_upper_bound, seed_noise, seeds_needed,
+    welch_detectable, welch_power,
+)  # fmt: skip
 from search.verdict import compare
 
 
@@ -86,3 +89,25 @@ def test_power_at_inverts_detectable_effect_and_matches_simulated_tests(correlat
         p = stats.ttest_ind(arm, base, axis=1, equal_var=False, alternative="greater").pvalue
     simulated, expected = float(np.mean(p < alpha)), power_at(0.01, sd, seeds, alpha, correlation)
     assert abs(simulated - expected) < 3 * np.sqrt(expected * (1 - expected) / 4000)
+
+
+def test_measured_spread_functions():
+    """From a measured sd of same-seed differences: the paired t at pairs - 1 degrees of freedom, equal to
+    `detectable_effect` at the difference's sd; Welch's at the two sides' sds with Welch-Satterthwaite's
+    degrees of freedom; both scale with the sd, and the power inverts the detectable gain."""
+    sd, correlation, pairs, alpha = 0.004, 0.5, 5, 0.025
+    difference_sd = sd * np.sqrt(2 * (1 - correlation))
+    assert paired_detectable(difference_sd, pairs, alpha) == pytest.approx(detectable_effect(sd, pairs, alpha, correlation))
+    assert paired_detectable(2 * difference_sd, pairs, alpha) == pytest.approx(2 * paired_detectable(difference_sd, pairs, alpha))
+    assert paired_power(paired_detectable(difference_sd, 3, 0.05), difference_sd, 3, 0.05) == pytest.approx(0.8, abs=1e-4)
+    a, b, n = 0.01, 0.02, 4
+    df = (a * a + b * b) ** 2 / ((a**4 + b**4) / (n - 1))
+    gain = welch_detectable(a, b, n, alpha)
+    assert stats.nct.sf(stats.t.isf(alpha, df), df, gain / np.sqrt((a * a + b * b) / n)) == pytest.approx(0.8, abs=1e-4)
+    assert welch_power(gain, a, b, n, alpha) == pytest.approx(0.8, abs=1e-4)
+    assert paired_detectable(0.0, 3, 0.05) == 0.0 and paired_power(0.01, 0.0, 3, 0.05) == 1.0
+    assert sd_upper_bound(1.0, 2, 0.9) == pytest.approx(np.sqrt(2 / stats.chi2.ppf(0.1, 2)))
+    assert fewest_seeds(0.01, lambda k: paired_detectable(difference_sd, k, alpha), least=3) == seeds_needed(
+        0.01, sd, alpha, correlation)  # fmt: skip
+    with pytest.raises(ValueError):
+        paired_detectable(-1.0, 3, 0.05)

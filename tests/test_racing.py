@@ -14,8 +14,8 @@ from optuna.trial import TrialState, create_trial
 from scipy import stats
 
 from search.config import RunConfig
-from search.power import detectable_effect
-from search.racing import ALPHA, MIN_PAIRS, SELECTION_ROUNDS, Drop, look_level, looks, minimal_budget, race
+from search.power import RELIABLE_PAIRS, paired_detectable, welch_detectable
+from search.racing import ALPHA, MIN_PAIRS, SELECTION_ROUNDS, Drop, Race, Round, look_level, looks, minimal_budget, race
 from search.verdict import PAIRED, WELCH
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
@@ -130,15 +130,83 @@ def test_bad_races_raise(contenders, baseline, budget, match):
 
 
 def test_resolution_matches_the_power_function():
+    """The resolution comes from the sd of the test rounds' same-seed differences of the leader and the
+    baseline (the test pairs them), not from the pooled seed sd and correlation."""
     found = race(["a", "b"], "base", scores_of({"base": 0.50, "a": 0.50, "b": 0.50}, seed=5), budget=20, first_seed=1)
     resolution = found.resolution()
-    sd, correlation = found.noise()
     assert resolution["test_rounds"] == (20 - SELECTION_ROUNDS * 3) // 2
-    expected = detectable_effect(sd, resolution["test_rounds"], look_level(0.05, resolution["test_rounds"]), max(correlation, 0))
+    assert resolution["test"] == PAIRED and resolution["measured_on"] == "test rounds"
+    tested = [r for r in found.rounds if r.test]
+    differences = [r.scores[found.leader] - r.scores["base"] for r in tested]
+    assert resolution["pairs"] == len(tested) and resolution["difference_df"] == len(tested) - 1
+    assert resolution["difference_sd"] == pytest.approx(np.std(differences, ddof=1))
+    level = look_level(0.05, resolution["test_rounds"])
+    expected = paired_detectable(resolution["difference_sd"], resolution["test_rounds"], level)
     assert resolution["detectable"] == pytest.approx(expected)
     n = resolution["seeds_needed"]
-    assert detectable_effect(sd, n, look_level(0.05, n), max(correlation, 0)) <= 0.01
+    assert paired_detectable(resolution["difference_sd"], n, look_level(0.05, n)) <= 0.01
+    assert paired_detectable(resolution["difference_sd"], n - 1, look_level(0.05, n - 1)) > 0.01
     assert resolution["budget_needed"] == SELECTION_ROUNDS * 3 + 2 * n
+    assert (resolution["sd"], resolution["correlation"]) == found.noise()  # still stored, for older readers
+
+
+def _three_pairs(differences: list[float]) -> Race:
+    """A finished single-contender race whose 3 test rounds have these same-seed differences (leader - baseline)."""
+    rounds = tuple(Round(seed, True, {"base": 0.40 + 0.02 * seed, "a": 0.40 + 0.02 * seed + d})
+                   for seed, d in enumerate(differences, 1))  # fmt: skip
+    return Race("base", ("a",), budget=6, alpha=ALPHA, rounds=rounds, leader="a", test_rounds=3, level=look_level(ALPHA, 3),
+                stopped="the budget is spent")  # fmt: skip
+
+
+def test_power_statement_on_three_pairs_follows_their_paired_sd():
+    """Issue 29: 3 pairs with differences (-0.048, -0.061, -0.030) have paired sd 0.0156; the report
+    said a gain below 0.0066 could not be told from noise (pooled sd with a correlation of +1.00 from 3
+    pairs). The stated detectable gain now follows the measured paired sd: doubling the spread of the
+    differences doubles it, and the text says the race can only see large gains."""
+    from search.report.outcome import resolution_text
+
+    differences = [-0.048, -0.061, -0.030]
+    mean = sum(differences) / 3
+    wider = [mean + 2 * (d - mean) for d in differences]  # the same mean, twice the spread
+    one, two = _three_pairs(differences).resolution(), _three_pairs(wider).resolution()
+    sd = float(np.std(differences, ddof=1))
+    assert one["difference_sd"] == pytest.approx(sd) == pytest.approx(0.01557, abs=1e-5)
+    assert two["difference_sd"] == pytest.approx(2 * sd)
+    assert one["pairs"] == 3 and one["difference_df"] == 2 and one["few_pairs"]
+    t_gain = (stats.nct.sf(stats.t.isf(0.05, 2), 2, one["detectable"] / (sd / np.sqrt(3))))  # 80% power, 2 df
+    assert t_gain == pytest.approx(0.8, abs=1e-4)
+    assert two["detectable"] == pytest.approx(2 * one["detectable"])
+    assert one["detectable"] > 5 * 0.0066  # not the correlation formula's optimistic figure
+    assert two["power"] < one["power"] < 0.5  # far from "at least 97%" for 0.01
+
+    text = resolution_text(one, 6, "mAP50-95")
+    assert text.startswith("This race can only see large gains: it measured its noise on only 3 pairs (2 degrees of freedom)")
+    assert (f"the sd of the same-seed differences between the tested placement and the baseline ({sd:.4f} mAP50-95 "
+            "from 3 pairs of its test rounds; 2 degrees of freedom), its paired t cannot tell a gain below "
+            f"{one['detectable']:.4f} mAP50-95 from noise (80% power)") in text  # fmt: skip
+    assert f"{two['detectable']:.4f}" in resolution_text(two, 6, "mAP50-95")
+
+
+def test_resolution_with_enough_pairs_or_unpaired():
+    """With `RELIABLE_PAIRS` pairs or more the text states the figures without the warning; an unpaired
+    test (Welch's) states them from the two sides' sds."""
+    from search.report.outcome import resolution_text
+
+    paired = race(["a"], "base", scores_of({"base": 0.5, "a": 0.5}, corr=0.8, seed=2), budget=2 * RELIABLE_PAIRS + 2, first_seed=1)
+    resolution = paired.resolution()
+    assert resolution["pairs"] >= RELIABLE_PAIRS and not resolution["few_pairs"]
+    assert resolution_text(resolution, paired.budget, "mAP50-95").startswith("With this budget")
+
+    selection = (Round(1, False, {"base": 0.50, "a": 0.51, "b": 0.49}),  # same-seed scores correlate negatively
+                 Round(2, False, {"base": 0.51, "a": 0.50, "b": 0.50}))  # fmt: skip
+    test = tuple(Round(seed, True, {"base": b, "a": a}) for seed, a, b in ((3, 0.52, 0.50), (4, 0.49, 0.51), (5, 0.50, 0.52)))
+    unpaired = Race("base", ("a", "b"), budget=12, alpha=ALPHA, rounds=selection + test, leader="a", test_rounds=3)
+    resolution = unpaired.resolution()
+    sds = float(np.std([0.52, 0.49, 0.50], ddof=1)), float(np.std([0.50, 0.51, 0.52], ddof=1))
+    assert resolution["test"] == WELCH and resolution["pairs"] == 3 and resolution["test_rounds"] == 3
+    assert (resolution["candidate_sd"], resolution["baseline_sd"]) == pytest.approx(sds)
+    assert resolution["detectable"] == pytest.approx(welch_detectable(*sds, 3, look_level(ALPHA, 3)))
+    assert "not paired" in resolution_text(resolution, unpaired.budget, "mAP50-95")
 
 
 def _selection_power():

@@ -37,7 +37,9 @@ def test_clear_loss():
     c = compare(rng.normal(0.53, 0.01, 4), rng.normal(0.57, 0.014, 4))
     assert not beats_baseline(c)
     assert c.high < 0
-    assert verdict_line(c, "mAP50").startswith("lowers mAP50 by -0.0")
+    line = verdict_line(c, "mAP50")
+    assert line.startswith(f"lowers mAP50 by {-c.difference:.4f} (") and "by -" not in line  # no double negative
+    assert f"interval [{c.low:+.4f}, {c.high:+.4f}]" in line  # the signed difference stays in the interval
 
 
 def test_pure_noise_interval_covers_zero():
