@@ -116,4 +116,5 @@ def _tradeoff(runs: dict[tuple[str, int], dict], key: str, baseline: str) -> str
 
 def _comparison_dict(c: Comparison, task: Task) -> dict:
     return {"difference": c.difference, "low": c.low, "high": c.high, "p_value": c.p_value, "method": c.method,
-            "confidence": c.confidence, "correlation": c.correlation, "line": verdict_line(c, task.score_label)}  # fmt: skip
+            "confidence": c.confidence, "correlation": c.correlation, "n_pairs": c.n_pairs, "n_candidate": c.n_candidate,
+            "line": verdict_line(c, task.score_label)}  # fmt: skip

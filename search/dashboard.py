@@ -43,6 +43,7 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
 
     from search.decision import Decision
     from search.report import leaderboard, sort_trials
+    from search.report.outcome import race_table
     from search.study import task_of_study
 
     folder = Path(study_dir)
@@ -68,9 +69,22 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     task = task_of_study(study)
     decision = Decision.of_study(study, task.metric_names)
     said = decision.sentence(task.score, task.score_label) if decision else "no final step has run yet"
-    note = ["## Verdict", "", said, "", *leaderboard(sort_trials(study.get_trials(deepcopy=False)), task),
+    headline = decision.headline(task.score_label) if decision else "Not decided yet: the search's final step has not run"
+    raced = ["## Race on fresh seeds (what decided)", "", *race_table(decision.confirmation, task), ""] if (
+        decision and decision.confirmation) else []  # fmt: skip
+    note = [f"## {headline}", "", said, "", *raced, *leaderboard(sort_trials(study.get_trials(deepcopy=False)), task),
             "## Files (this study's artifacts)", "", *files]  # fmt: skip
     save_note(study, "\n".join(note))
+
+
+def progress_note(study: optuna.Study):
+    """A function that puts one line of the full trainings' progress into the study's note (so the dashboard shows it
+    while they run; `publish_outcome` replaces it), or None without optuna-dashboard."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return None
+    return lambda line: save_note(study, f"## Full training in progress\n\n{line}")
 
 
 def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080, study_dir: str | Path | None = None) -> None:

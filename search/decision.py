@@ -101,10 +101,20 @@ class FullRun:
     weights: str | None = None  # inside the study folder: final/weights/best.pt
     epochs: int | None = None
     gates: dict[str, float] = field(default_factory=dict)
+    best_epoch: int | None = None  # the epoch whose weights are best.pt (highest fitness); None in older studies
+    best_score: float | None = None  # the score searched at that epoch, and at the last one
+    last_score: float | None = None
 
     @property
     def complete(self) -> bool:
         return self.status == "complete"
+
+    @property
+    def fall(self) -> float | None:
+        """How far the score searched fell from the best epoch to the last (>= 0), None when unknown."""
+        if self.best_score is None or self.last_score is None:
+            return None
+        return max(0.0, self.best_score - self.last_score)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -160,6 +170,32 @@ class Decision:
     def sentence(self, score: str, label: str) -> str:
         """The verdict; decisions recorded before it was stored get the full retrainings' `retraining_verdict`."""
         return self.verdict or retraining_verdict(self, score, label)
+
+    def headline(self, label: str) -> str:
+        """The decision in one line with its raced gain over the baseline (``label``: the score's name): what the
+        progress bar's last line, the dashboard note's and report.md's first lines say, never a single run's lead."""
+        chosen = f"trial {self.trial} ({self.placement_str})"
+        found = self.confirmation
+        if found is None:
+            how = "chosen on one proxy run, not raced (--confirm-top 0)" if self.unconfirmed else "not raced"
+            return f"Decided: {'the base model' if self.keeps_baseline else chosen}, {how}"
+        tested = found.chosen if found.winner is not None else next((c for c in found.candidates if c.comparison), None)
+        raced = raced_gain(tested.comparison, label) if tested is not None and tested.comparison else None
+        if found.winner is not None:
+            return f"Decided: {chosen}, raced gain over the baseline {raced}"
+        best = f"; best raced, trial {tested.trial} ({tested.placement_str}): {raced}" if raced else ""
+        return f"Decided: keep the base model, no placement beat it beyond noise{best}"
+
+
+def raced_gain(comparison: dict, label: str) -> str:
+    """``+0.0120 mAP50-95 [90% +0.0030, +0.0210], 6 seeds``: a race's mean gain (a `search.verdict.Comparison`'s
+    fields) with its interval when it has one."""
+    text = f"{comparison['difference']:+.4f} {label}"
+    if comparison.get("low") is not None and comparison.get("high") is not None:
+        level = f"{comparison['confidence']:.0%} " if comparison.get("confidence") else ""  # older studies lack it
+        text += f" [{level}{comparison['low']:+.4f}, {comparison['high']:+.4f}]"
+    seeds = comparison.get("n_pairs") or comparison.get("n_candidate")
+    return text + (f", {seeds} seeds" if seeds else "")
 
 
 def race_verdict(winner: str | None, leader: str | None, comparison_line: str | None, stopped: str) -> str:

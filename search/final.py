@@ -20,12 +20,14 @@ from optuna.trial import FrozenTrial
 
 from search.config import RunConfig
 from search.confirm import confirm
+from search.dashboard import progress_note
 from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
+from search.progress import FinalProgress
 from search.study import first_baseline, placement_of, ranked_by_gain, repeat_seed, scored_trials, task_of_study
 from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task
-from trainers.train import TrialRecord, full_train, head_args
+from trainers.train import Report, TrialRecord, full_train, head_args
 
 
 def choose_winner(study: optuna.Study) -> FrozenTrial:
@@ -43,8 +45,9 @@ def choose_winner(study: optuna.Study) -> FrozenTrial:
     return ranked_placements[0][0] if ranked_placements and ranked_placements[0][1] > 0 else base
 
 
-def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path) -> TrialRecord:
-    """Full training of ``placement`` into ``folder``, or the saved record of an identical one."""
+def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path, report: Report | None = None) -> TrialRecord:
+    """Full training of ``placement`` into ``folder``, or the saved record of an identical one; ``report`` hears
+    each epoch (`trainers.train.Report`)."""
     saved = folder / "record.json"
     budget = config.final_budget
     key = {"placement": placement.key, "budget": budget.train_args(), "weights": config.weights, "insertion": config.insertion}
@@ -55,7 +58,7 @@ def train_once(placement: Placement, base: dict, config: RunConfig, folder: Path
         if saved_key == key and record.status == "complete":
             return record
     shutil.rmtree(folder, ignore_errors=True)
-    record = full_train(placement, base, study_data(config), budget, folder, config.weights, config.insertion)
+    record = full_train(placement, base, study_data(config), budget, folder, config.weights, config.insertion, report)
     saved.write_text(json.dumps({**record.to_dict(), "key": key}, indent=1))
     return record
 
@@ -98,13 +101,22 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
         decision = Decision(trial.number, trial.user_attrs["placement"], placement, unconfirmed_verdict(trial.number, placement),
                             unconfirmed=True)  # fmt: skip
     placement = Placement.from_dict(decision.placement)
-    record = train_once(placement, base, config, config.study_dir / "final")
-    final = _full_run(record, run.task, "final")
-    baseline = (final if placement.is_baseline
-                else _full_run(train_once(Placement(), base, config, config.study_dir / "final-baseline"), run.task,
-                               "final-baseline"))  # fmt: skip
-    decision = replace(decision, final=final, baseline=baseline)
-    study.set_user_attr(FINAL_ATTR, decision.to_dict())
+    runs = [("final", placement, f"trial {decision.trial} ({decision.placement_str})")]
+    if not placement.is_baseline:
+        runs.append(("final-baseline", Placement(), "the baseline"))
+    note = progress_note(study)
+    with FinalProgress(len(runs), config.final_epochs, run.task, show_progress, note) as progress:
+        full = {}
+        for folder, chosen, name in runs:
+            progress.start(f"full training of {name}")
+            record = full[folder] = train_once(chosen, base, config, config.study_dir / folder, progress.report)
+            progress.finish_run()
+        final = _full_run(full["final"], run.task, "final")
+        baseline = _full_run(full["final-baseline"], run.task, "final-baseline") if len(runs) > 1 else final
+        decision = replace(decision, final=final, baseline=baseline)
+        study.set_user_attr(FINAL_ATTR, decision.to_dict())
+        progress.done(decision.headline(run.task.score_label))
+    record = full["final"]
     if record.status != "complete":
         raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
     shutil.copyfile(config.study_dir / "final" / "model.yaml", config.study_dir / "best.yaml")
@@ -116,8 +128,10 @@ def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:
     size, time and weights (a path inside the study, so that the study can move)."""
     scored = score_metrics(record)
     weights = f"{folder}/weights/best.pt" if record.paths.get("weights") else None
+    best, last = record.best, (record.epochs[-1] if record.epochs else {})
     return FullRun(record.status, {k: scored.get(k) for k in task.metric_names}, record.reason, record.params, record.gflops,
-                   record.wall_time_s, weights, len(record.epochs), record.gates)  # fmt: skip
+                   record.wall_time_s, weights, len(record.epochs), record.gates, best.get("epoch"), best.get(task.score),
+                   last.get(task.score))  # fmt: skip
 
 
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:

@@ -1,9 +1,12 @@
-"""Progress bars: one for the study (trials done, pruned, failed, best against baseline, elapsed and
-remaining time) and one for the trial in training (epochs, current score); one for the seed
-confirmation (runs of the budget, the run in training, the running verdict)."""
+"""Progress bars: one for the study (trials done, pruned, failed, the best single run against the
+baseline's, elapsed and remaining time) and one for the trial in training (epochs, current score); one for
+the seed confirmation (runs of the budget, the run in training, the running verdict); one for the full
+trainings after it (epochs, score, time left), whose last line is the decision."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import optuna
@@ -27,8 +30,11 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            self.bar = tqdm(total=self.total, desc="study", unit="trial", position=0)
-            self.update()  # counts the trials done so far: the study is read once
+            from search.study import count_trials
+
+            done = count_trials(self.study.get_trials(deepcopy=False))  # a resume's rate counts only its own trials
+            self.bar = tqdm(total=self.total, initial=done, desc="study", unit="trial", position=0)
+            self.update()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -62,11 +68,11 @@ class Progress:
         states = [t.state for t in trials if not t.user_attrs.get("infeasible")]
         base, ranked = first_baseline(trials), sorted((t for t in trials if t.state == TrialState.COMPLETE), key=rank_key)
         text = f"done {states.count(TrialState.COMPLETE)}, pruned {states.count(TrialState.PRUNED)}, failed {states.count(TrialState.FAIL)}"
-        if ranked:
+        if ranked:  # one run each: a lead here is often seed noise, which the race after the search checks
             best = ranked[0].values[0]
-            text += f", best {self.task.score_label} {best:.4f}"
+            text += f", best single run {self.task.score_label} {best:.4f}"
             if base is not None and base.state == TrialState.COMPLETE:
-                text += f" ({best - base.values[0]:+.4f} vs baseline)"
+                text += f" ({best - base.values[0]:+.4f} vs the baseline's run)"
         self.bar.n = count_trials(trials)
         self.bar.set_postfix_str(text)
 
@@ -120,3 +126,61 @@ def race_state(race: Race, labels: dict[str, str]) -> str:
     found = race.comparison
     interval = f", last look [{found.low:+.4f}, {found.high:+.4f}]" if found is not None and found.low is not None else ""
     return f"{stage}: {lead}{interval}"
+
+
+class FinalProgress:
+    """One tqdm bar for the full trainings after the race (`search.final`): epochs done of all of them, the run
+    in training with its last score and the time left, the same line handed to ``note`` (the dashboard's note,
+    or None); `done` leaves the decision as its last line. Silent on the console when ``enabled`` is False."""
+
+    def __init__(self, runs: int, epochs: int, task: Task, enabled: bool = True, note: Callable[[str], None] | None = None):
+        self.epochs, self.task, self.enabled, self.note = epochs, task, enabled, note
+        self.total, self.done_epochs, self.offset, self.name = runs * epochs, 0, 0, ""
+        self.trained = 0  # epochs trained by this process (a run found finished on disk costs none)
+        self.bar: tqdm | None = None
+        self.start_s = time.monotonic()
+
+    def __enter__(self) -> FinalProgress:
+        if self.enabled:
+            self.bar = tqdm(total=self.total, desc="final", unit="epoch", position=0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def start(self, name: str) -> None:
+        """The full training of ``name`` (e.g. ``trial 6 (SE at backbone.6)``) starts."""
+        self.name, self.offset = name, self.done_epochs
+        self._show(f"{name}: starting")
+
+    def report(self, epoch: int, metrics: dict) -> bool:
+        """`trainers.train.Report`: ``epoch`` of the run in training ended; never asks it to stop."""
+        self.done_epochs, self.trained = self.offset + epoch, self.trained + 1
+        score = metrics.get(self.task.score)
+        scored = f", {self.task.score_label} {score:.4f}" if score is not None else ""
+        self._show(f"{self.name}: epoch {epoch}/{self.epochs}{scored}, {self.time_left()}")
+        return False
+
+    def finish_run(self) -> None:
+        """The run in training ended (or was found finished on disk, or stopped early by Ultralytics' patience)."""
+        self.done_epochs = self.offset + self.epochs
+        self._show(f"{self.name}: done")
+
+    def done(self, line: str) -> None:
+        """Leave ``line`` (the decision) as the bar's last line and the note's."""
+        self._show(line)
+
+    def time_left(self) -> str:
+        """``about 4 min left`` at the pace of the epochs trained so far (of this bar's life)."""
+        if not self.trained:
+            return "time left unknown"
+        seconds = (time.monotonic() - self.start_s) / self.trained * (self.total - self.done_epochs)
+        return f"about {seconds / 60:.0f} min left" if seconds >= 90 else f"about {seconds:.0f} s left"
+
+    def _show(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.n = self.done_epochs
+            self.bar.set_postfix_str(line[:160])
+        if self.note is not None:
+            self.note(line)

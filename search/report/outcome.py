@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from search.decision import Confirmation, Decision, FullRun, SeedRuns
+from search.power import SD_BOUND
+from search.verdict import PAIRED
 from search.report.context import Report
 
 if TYPE_CHECKING:
@@ -23,16 +25,21 @@ def confirmation_section(report: Report) -> list[str]:
     if not found:
         return ["## Confirmation with more seeds", "", not_confirmed_text(decision), ""]
     task = report.task
+    lines = ["## Confirmation with more seeds", "", race_text(found), ""] + race_table(found, task) + [""]
+    resolution = resolution_text(found.noise, found.budget, task.score_label)
+    if resolution:
+        lines += [resolution, ""]
+    return lines + [f"**Verdict: {sentence(decision.verdict)}**", ""]
+
+
+def race_table(found: Confirmation, task: Task) -> list[str]:
+    """The race as a Markdown table: the baseline, then each contender with its runs, scores, fate and comparison."""
     rows = [seed_row(found.baseline, "baseline", task)]
     rows += [seed_row(c, f"candidate {i}" + (" (winner)" if i - 1 == found.winner else ""), task)
              for i, c in enumerate(found.candidates, 1)]  # fmt: skip
     head = ["", "trial", "placement", "runs", f"{task.score_label} mean ± sd", "P (mean)", "R (mean)", "in the race",
             "against the baseline", "trade-off"]  # fmt: skip
-    lines = ["## Confirmation with more seeds", "", race_text(found), ""] + table(head, rows) + [""]
-    resolution = resolution_text(found.noise, found.budget, task.score_label)
-    if resolution:
-        lines += [resolution, ""]
-    return lines + [f"**Verdict: {sentence(decision.verdict)}**", ""]
+    return table(head, rows)
 
 
 def seed_row(entry: SeedRuns, label: str, task: Task) -> list[object]:
@@ -66,20 +73,46 @@ def race_text(found: Confirmation) -> str:
 
 
 def resolution_text(noise: dict | None, budget: int | None, score: str) -> str | None:
-    """The smallest gain of ``score`` (its label) this confirmation could tell from noise, and the seeds a
-    gain of ``noise["effect"]`` would need; None without measured noise."""
+    """The smallest gain of ``score`` (its label) this confirmation could tell from noise, from the spread
+    the race measured (`search.racing.Race.resolution`), and the seeds a gain of ``noise["effect"]``
+    would need; None without measured noise. With fewer than `search.power.RELIABLE_PAIRS` pairs it
+    says first that the race can only see large gains."""
     if not noise:
         return None
-    measured = (f"the noise measured in this confirmation (seed sd {noise['sd']:.4f} {score}, same-seed correlation "
-                f"{noise['correlation']:+.2f})")  # fmt: skip
     needed = noise.get("seeds_needed")
     more = (f"{needed} seeds per side (a --confirm-budget of about {noise['budget_needed']}) would be needed for "
             f"{noise['effect']:g}" if needed else f"no practical number of seeds would resolve {noise['effect']:g}")  # fmt: skip
     power = (f" Its test had a power of at least {noise['power']:.0%} to find a true gain of {noise['effect']:g} in the "
              "placement it tested (not counting the chance that the search put a true winner into the race: "
              "results/benchmarks/selection_power.md simulates both)." if "power" in noise else "")  # older studies
-    return (f"With this budget ({budget} runs, {noise['test_rounds']} test rounds) and {measured}, a gain below "
-            f"{noise['detectable']:.4f} {score} cannot be told from noise (80% power); {more}.{power}")
+    if "difference_sd" not in noise:  # studies from before the resolution came from the measured differences
+        measured = (f"the noise measured in this confirmation (seed sd {noise['sd']:.4f} {score}, same-seed correlation "
+                    f"{noise['correlation']:+.2f})")  # fmt: skip
+        return (f"With this budget ({budget} runs, {noise['test_rounds']} test rounds) and {measured}, a gain below "
+                f"{noise['detectable']:.4f} {score} cannot be told from noise (80% power); {more}.{power}")
+    paired = noise["test"] == PAIRED
+    unit = _plural(noise["pairs"], "pair") if paired else _plural(noise["pairs"], "run") + " a side"
+    where = ("its test rounds" if noise["measured_on"] == "test rounds" else
+             "all its rounds, each contender against the baseline, as its test had fewer than two")  # fmt: skip
+    df = f"{round(noise['difference_df'], 1):g} degrees of freedom"
+    if paired:
+        spread = (f"the sd of the same-seed differences between the tested placement and the baseline "
+                  f"({noise['difference_sd']:.4f} {score} from {unit} of {where}; {df})")  # fmt: skip
+    else:
+        spread = (f"the seed sds of the tested placement and the baseline, not paired ({noise['candidate_sd']:.4f} and "
+                  f"{noise['baseline_sd']:.4f} {score} from at least {unit} of {where}; one difference has sd "
+                  f"{noise['difference_sd']:.4f}, {df})")  # fmt: skip
+    text = (f"With this budget ({budget} runs, {noise['test_rounds']} test rounds) and {spread}, its {noise['test']} "
+            f"cannot tell a gain below {noise['detectable']:.4f} {score} from noise (80% power); {more}.{power}")  # fmt: skip
+    if not noise.get("few_pairs"):
+        return text
+    return (f"This race can only see large gains: it measured its noise on only {unit} ({df}), so that sd is itself loose "
+            f"(its {noise.get('sd_bound', SD_BOUND):.0%} upper bound is {noise['difference_sd_upper']:.4f} {score}, at which a gain below "
+            f"{noise['detectable_upper']:.4f} could not be told from noise). {text}")  # fmt: skip
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def not_confirmed_text(decision: Decision) -> str:
@@ -103,12 +136,35 @@ def final_section(report: Report) -> list[str]:
         ["params", count(base.params, None), count(win.params, base.params), ""],
         ["GFLOPs", metric_or_dash(base.gflops, 2), metric_or_dash(win.gflops, 2), ""],
         ["epochs", base.epochs if base.epochs is not None else "–", win.epochs if win.epochs is not None else "–", ""],
+        ["best epoch (best.pt)", best_epoch_text(base), best_epoch_text(win), ""],
         ["wall time", duration(base.wall_time_s), duration(win.wall_time_s), ""],
     ]  # fmt: skip
     title = f"exported model: trial {decision.trial} ({decision.placement_str})"
     picture = ["![placement of the exported model](placement.png)", ""] if report.files.get("placement.png") else []
     body = table(["", "baseline", "exported", "difference"], rows)
-    return lines + [title, ""] + picture + body + ["", final_verdict(decision, report.task), ""] + gates_lines(win.gates)
+    runs = [("exported model", win)] + ([] if decision.keeps_baseline else [("baseline", base)])
+    falls = [text for name, run in runs if (text := fall_text(run, name, decision, report.task))]
+    return (lines + [title, ""] + picture + body + ["", final_verdict(decision, report.task), ""]
+            + [line for text in falls for line in (text, "")] + gates_lines(win.gates))  # fmt: skip
+
+
+def best_epoch_text(run: FullRun) -> str:
+    """``3 of 10``: the epoch whose weights are best.pt; a dash for studies from before it was kept."""
+    return "–" if run.best_epoch is None else f"{run.best_epoch} of {run.epochs}"
+
+
+def fall_text(run: FullRun, name: str, decision: Decision, task: Task) -> str | None:
+    """A warning when ``run``'s score fell after its best epoch by more than the race's seed sd (the closest noise
+    measured for this data), or by any amount when no noise was measured; None when it did not fall."""
+    fall = run.fall
+    noise = (decision.confirmation.noise or {}).get("sd") if decision.confirmation else None
+    if not fall or (noise is not None and fall <= noise):
+        return None
+    against = f"more than the seed sd of {noise:.4f} measured in the race" if noise is not None else "no seed noise measured to judge it"
+    return (f"**The {name}'s full training fell after its best epoch**: {metric(run.best_score)} {task.score_label} at "
+            f"epoch {run.best_epoch}, {metric(run.last_score)} at the last ({signed(-fall)}; {against}). best.pt keeps the "
+            "best epoch, but a training that falls this far is unstable at these settings: see final/results.csv, and "
+            "try more epochs, another image size or Ultralytics' own defaults through --set.")
 
 
 def gates_lines(gates: dict | None) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from search.objectives import second_objective
 from search.provenance import machine_text, versions_text
@@ -35,12 +35,19 @@ def header(report: Report) -> list[str]:
     reused = sum(t.user_attrs.get("duplicate_of") is not None for t in groups.complete + groups.pruned)
     if reused:
         counts += f"; {reused} of those reused the result of an identical placement (not counted towards --trials)"
-    if groups.unfinished:
+    if groups.unfinished and report.decision:  # the study decided: these trials are not part of it
+        waiting = sum(t.state == TrialState.WAITING for t in groups.unfinished)
+        running = len(groups.unfinished) - waiting
+        counts += "".join([f"; {waiting} queued, never started (the study reached --trials first)" if waiting else "",
+                           f"; {running} left running by a stopped worker, not counted" if running else ""])  # fmt: skip
+    elif groups.unfinished:
         counts += f"; {len(groups.unfinished)} running or waiting"
     model = config.model + (f" from weights {config.weights}" if config.weights else "")
     insertion = INSERTION_TEXT.get(config.insertion, config.insertion)
+    decision = report.decision
+    headline = decision.headline(report.task.score_label) if decision else "not decided yet"
     return [
-        f"# Attention placement search: {study.study_name}",
+        f"# Attention placement search {study.study_name}: {headline}",
         "",
         f"- base model: {model}",
         f"- dataset: {config.data}",
@@ -94,9 +101,10 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
     lines = ["## Leaderboard (proxy trainings)", ""]
     if groups.baseline is None and not groups.ranked:
         return lines + ["No trial has completed yet.", ""]
-    head = ["rank", "trial", "placement", *(m.label for m in task.metrics), f"Δ {task.score_label}", "params (vs baseline)",
-            "GFLOPs", "wall time"]  # fmt: skip
     complete = sorted(groups.complete, key=lambda t: t.number)
+    repeated = any(repeat_seed(t) is not None for t in complete)
+    delta = f"Δ {task.score_label} ({'mean over shared seeds' if repeated else 'single run'})"
+    head = ["rank", "trial", "placement", *(m.label for m in task.metrics), delta, "params (vs baseline)", "GFLOPs", "wall time"]
     firsts = finished_by_key(complete)
     later: dict[int, list[str]] = {}  # a trial -> the later trials of its placement: duplicates, repeat seeds
     for t in complete:
@@ -105,7 +113,6 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
         elif repeat_seed(t) is not None and t.user_attrs["placement_key"] in firsts:
             later.setdefault(firsts[t.user_attrs["placement_key"]].number, []).append(f"#{t.number} seed {repeat_seed(t)}")
     ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None]
-    repeated = any(repeat_seed(t) is not None for t in complete)
     gains: dict[int, float] = {}  # trial number -> its placement's mean gain over the baseline on shared seeds
     if repeated and groups.baseline is not None:
         by_gain = ranked_by_gain(complete, groups.baseline.user_attrs["placement_key"])
@@ -122,14 +129,14 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
     for row in rows:  # the trial column names the later trials folded into it
         if row[1] in later:
             row[1] = f"{row[1]} (also {', '.join(later[row[1]])})"
-    note = f"Δ {task.score_label} is against the baseline's proxy score" if groups.baseline else "No baseline trial has completed."
+    gain = ("the mean gain over the baseline on the seeds both trained (the metrics shown are the study seed's run); "
+            "placements are ranked on it, as the confirmation picks its contenders" if repeated else
+            "one proxy run against the baseline's: a lead here is often seed noise, which the race on fresh seeds checks")
+    note = f"Δ {task.score_label} is {gain}" if groups.baseline else "No baseline trial has completed."
     usual = sum(1 for t in groups.complete if t.user_attrs.get("prior") and t.user_attrs.get("duplicate_of") is None)
     if usual:
         note += (f"; {usual} placement(s) marked \"usual\" are the ones people try by hand, queued right after the baseline "
                  "(spaces/prior.py)")
-    if groups.baseline and repeated:
-        note += (": the mean over the seeds both trained (the metrics shown are the study seed's run); placements are "
-                 "ranked on it, as the confirmation picks its contenders")
     return lines + table(head, rows) + ["", note + ("." if groups.baseline else ""), ""]
 
 
