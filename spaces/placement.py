@@ -9,24 +9,13 @@ have one key and one hash, whichever way they were written.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from spaces.attention import attention_type, yaml_args
-
-_SPEC = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(?:\((.*)\))?\s*$")
-
-
-def _literal(text: str):
-    """A setting's value: a Python literal (8, 1e-4, True), else the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
+from yolo_attention_modules.spec import split_spec
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -34,16 +23,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
     Raises ``ValueError`` naming the bad part for malformed specs, unknown types or settings.
     """
-    match = _SPEC.match(spec) if isinstance(spec, str) else None
-    if not match:
-        raise ValueError(f"malformed attention spec {spec!r}: write a type such as 'se' or 'se(reduction=8)'")
-    name, body = match.group(1).lower(), match.group(2)
-    params: dict = {}
-    for item in filter(None, (p.strip() for p in (body or "").split(","))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"malformed attention spec {spec!r}: settings are written key=value")
-        params[key.strip()] = _literal(value.strip())
+    name, params = split_spec(spec)
     yaml_args(name, 1, **params)  # validates the type and every setting
     return name, params
 

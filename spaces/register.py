@@ -1,61 +1,7 @@
-"""Make the attention modules and fused blocks resolvable in Ultralytics model YAML files.
+"""Registration with Ultralytics' YAML parser: `yolo_attention_modules.register` does it (every environment that
+builds one of our models needs it, not only the search's), re-exported here for the search's processes.
+Importing `spaces` (or `yolo_attention_modules`) runs it; each Ray worker does too."""
 
-Ultralytics looks YAML module names up in the globals of `ultralytics.nn.tasks` and has no
-registration hook, so this writes our attention classes there and wraps `parse_model` so that a
-fused ``<Block>_GatedAtt`` row is built as its parent block and then fused (see `spaces.fused`),
-and a single-scale file loads at its one scale whatever its file name. Both
-lean on Ultralytics internals and live here alone. Every process that builds a model must run
-this (each Ray worker too); importing `spaces` does it.
-"""
+from yolo_attention_modules.register import register_modules, registered_modules
 
-from __future__ import annotations
-
-import functools
-
-from torch import nn
-
-
-def registered_modules() -> dict[str, type[nn.Module]]:
-    """YAML name -> class for every attention module this package provides."""
-    from spaces.attention import ATTENTION
-    from spaces.gate import Gated
-
-    return {t.module.__name__: t.module for t in ATTENTION.values()} | {Gated.__name__: Gated}
-
-
-def register_modules() -> None:
-    """Register our modules into Ultralytics' YAML parser; idempotent, safe in any process.
-
-    Raises ``RuntimeError`` if Ultralytics already has a different object under one of our names.
-    """
-    import ultralytics.nn.tasks as tasks
-
-    from spaces.fused import SUFFIXES, fuse_attention, split_fused_rows
-
-    for name, cls in registered_modules().items():
-        existing = vars(tasks).get(name)
-        if existing is not None and existing is not cls:
-            raise RuntimeError(f"Ultralytics already defines '{name}'; rename our module to avoid shadowing it")
-        setattr(tasks, name, cls)
-
-    if getattr(tasks.parse_model, "fuses_attention", False):
-        return
-    original = tasks.parse_model
-
-    @functools.wraps(original)
-    def parse_model(d, ch, verbose=True):
-        d, fused = split_fused_rows(d)
-        scales = d.get("scales") or {}
-        if len(scales) == 1 and d.get("scale") not in scales:
-            # Ultralytics guesses the scale from the file name (yolov8n-se.yaml: "n"); a single-scale
-            # file, as `spaces.build_yaml` writes them, has only one answer whatever it is called.
-            d["scale"] = next(iter(scales))
-        model, save = original(d, ch, verbose)
-        for i, (specs, insertion) in fused.items():
-            fuse_attention(model[i], specs, insertion)
-            model[i].type += f"{SUFFIXES[insertion]}{specs}"
-            model[i].np = sum(p.numel() for p in model[i].parameters())
-        return model, save
-
-    parse_model.fuses_attention = True
-    tasks.parse_model = parse_model
+__all__ = ["register_modules", "registered_modules"]

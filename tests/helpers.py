@@ -66,3 +66,33 @@ def drive_ray_searcher(config, record_of) -> None:
         assert suggested is not None, "nothing waits here, so the searcher either hands out a trial or finishes"
         searcher.on_trial_complete(f"tune-{n}", result={RECORD_KEY: json.dumps(record_of(suggested).to_dict())})
     pytest.fail("the searcher never finished")
+
+
+def pickle_globals(checkpoint: Path) -> set[str]:
+    """``module.name`` of every class or function a torch checkpoint's pickle names, read with pickletools: nothing
+    is unpickled, so nothing it names needs to be importable."""
+    import io
+    import pickletools
+    import zipfile
+
+    with zipfile.ZipFile(checkpoint) as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    names, pushed, memo = set(), [], {}  # pushed: the last values pushed (strings, else None); memo: pickle's memo
+    for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+            pushed.append(arg)
+        elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+            pushed.append(memo.get(int(arg)))
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[int(arg)] = pushed[-1] if pushed else None
+        elif op.name == "STACK_GLOBAL":
+            names.add(f"{pushed[-2]}.{pushed[-1]}")
+            pushed.append(None)
+        elif op.name == "GLOBAL":
+            names.add(arg.replace(" ", "."))
+            pushed.append(None)
+        elif op.proto is not None and op.stack_after:
+            pushed.append(None)
+    return names

@@ -1,0 +1,104 @@
+"""What a user deploys: checkpoints that load where only Ultralytics and `yolo_attention_modules` are installed,
+that name nothing of the search in their pickle, and that still load when an earlier version wrote them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import pickle_globals
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY = ROOT / "tests" / "data" / "legacy_gated.pt"
+# Top-level modules a deployment machine does not have: the search's packages, and what only the search installs.
+SEARCH_ONLY = ("spaces", "search", "trainers", "optuna", "ray", "timm", "pandas")
+
+
+def blocked_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where every `SEARCH_ONLY` module fails to import (a meta-path finder
+    placed first refuses them), the repository is not on the path and only ``modules/`` (yolo_attention_modules) is
+    added to it: the environment of a machine with Ultralytics and our one small package. A stand-in for a fresh
+    virtual environment, which would need torch installed again (several GB) for each run."""
+    guard = textwrap.dedent(f"""
+        import importlib.abc, sys
+        class _Absent(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {SEARCH_ONLY!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: not on a deployment machine)", name=name)
+        sys.meta_path.insert(0, _Absent())
+        sys.path = [p for p in sys.path if p not in ("", {str(ROOT)!r})]
+        sys.path.insert(0, {str(ROOT / "modules")!r})
+    """)
+    env = {**os.environ, "YOLO_OFFLINE": "True", "YOLO_AUTOINSTALL": "False", "YOLO_CONFIG_DIR": str(cwd / "config")}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([sys.executable, "-c", guard + textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+def test_a_checkpoint_written_before_the_modules_moved_still_loads():
+    """tests/data/legacy_gated.pt was pickled on 2026-12-06 by the code of that day: every attention type behind its
+    gate, fused and not, its classes under ``spaces.*`` and timm's layers. It loads, and computes what it computed."""
+    names = pickle_globals(LEGACY)
+    assert {"spaces.gate.Gated", "spaces.attention.SE", "spaces.fused.AttnBottleneck"} <= names  # what it tests
+    import spaces  # noqa: F401  (registers the modules, as any process of the search)
+
+    saved = torch.load(LEGACY, weights_only=False)
+    model = saved["model"].float().eval()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(model(x)[0], saved["expected"], rtol=1e-3, atol=1e-3)
+
+
+def test_the_search_pickles_no_module_of_its_own(tmp_path):
+    """A model built now pickles its attention under `yolo_attention_modules`, and nothing under a generic name that
+    Ultralytics' auto-install would take from PyPI (``spaces`` is Hugging Face's) or that only the search installs."""
+    from spaces import Placement, build_yaml, load_base
+    from spaces.tasks import task_of
+
+    base = load_base("yolov8n.yaml")
+    placement = Placement.of({"backbone.2": ["se"], "fused.4": ["cbam"], "backbone.6": ["sk"], "neck.15": ["eca"],
+                              "neck.18": ["coord"], "neck.21": ["gc"], "sppf.8": ["ese", "ela"], "fused.18": ["shuffle"],
+                              "fused.21": ["simam", "triplet", "gam"]})  # fmt: skip
+    for insertion in ("gated", "plain"):
+        model = task_of(base).model({**build_yaml(base, placement, insertion), "nc": 2}, verbose=False)
+        torch.save({"model": model}, tmp_path / f"{insertion}.pt")
+        names = pickle_globals(tmp_path / f"{insertion}.pt")
+        ours = {n.rsplit(".", 1)[0] for n in names if n.startswith("yolo_attention_modules.")}
+        assert ours, names  # the attention modules are there, under the package's own name
+        assert not [n for n in names if n.split(".")[0] in SEARCH_ONLY], names
+
+
+@pytest.mark.parametrize("insertion", ["gated", "plain"])
+def test_a_model_with_attention_builds_and_loads_on_a_machine_without_the_search(tmp_path, insertion):
+    """Every attention type, fused and not, in a YOLOv8 model: its YAML builds and its .pt loads and predicts where
+    only Ultralytics and yolo_attention_modules can be imported."""
+    from spaces import Placement, build_yaml, load_base, write_yaml
+    from spaces.tasks import task_of
+
+    base = load_base("yolov8n.yaml")
+    placement = Placement.of({"backbone.2": ["se"], "fused.4": ["cbam"], "backbone.6": ["sk"], "neck.15": ["eca"],
+                              "neck.18": ["coord"], "neck.21": ["gc"], "sppf.8": ["ese", "ela"], "fused.18": ["shuffle"],
+                              "fused.21": ["simam", "triplet", "gam"]})  # fmt: skip
+    model_dict = {**build_yaml(base, placement, insertion), "nc": 2}
+    yaml_path = write_yaml(model_dict, tmp_path / "best.yaml")
+    torch.manual_seed(0)
+    model = task_of(base).model(model_dict, verbose=False).eval()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    expected = model(x)[0]
+    torch.save({"model": model, "expected": expected}, tmp_path / "best.pt")
+    done = blocked_python(f"""
+        import torch, ultralytics
+        from ultralytics import YOLO
+        import yolo_attention_modules
+        built = YOLO({str(yaml_path)!r})
+        assert sum(p.numel() for p in built.model.parameters()) == {sum(p.numel() for p in model.parameters())}
+        saved = torch.load({str(tmp_path / "best.pt")!r}, weights_only=False)
+        out = saved["model"].eval()(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)))[0]
+        torch.testing.assert_close(out, saved["expected"])
+        print("ok")
+    """, tmp_path)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
