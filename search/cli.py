@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import shlex
 import sys
 from contextlib import nullcontext
 from dataclasses import MISSING, replace
@@ -211,6 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in {"command", "quiet"}}
     options["train_args"] = _key_values(args.train_args)
     config = RunConfig(**options).resolved()
+    args.study_dir = config.study_dir  # for the interrupt message
     check_executor(config.executor)
     config.validate()
     check_writable(config.study_dir)
@@ -283,10 +285,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 # The demo's budget: a toy set that a from-scratch yolov8n learns in a few CPU epochs at 64 px; a race of at most
-# 16 runs keeps it to minutes.
+# 16 runs keeps it to minutes. nbs 4 (= the batch) for the final training too, which otherwise takes Ultralytics'
+# 64: at 8 batches an epoch that would be one optimizer step every 2 epochs, and the toy model would learn nothing.
 DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_epochs": 10, "final_imgsz": 64,
                 "device": "cpu", "loader_workers": 0, "pruner": "median", "confirm_top": 3, "confirm_budget": 16,
-                "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0}}  # fmt: skip
+                "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0, "nbs": 4}}  # fmt: skip
 
 
 DEMO_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
@@ -306,6 +309,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"generated a toy {args.task} dataset (rectangles and ellipses): {data}")
     config = RunConfig(data=str(data), model=DEMO_MODELS[args.task], out=str(out), study=study, trials=args.trials,
                        **DEMO_OPTIONS).resolved()  # fmt: skip
+    args.study_dir = config.study_dir  # for the interrupt message
     config.validate()
     return _search(config, args.quiet)
 
@@ -343,17 +347,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.weights or args.save_weights:
         if not (args.weights and args.save_weights):
             raise UsageError("--weights and --save-weights go together: the base checkpoint and where to save the new one")
-        import torch
-
         from spaces import transfer_weights
+        from spaces.layers import checkpoint_model
         from spaces.tasks import task_of
         from spaces.transfer import check_matches
+        from trainers.checkpoint import save_checkpoint
 
         check_matches(args.weights, base)
+        source = checkpoint_model(args.weights)  # loaded once, for the transfer and its names and image size
         model = task_of(base).model(model_dict, verbose=False)
-        report = transfer_weights(args.weights, model, placement)
-        torch.save({"model": model, "transfer": str(report)}, args.save_weights)
-        print(f"{report}; saved {args.save_weights}")
+        report = transfer_weights(source, model, placement)
+        size, note = save_checkpoint(model, task_of(base).name, source, path, args.save_weights, {"transfer": str(report)})
+        if note:
+            print(f"note: {note}")
+        print(f"{report}; saved {args.save_weights} ({size / 1e6:.1f} MB)")
     return 0
 
 
@@ -398,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
                   "trial is kept in the study", file=sys.stderr)  # fmt: skip
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
-            print("\ninterrupted: every finished trial and run is kept in the study; run the same command again "
-                  "(or `python -m search resume <study folder>`) to go on where it stopped", file=sys.stderr)
+            print(f"\n{interrupted_text(getattr(args, 'study_dir', None))}", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def interrupted_text(study_dir: str | Path | None) -> str:
+    """What a Ctrl-C leaves and how to go on: the same command, or `resume` on ``study_dir`` (the study
+    folder the command named or created; None: it had none, or was stopped before it knew it)."""
+    resume = f" (or `python -m search resume {shlex.quote(str(study_dir))}`)" if study_dir is not None else ""
+    return (f"interrupted: every finished trial and run is kept in the study; run the same command again{resume} to go "
+            "on where it stopped")

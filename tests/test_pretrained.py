@@ -171,7 +171,7 @@ def test_build_from_a_checkpoint_is_gated_and_keeps_the_function(checkpoint, tmp
     assert main(["build", "--model", str(checkpoint), "--place", "backbone.2=cbam", "-o", str(tmp_path / "m.yaml"),
                  "--weights", str(checkpoint), "--save-weights", str(tmp_path / "m.pt")]) == 0  # fmt: skip
     assert "Gated" in (tmp_path / "m.yaml").read_text()
-    new = torch.load(tmp_path / "m.pt", weights_only=False)["model"].eval()
-    base = torch.load(checkpoint, weights_only=False)["model"].eval()
+    new = torch.load(tmp_path / "m.pt", weights_only=False)["model"].float().eval()
+    base = torch.load(checkpoint, weights_only=False)["model"].half().float().eval()  # saved in half, as Ultralytics saves
     x = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(new(x)[0], base(x)[0], rtol=0, atol=0)

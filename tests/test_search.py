@@ -392,6 +392,24 @@ def test_an_image_size_ultralytics_would_change_is_refused(learnable_data, tmp_p
     assert "--proxy-imgsz 33 is not a multiple of 32 (Ultralytics would train at 64); give 64" in err
 
 
+def test_ctrl_c_names_the_study_folder(tmp_path, monkeypatch, capsys):
+    """The interrupt message names the study folder to resume, not a placeholder (issue 29)."""
+    import search.cli
+    from search.cli import interrupted_text
+    from trainers.data import make_toy_dataset
+
+    def pressed(*_):
+        raise KeyboardInterrupt
+
+    data = make_toy_dataset(tmp_path / "toy", n_train=2, n_val=2, imgsz=32)
+    monkeypatch.setattr(search.cli, "_search", pressed)  # Ctrl-C as the search starts
+    assert main(["run", "--data", str(data), "--out", str(tmp_path / "out dir"), "--study", "c", "--quiet"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == f"interrupted: every finished trial and run is kept in the study; run the same command again (or " \
+                  f"`python -m search resume '{tmp_path / 'out dir' / 'c'}'`) to go on where it stopped"  # quoted: a space
+    assert "<study folder>" not in err and "resume" not in interrupted_text(None)
+
+
 def test_ctrl_c_is_one_line_and_resumable(learnable_data, tmp_path):
     args = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "c", "--trials", "3", "--no-final", *TINY]
     process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -405,6 +423,7 @@ def test_ctrl_c_is_one_line_and_resumable(learnable_data, tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in err, err[-2000:]
     assert err.strip().splitlines()[-1].startswith("interrupted: every finished trial and run is kept")
+    assert f"(or `python -m search resume {tmp_path / 'c'}`)" in err.strip().splitlines()[-1]  # the real folder
     done = _search(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(interrupted_numbers(study_of(tmp_path / "c").get_trials())) == 1
