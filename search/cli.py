@@ -14,6 +14,8 @@ from contextlib import nullcontext
 from dataclasses import MISSING, replace
 from pathlib import Path
 
+from trainers.deploy import DEFAULT_FORMATS
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 
@@ -84,7 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("export", help="write the model YAML of the winner or of one trial")
     p.add_argument("study_dir", help="the study folder")
     p.add_argument("--trial", type=int, help="trial number (default: the placement the study decided on, the baseline when attention lost)")
-    p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s)")
+    p.add_argument("-o", "--output", default="best.yaml", help="output YAML (default: %(default)s); the decided model's "
+                   "weights and deployment files go beside it, under the same name")
+    p.add_argument("--formats", default=",".join(DEFAULT_FORMATS), help="deployment files exported from the decided "
+                   "model's weights, each checked against them: any of Ultralytics' export formats whose packages are "
+                   "installed, comma-separated, e.g. onnx,torchscript,openvino (default: %(default)s)")
     _storage_option(p)
 
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
@@ -239,11 +245,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     from search.trials import load_inputs
 
     config = load_study_config(args.study_dir, args.storage)
+    formats = tuple(filter(None, (f.strip().lower() for f in args.formats.split(","))))
     _prepare(config.study_dir / "config")
     base, _ = load_inputs(config)
-    path, said = export_trial(open_study(config), config, base, args.output, args.trial)
+    study = open_study(config)
+    path, said = export_trial(study, config, base, args.output, args.trial)
     print(f"wrote {path}: {said}")
-    return 0
+    if args.trial is not None:
+        print("a trial keeps no weights (proxy trainings are not saved): train this YAML, or export the study's decision")
+        return 0
+    from search.final import val_images
+    from search.study import task_of_study
+    from trainers.deploy import export_checked
+
+    weights = config.study_dir / "final" / "weights" / "best.pt"
+    if not weights.is_file():
+        print(f"no deployment files: the final training's weights ({weights}) are missing; `python -m search resume "
+              f"{config.study_dir}` trains them")  # fmt: skip
+        return 0
+    checks = export_checked(weights, path.with_suffix(""), config.final_imgsz, val_images(config, task_of_study(study)), formats)
+    print(f"wrote {path.with_suffix('.pt')}: the decided model's weights")
+    for c in checks:
+        print(f"wrote {path.parent / c.file}: {c.same} of {c.images} val images detect the same, raw outputs within "
+              f"{c.relative:.1e} of their scale" if c.ok else f"{c.format}: {c.reason or 'differs from the PyTorch model'}")
+    return 0 if all(c.ok for c in checks) else EXIT_BAD_INPUT
 
 
 def cmd_validate_proxy(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import optuna
 
 ARTIFACTS = "artifacts"  # folder of the study's artifact store
-OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "report.html")  # study-relative, when present
+OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "best.onnx", "report.html")  # study-relative, when present
 DIGESTS = "artifact_digests"  # study user attribute: outcome file -> sha1 of the content last uploaded
 
 

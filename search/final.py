@@ -27,6 +27,8 @@ from search.study import first_baseline, placement_of, ranked_by_gain, repeat_se
 from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task
+from trainers.data import load_dataset
+from trainers.deploy import export_checked
 from trainers.train import Report, TrialRecord, full_train, head_args
 
 
@@ -120,7 +122,15 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     if record.status != "complete":
         raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
     shutil.copyfile(config.study_dir / "final" / "model.yaml", config.study_dir / "best.yaml")
+    export_checked(config.study_dir / "final" / "weights" / "best.pt", config.study_dir / "best", config.final_imgsz,
+                   val_images(config, run.task))  # fmt: skip
     return decision
+
+
+def val_images(config: RunConfig, task: Task) -> list[Path]:
+    """The study's val images, in its own view of the data (or, for a study from before the view, the dataset's)."""
+    view = config.study_dir / "data" / "images" / "val"
+    return sorted(view.iterdir()) if view.is_dir() else list(load_dataset(config.data, task).val)
 
 
 def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:

@@ -20,17 +20,14 @@ SEARCH_ONLY = ("spaces", "search", "trainers", "optuna", "ray", "timm", "pandas"
 
 
 def blocked_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter where every `SEARCH_ONLY` module fails to import (a meta-path finder
-    placed first refuses them), the repository is not on the path and only ``modules/`` (yolo_attention_modules) is
-    added to it: the environment of a machine with Ultralytics and our one small package. A stand-in for a fresh
-    virtual environment, which would need torch installed again (several GB) for each run."""
+    """Run ``code`` in a fresh interpreter where every `SEARCH_ONLY` module is absent (``sys.modules[name] = None``:
+    importing it raises ModuleNotFoundError, and probes such as `importlib.util.find_spec` answer None), the
+    repository is not on the path and only ``modules/`` (yolo_attention_modules) is added to it: the environment of a
+    machine with Ultralytics and our one small package. A stand-in for a fresh virtual environment, which would need
+    torch installed again (several GB) for each run."""
     guard = textwrap.dedent(f"""
-        import importlib.abc, sys
-        class _Absent(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {SEARCH_ONLY!r}:
-                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: not on a deployment machine)", name=name)
-        sys.meta_path.insert(0, _Absent())
+        import sys
+        sys.modules.update(dict.fromkeys({SEARCH_ONLY!r}))
         sys.path = [p for p in sys.path if p not in ("", {str(ROOT)!r})]
         sys.path.insert(0, {str(ROOT / "modules")!r})
     """)
@@ -99,6 +96,74 @@ def test_a_model_with_attention_builds_and_loads_on_a_machine_without_the_search
         saved = torch.load({str(tmp_path / "best.pt")!r}, weights_only=False)
         out = saved["model"].eval()(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)))[0]
         torch.testing.assert_close(out, saved["expected"])
+        print("ok")
+    """, tmp_path)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+TASK_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
+PLACEMENT = {"backbone.6": ["se"], "fused.4": ["cbam"], "neck.15": ["eca"]}
+
+
+def test_a_trained_winner_predicts_validates_exports_and_fine_tunes_without_the_search(toy_data, tmp_path):
+    """The .pt Ultralytics' own trainer wrote for a model with attention (one epoch on the toy set, gates opened):
+    where only Ultralytics and yolo_attention_modules import, it predicts, validates, exports to ONNX that predicts the
+    same boxes, and trains on for an epoch, whose checkpoint again names nothing of the search."""
+    from spaces import Placement, load_base
+    from trainers.train import Budget, train_candidate
+
+    budget = Budget(epochs=1, imgsz=64, batch=4, workers=0, device="cpu", amp=False, keep_weights=True,
+                    overrides={"mosaic": 0.0, "warmup_epochs": 0, "optimizer": "AdamW", "lr0": 0.01})  # fmt: skip
+    record = train_candidate(Placement.of(PLACEMENT), load_base("yolov8n.yaml"), toy_data, budget, tmp_path / "train")
+    assert record.status == "complete", record.reason
+    weights = Path(record.paths["weights"])
+    assert not [n for n in pickle_globals(weights) if n.split(".")[0] in SEARCH_ONLY]
+    image = next((Path(toy_data).parent / "images" / "val").iterdir())
+    done = blocked_python(f"""
+        from ultralytics import YOLO
+        model = YOLO({str(weights)!r})
+        assert model.task == "detect" and model.names == {{0: "rectangle", 1: "ellipse"}}, (model.task, model.names)
+        boxes = model.predict({str(image)!r}, imgsz=64, conf=0.001, device="cpu", verbose=False)[0].boxes
+        metrics = model.val(data={str(toy_data)!r}, imgsz=64, batch=4, workers=0, device="cpu", plots=False, verbose=False)
+        onnx = YOLO(model.export(format="onnx", imgsz=64, simplify=False, device="cpu"), task="detect")
+        again = onnx.predict({str(image)!r}, imgsz=64, conf=0.001, device="cpu", verbose=False)[0].boxes
+        assert len(again) == len(boxes) and (again.xyxy - boxes.xyxy).abs().max() < 1, (len(again), len(boxes))
+        tuned = YOLO({str(weights)!r}).train(data={str(toy_data)!r}, epochs=1, imgsz=64, batch=4, workers=0, device="cpu",
+                                              project={str(tmp_path)!r}, name="tuned", plots=False, amp=False, verbose=False)
+        print("ok", len(boxes), metrics.box.map)
+    """, tmp_path)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+    tuned = tmp_path / "tuned" / "weights" / "best.pt"
+    assert tuned.is_file() and not [n for n in pickle_globals(tuned) if n.split(".")[0] in SEARCH_ONLY]
+
+
+@pytest.mark.parametrize("task", ["segment", "pose", "obb"])
+@pytest.mark.parametrize("generation", ["yolov8n", "yolo26n"])
+def test_every_task_and_generation_loads_as_itself_without_the_search(task, generation, tmp_path):
+    """A segment, pose or OBB model with gated and plain attention, YOLOv8 and YOLO26 heads, saved as the search saves
+    a checkpoint: where only Ultralytics and yolo_attention_modules import, it loads as its task and predicts."""
+    from ultralytics import YOLO
+
+    from search.cli import main
+
+    yaml_name = TASK_MODELS[task].replace("yolov8n", generation)
+    base = YOLO(yaml_name)
+    base.model.names = {i: f"c{i}" for i in range(len(base.model.names))}
+    base.save(tmp_path / "base.pt")
+    insertion = "plain" if generation == "yolo26n" else "gated"  # both ways, across the matrix
+    neck = "neck.15" if generation == "yolov8n" else "neck.16"  # the first path into the head
+    places = ["--place=backbone.6=se", "--place=fused.4=cbam", f"--place={neck}=eca"]
+    assert main(["build", "--model", yaml_name, *places, "--insertion", insertion, "--weights", str(tmp_path / "base.pt"),
+                 "--save-weights", str(tmp_path / "attn.pt"), "-o", str(tmp_path / "attn.yaml")]) == 0  # fmt: skip
+    assert not [n for n in pickle_globals(tmp_path / "attn.pt") if n.split(".")[0] in SEARCH_ONLY]
+    done = blocked_python(f"""
+        import torch
+        from ultralytics import YOLO
+        model = YOLO({str(tmp_path / "attn.pt")!r})
+        assert model.task == {task!r}, model.task
+        model.predict(torch.zeros(1, 3, 64, 64), imgsz=64, device="cpu", verbose=False)
+        import yolo_attention_modules
+        YOLO({str(tmp_path / "attn.yaml")!r}, task={task!r})
         print("ok")
     """, tmp_path)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TINY, TRAIN, one_line_error, study_of
+from helpers import TINY, TRAIN, one_line_error, pickle_globals, study_of
 from optuna.trial import TrialState
 
 from search.cli import main
@@ -92,6 +92,26 @@ def test_export_writes_a_trial_yaml(finished_search, tmp_path):
     study_dir, _ = finished_search
     assert main(["export", str(study_dir), "--trial", "0", "-o", str(tmp_path / "t0.yaml")]) == 0
     assert "placement: baseline" in (tmp_path / "t0.yaml").read_text()
+
+
+def test_the_decided_model_ships_with_checked_deployment_files(finished_search, tmp_path, capsys):
+    """The end of `run` and `export` write best.pt, best.onnx and best.torchscript, each export checked against the
+    weights on the study's val images (the report's table); the .pt pickles nothing of the search."""
+    from trainers.deploy import read_checks
+
+    study_dir, _ = finished_search
+    for folder, stem in ((study_dir, "best"), (tmp_path, "mine")):
+        if folder == tmp_path:
+            assert main(["export", str(study_dir), "-o", str(tmp_path / "mine.yaml")]) == 0
+            said = capsys.readouterr().out
+            assert f"wrote {tmp_path / 'mine.onnx'}: 8 of 8 val images detect the same" in said
+        checks = read_checks(folder)
+        assert [(c.format, c.file, c.ok, c.images) for c in checks] == [("onnx", f"{stem}.onnx", True, 8),
+                                                                         ("torchscript", f"{stem}.torchscript", True, 8)]
+        assert all((folder / f"{stem}{suffix}").is_file() for suffix in (".pt", ".onnx", ".torchscript"))
+        names = pickle_globals(folder / f"{stem}.pt")
+        assert not [n for n in names if n.split(".")[0] in {"spaces", "search", "trainers", "timm", "optuna", "ray"}]
+    assert "## Deployment files" in (study_dir / "report.md").read_text()
 
 
 @pytest.mark.parametrize("executor", ["inprocess", pytest.param("ray", marks=pytest.mark.slow)])

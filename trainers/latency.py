@@ -10,7 +10,7 @@ a neighbour's load fall on both. Each round gives one ratio of block medians; th
 ratio with a bootstrap interval over rounds. Latency depends on the architecture, not on trained
 weights, so a candidate is measured before it trains.
 
-ONNX Runtime and onnx are an optional extra (``pip install -e ".[latency]"``): `missing_extra` says so.
+ONNX Runtime and onnx are dependencies; `missing_extra` names them for an environment that lost one.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def missing_extra() -> str | None:
     missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
     if not missing:
         return None
-    return f"measuring latency needs {' and '.join(missing)}: pip install -e \".[latency]\""
+    return f"measuring latency needs {' and '.join(missing)}: pip install {' '.join(missing)}"
 
 
 def export_onnx(model_yaml: Path, imgsz: int) -> Path:

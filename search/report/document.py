@@ -11,15 +11,15 @@ from search.report.diagnosis import diagnostics_section
 from search.report.fidelity import proxy_section
 from search.report.importance import importance_section, pareto_section
 from search.report.latency import latency_section
-from search.report.outcome import confirmation_section, final_section
+from search.report.outcome import confirmation_section, deployment_section, final_section
 from search.report.plots import write_plots
 from search.report.summary import header, leaderboard_section, other_trials
 
 TRIALS_CSV = "trials.csv"
 TRIAL_COLUMNS = ("placement_str", "baseline", "prior", "seed", "duplicate_of", "params", "gflops", "latency_ms", "latency_ratio",
                  "wall_time_s", "pruned_at", "reason", "infeasible")  # fmt: skip
-SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, latency_section, proxy_section,
-            diagnostics_section, importance_section, pareto_section)  # fmt: skip
+SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, deployment_section, latency_section,
+            proxy_section, diagnostics_section, importance_section, pareto_section)  # fmt: skip
 
 
 HTML_STYLE = """

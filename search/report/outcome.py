@@ -148,6 +148,35 @@ def final_section(report: Report) -> list[str]:
             + [line for text in falls for line in (text, "")] + gates_lines(win.gates))  # fmt: skip
 
 
+def deployment_section(report: Report) -> list[str]:
+    """The deployment files the final step exported, each checked against the PyTorch model on the study's val
+    images (`trainers.deploy.export_checked`); nothing before the final step wrote them."""
+    from trainers.deploy import BOX_TOLERANCE_PX, CONF, RELATIVE_TOLERANCE, read_checks
+
+    checks = read_checks(report.folder)
+    if not checks:
+        return []
+    rows = []
+    for c in checks:
+        if not c.file:
+            rows.append([c.format, "–", "–", "–", f"export failed: {c.reason}"])
+            continue
+        rows.append([c.format, f"`{c.file}`", f"{c.max_abs:.2g} ({c.relative:.1e} of the largest output)",
+                     f"{c.same} of {c.images}", "ok" if c.ok else "**differs from the PyTorch model**"])  # fmt: skip
+    dropped = max(c.dropped_gates for c in checks)
+    closed = [f"{dropped} gate(s) trained to exactly 0: their modules are left out of the exported graphs, which compute "
+              "the same."] if dropped else []  # fmt: skip
+    return ["## Deployment files", "",
+            "`best.pt` is the final training's best.pt (it loads with Ultralytics once `yolo_attention_modules` is "
+            "installed: `pip install ./modules` from this repository); the others were exported from it with "
+            "Ultralytics' exporter and checked against it on the study's val images with the same letterbox: the "
+            f"largest difference of the raw outputs (within {RELATIVE_TOLERANCE:g} of their largest magnitude is ok), "
+            f"and images whose detections at confidence {CONF} match (same count and classes, boxes within "
+            f"{BOX_TOLERANCE_PX:g} px).", "",
+            *table(["format", "file", "largest raw difference", "same detections", "check"], rows), "", *closed,
+            *([""] if closed else [])]  # fmt: skip
+
+
 def best_epoch_text(run: FullRun) -> str:
     """``3 of 10``: the epoch whose weights are best.pt; a dash for studies from before it was kept."""
     return "–" if run.best_epoch is None else f"{run.best_epoch} of {run.epochs}"
