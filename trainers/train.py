@@ -41,8 +41,10 @@ class Budget:
     """Training settings of one run. ``imgsz`` in pixels.
 
     A proxy run (``proxy``, the default) takes one optimizer step per batch (``nbs``, the nominal batch, defaults
-    to ``batch``: from scratch on small data Ultralytics' 64 learns nothing in 30 epochs, bccd_signal.md) and
-    leaves early stopping to the search's pruner. ``proxy=False`` is the model a user gets: Ultralytics' own
+    to ``batch``: from scratch on small data Ultralytics' 64 learns nothing in 30 epochs, bccd_signal.md; a
+    fine-tune's 10-epoch proxy with 64 scored lower and was 2.8x noisier on bccd, seed sd 0.0128 against 0.0046 over
+    8 seeds each, proxy_recipes_bccd.md, so the race, which compares and does not ship, keeps it too) and leaves
+    early stopping to the search's pruner. ``proxy=False`` is the model a user gets: Ultralytics' own
     recipe (its nominal batch 64, weight decay and patience), so the final model trains as plain Ultralytics
     would (final_vs_ultralytics.md); ``nbs`` and ``overrides`` still win when given."""
 
