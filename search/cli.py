@@ -7,7 +7,6 @@ code 2, without a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shlex
 import sys
 from contextlib import nullcontext
@@ -91,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default=",".join(DEFAULT_FORMATS), help="deployment files exported from the decided "
                    "model's weights, each checked against them: any of Ultralytics' export formats whose packages are "
                    "installed, comma-separated, e.g. onnx,torchscript,openvino (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="with --trial: write over the study's own best.yaml (its decision)")
     _storage_option(p)
 
     p = commands.add_parser("validate-proxy", help="train top K and K random candidates in full; proxy-vs-full Spearman")
@@ -162,35 +162,18 @@ def _placement(args: argparse.Namespace):
 
 
 def _search(config, quiet: bool) -> int:
-    from search.executor import run_search
-    from search.final import final_claim, finalize
-    from search.report import write_report
-    from search.study import failed_baseline, held_elsewhere
+    """`search.api.complete`, and what it did in a few lines."""
+    from search.api import complete
 
-    run = run_search(config, show_progress=not quiet)
-    study = run.study
-    trials = study.get_trials(deepcopy=False)
-    failed = failed_baseline(trials)
-    if failed:
-        raise ValueError(f"the baseline (trial {failed.number}) failed: {failed.user_attrs.get('reason')}; every placement would "
-                         "fail the same way: fix that, then run the same command again (the study goes on)")  # fmt: skip
-    others = held_elsewhere(trials)
-    if config.final and others:
-        print(f"trials {', '.join(str(t.number) for t in others)} still train in other workers; the last worker to finish "
-              "confirms, retrains and exports (or run `resume` on the study folder later)")
-    elif config.final:
-        with final_claim(config) as mine:
-            if not mine:
-                print("another worker is confirming, retraining and exporting this study; its report will follow")
-                return 0
-            decision = finalize(run, show_progress=not quiet)
+    outcome = complete(config, show_progress=not quiet)
+    if outcome.waiting:
+        print(outcome.waiting)
+    decision = outcome.decision
+    if decision is not None:
         print(f"verdict: {decision.verdict}")
         print(f"exported {config.study_dir / 'best.yaml'}: trial {decision.trial} ({decision.placement_str})")
-    print(f"report: {write_report(config.study_dir, config.storage_url)}")  # this process's URL: with its password
-    if config.final and not others and importlib.util.find_spec("optuna_dashboard"):
-        from search.dashboard import publish_outcome
-
-        publish_outcome(study, config.study_dir)  # the verdict, leaderboard and files inside the dashboard
+    if (config.study_dir / "report.md").is_file():
+        print(f"report: {config.study_dir / 'report.md'}")
     print(f"study folder: {config.study_dir}")
     return 0
 
@@ -212,17 +195,14 @@ def _key_values(items: list[str]) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from search.config import RunConfig, check_writable
-    from search.executor import check_executor
+    from search.api import prepare_run
+    from search.config import RunConfig
 
     options = {k: v for k, v in vars(args).items() if k not in {"command", "quiet"}}
     options["train_args"] = _key_values(args.train_args)
     config = RunConfig(**options).resolved()
     args.study_dir = config.study_dir  # for the interrupt message
-    check_executor(config.executor)
-    config.validate()
-    check_writable(config.study_dir)
-    _prepare(config.study_dir / "config", quiet=True)
+    prepare_run(config)
     return _search(config, args.quiet)
 
 
@@ -246,6 +226,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     config = load_study_config(args.study_dir, args.storage)
     formats = tuple(filter(None, (f.strip().lower() for f in args.formats.split(","))))
+    output = Path(args.output)
+    if output.is_dir():
+        raise UsageError(f"-o {args.output} is a folder; give a file name, e.g. -o {output / 'best.yaml'}")
+    if args.trial is not None and output.resolve() == (config.study_dir / "best.yaml").resolve() and not args.force:
+        raise UsageError(f"-o {args.output} is the study's own best.yaml (its decision): write trial {args.trial} elsewhere "
+                         "with -o, or add --force to replace it")  # fmt: skip
     _prepare(config.study_dir / "config")
     base, _ = load_inputs(config)
     study = open_study(config)
@@ -394,15 +380,10 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validat
 
 
 def _prepare(config_dir: Path | None = None, quiet: bool = False) -> None:
-    """Offline-safe Ultralytics with its files in ``config_dir`` (a temp folder if None)."""
-    import os
-    import tempfile
+    """Offline-safe Ultralytics with its files in ``config_dir`` (a temp folder if None): `search.api.prepare`."""
+    from search.api import prepare
 
-    if quiet:
-        os.environ["YOLO_VERBOSE"] = "False"  # Ultralytics' own bars and logs off: ours show progress
-    from trainers.offline import prepare_ultralytics
-
-    prepare_ultralytics(config_dir or Path(tempfile.gettempdir()) / f"yolo-attention-search-{os.getuid()}")  # per user
+    prepare(config_dir, quiet)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,8 +131,9 @@ class RunConfig:
     metric: str = option("task", "the score searched: the task's own (mask mAP50-95 for segment, pose mAP50-95 for pose) "
                          "or box (box mAP50-95)", choices=METRICS_SEARCHED)
     objective: str = option(SCORE, "the task's score, or it and a second objective for a Pareto search", choices=CHOICES)
-    max_slowdown: float | None = option(help="latency limit as a multiple of the baseline's, e.g. 1.10: a slower "
-                                        "candidate is infeasible and never trains", shown="none")  # fmt: skip
+    max_slowdown: float | None = option(help="latency limit as a multiple of the baseline's, e.g. 1.10: a candidate "
+                                        "whose 95% interval lies wholly above it is infeasible and never trains (one "
+                                        "across it is measured again, then admitted)", shown="none")  # fmt: skip
     max_latency_ms: float | None = option(help="latency limit in milliseconds (batch 1 at --final-imgsz)", shown="none")
     latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread) or cuda (PyTorch FP16 on "
                                  "this machine's first GPU, CUDA events)", choices=LATENCY_DEVICES)  # fmt: skip
@@ -371,7 +372,7 @@ class RunConfig:
         defaults = cls(data=values["data"])
         for key, value in values.items():
             declared = known[key].type.split(" | ")[0]  # "int | None" -> "int" (annotations are strings here)
-            if value is not None and not _same_kind(value, declared):
+            if value is not None and not same_kind(value, declared):
                 raise ValueError(f"{path}: '{key}: {value!r}' should be of type {declared}; restore the file the search wrote")
         if seeds_era:  # the default budget, or the least that races its --confirm-top (resume cannot change it)
             from search.racing import minimal_budget
@@ -430,7 +431,7 @@ def check_writable(folder: Path) -> None:
         raise ValueError(f"output folder {folder} is not writable; choose another --out")
 
 
-def _same_kind(value, declared: str) -> bool:
+def same_kind(value, declared: str) -> bool:
     """True when a run.yaml value has its field's declared type (``"int"``, ...; an int passes for a float)."""
     kind = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict}[declared]
     return isinstance(value, kind) and (declared == "bool" or not isinstance(value, bool))

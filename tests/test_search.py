@@ -19,6 +19,8 @@ from optuna.trial import TrialState
 from search.cli import main
 from search.study import interrupted_numbers
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _search(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=timeout)
@@ -47,6 +49,8 @@ def test_search_end_to_end(finished_search):
         assert {"placement", "precision", "recall", "map50", "params", "gflops", "wall_time_s", "dir"} <= set(trial.user_attrs)
     assert any(t.state == TrialState.COMPLETE and t.value > 0 for t in counted), "the toy budget should learn"
     assert (study_dir / "best.yaml").is_file() and (study_dir / "final" / "weights" / "best.pt").is_file()
+    trained = {name: yaml.safe_load((study_dir / name / "args.yaml").read_text()) for name in ("final", "trials/0")}
+    assert trained["final"]["nbs"] == 64 and trained["trials/0"]["nbs"] == 4  # Ultralytics' recipe; the proxy's
     final = study.user_attrs["final"]
     assert "verdict: " in done.stdout and final["verdict"] in done.stdout
     confirmation = final["confirmation"]
@@ -447,3 +451,52 @@ def test_ctrl_c_is_one_line_and_resumable(learnable_data, tmp_path):
     done = _search(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(interrupted_numbers(study_of(tmp_path / "c").get_trials())) == 1
+
+
+# README's Python example with the end-to-end test's options in place of its full-size ones.
+README_CALL = 'search.run(data="mydata.yaml", model="yolov8n.pt", trials=100)'
+TINY_CALL = ("search.run(data=DATA, out=OUT, study='e2e', trials=6, pruner='median', confirm_top=1, confirm_budget=6, "
+             "proxy_epochs=6, final_epochs=3, final_imgsz=64, proxy_imgsz=64, proxy_batch=4, device='cpu', "
+             "loader_workers=0, quiet=True, train_args={'optimizer': 'AdamW', 'lr0': 0.005, 'mosaic': 0, 'warmup_epochs': 0})")
+
+
+def test_the_python_call_decides_as_the_command_line_does(finished_search, learnable_data, tmp_path, capsys):
+    """README's example, run with the end-to-end test's options: search.run returns the decision, placement and
+    leaderboard the command line reached on the same seed; search.load reads the same Result from a moved study."""
+    import search
+    from search.decision import Decision
+    from spaces.tasks import TASKS
+
+    study_dir, _ = finished_search
+    text = (ROOT / "README.md").read_text()
+    example = text.split("## From Python")[1].split("```python\n")[1].split("```")[0]
+    assert README_CALL in example
+    scope = {"DATA": str(learnable_data), "OUT": str(tmp_path / "api")}
+    exec(example.replace(README_CALL, TINY_CALL), scope)  # noqa: S102 - README's own example
+    result, cli = scope["result"], Decision.of_study(study_of(study_dir), TASKS["detect"].metric_names)
+    assert "Decided: " in capsys.readouterr().out and result.study == tmp_path / "api" / "e2e"
+    assert result.placement == ("" if cli.keeps_baseline else cli.placement_str) and result.verdict == cli.verdict
+    assert result.improved == (cli.confirmation.winner is not None) and result.best_pt.is_file()
+    assert set(result.deployment) == {"onnx", "torchscript"} and result.best_yaml.is_file()
+    from search.api import load
+
+    expected = load(study_dir).leaderboard.drop(columns="wall_time_s")
+    assert result.leaderboard.drop(columns="wall_time_s").equals(expected), (result.leaderboard, expected)
+    moved = _moved(result.study, tmp_path / "elsewhere")
+    again = search.load(moved)
+    assert again.study == moved and again.verdict == result.verdict and again.leaderboard.equals(result.leaderboard)
+
+
+def test_bad_python_input_is_a_search_error_with_the_command_lines_line(learnable_data, tmp_path, capsys):
+    import search
+
+    line = one_line_error(["run", "--data", str(learnable_data), "--out", str(tmp_path), "--trials", "0"], capsys)
+    with pytest.raises(search.SearchError) as raised:
+        search.run(data=str(learnable_data), out=str(tmp_path), trials=0)
+    assert f"error: {raised.value}" == line
+    with pytest.raises(search.SearchError, match="trails: not an option of search.run; did you mean trials"):
+        search.run(data=str(learnable_data), trails=5)
+    with pytest.raises(search.SearchError, match="trials='5': give an int"):
+        search.run(data=str(learnable_data), trials="5")
+    with pytest.raises(search.SearchError, match="holds no study"):
+        search.load(tmp_path / "nothing")

@@ -81,30 +81,15 @@ def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:
     return f"{duration(training)} training in {len(trained)} proxy runs; {duration(clock)} from first to last trial"
 
 
-def trial_row(trial: FrozenTrial, baseline: FrozenTrial | None, label: str, task: Task) -> list[object]:
-    """One leaderboard row: ``task``'s metrics, difference to the baseline, sizes and time."""
-    attrs = trial.user_attrs
-    base = baseline.user_attrs if baseline else {}
-    return [
-        label, trial.number, placement_text(trial) + (f" (usual: {attrs['prior']})" if attrs.get("prior") else ""),
-        *(metric(attrs.get(m.name)) for m in task.metrics),
-        signed(difference(attrs.get(task.score), base.get(task.score))),
-        count(attrs.get("params"), base.get("params")), metric_or_dash(attrs.get("gflops"), 2),
-        duration(attrs.get("wall_time_s")),
-    ]  # fmt: skip
+def leaderboard_frame(groups: Trials, task: Task):
+    """The leaderboard as a `pandas.DataFrame`, one row per placement: the baseline, then the completed placements
+    best first, with ``task``'s metrics (fractions), ``delta`` (the score against the baseline's: one proxy run, or
+    with repeat seeds the mean gain on the seeds both trained, by which placements are then ranked as the race picks
+    its contenders: `search.intensify.ranking`), ``seeds``, ``params``, ``gflops``, ``wall_time_s`` and ``also`` (the
+    later trials folded into the row: duplicates, repeat seeds). What `search.run` returns and `leaderboard` prints."""
+    import pandas
 
-
-def leaderboard(groups: Trials, task: Task) -> list[str]:
-    """The baseline, then the completed placements best first. With repeat seeds (``--intensify``) a placement
-    has one row, ranked and compared on its mean gain over the baseline on the seeds both trained
-    (`search.intensify.ranking`), and a column of its seeds; its later trials are named in the trial column."""
-    lines = ["## Leaderboard (proxy trainings)", ""]
-    if groups.baseline is None and not groups.ranked:
-        return lines + ["No trial has completed yet.", ""]
     complete = sorted(groups.complete, key=lambda t: t.number)
-    repeated = any(repeat_seed(t) is not None for t in complete)
-    delta = f"Δ {task.score_label} ({'mean over shared seeds' if repeated else 'single run'})"
-    head = ["rank", "trial", "placement", *(m.label for m in task.metrics), delta, "params (vs baseline)", "GFLOPs", "wall time"]
     firsts = finished_by_key(complete)
     later: dict[int, list[str]] = {}  # a trial -> the later trials of its placement: duplicates, repeat seeds
     for t in complete:
@@ -113,22 +98,48 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
         elif repeat_seed(t) is not None and t.user_attrs["placement_key"] in firsts:
             later.setdefault(firsts[t.user_attrs["placement_key"]].number, []).append(f"#{t.number} seed {repeat_seed(t)}")
     ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None]
-    gains: dict[int, float] = {}  # trial number -> its placement's mean gain over the baseline on shared seeds
-    if repeated and groups.baseline is not None:
+    base = groups.baseline.user_attrs if groups.baseline is not None else {}
+    gains: dict[int, float] = {}
+    if any(repeat_seed(t) is not None for t in complete) and groups.baseline is not None:
         by_gain = ranked_by_gain(complete, groups.baseline.user_attrs["placement_key"])
         ranked, gains = [t for t, _ in by_gain], {t.number: gain for t, gain in by_gain}
-    rows = [trial_row(groups.baseline, groups.baseline, "baseline", task)] if groups.baseline is not None else []
-    rows += [trial_row(t, groups.baseline, str(i), task) for i, t in enumerate(ranked, 1)]
-    if repeated:
-        head.insert(3, "seeds")
-        scores = seed_scores(complete)
-        for row, trial in zip(rows, ([groups.baseline] if groups.baseline is not None else []) + ranked):
-            row.insert(3, len(scores.get(trial.user_attrs["placement_key"], {})))
-            if trial.number in gains:
-                row[-4] = signed(gains[trial.number])
-    for row in rows:  # the trial column names the later trials folded into it
-        if row[1] in later:
-            row[1] = f"{row[1]} (also {', '.join(later[row[1]])})"
+    scores = seed_scores(complete)
+    rows = []
+    for rank, trial in ([("baseline", groups.baseline)] if groups.baseline is not None else []) + list(enumerate(ranked, 1)):
+        attrs = trial.user_attrs
+        rows.append({
+            "rank": rank, "trial": trial.number,
+            "placement": placement_text(trial) + (f" (usual: {attrs['prior']})" if attrs.get("prior") else ""),
+            **{m.name: attrs.get(m.name) for m in task.metrics},
+            "delta": gains.get(trial.number, difference(attrs.get(task.score), base.get(task.score))),
+            "seeds": len(scores.get(attrs.get("placement_key"), {})) or 1,
+            "params": attrs.get("params"), "gflops": attrs.get("gflops"), "wall_time_s": attrs.get("wall_time_s"),
+            "also": ", ".join(later.get(trial.number, [])),
+        })  # fmt: skip
+    return pandas.DataFrame(rows, columns=["rank", "trial", "placement", *task.metric_names, "delta", "seeds", "params",
+                                           "gflops", "wall_time_s", "also"])  # fmt: skip
+
+
+def leaderboard(groups: Trials, task: Task) -> list[str]:
+    """`leaderboard_frame` as a Markdown section; a seeds column only when some placement has repeat seeds, and the
+    later trials of a placement named in its trial column."""
+    lines = ["## Leaderboard (proxy trainings)", ""]
+    if groups.baseline is None and not groups.ranked:
+        return lines + ["No trial has completed yet.", ""]
+    frame = leaderboard_frame(groups, task)
+    repeated = any(repeat_seed(t) is not None for t in groups.complete)
+    delta = f"Δ {task.score_label} ({'mean over shared seeds' if repeated else 'single run'})"
+    head = ["rank", "trial", "placement", *(["seeds"] if repeated else []), *(m.label for m in task.metrics), delta,
+            "params (vs baseline)", "GFLOPs", "wall time"]  # fmt: skip
+    params = [None if _value(p) is None else int(p) for p in frame["params"]]
+    base_params = params[0] if groups.baseline is not None else None
+    rows = []
+    for row, size in zip(frame.itertuples(index=False), params):
+        values = row._asdict()
+        trial = f"{row.trial} (also {row.also})" if row.also else row.trial
+        rows.append([row.rank, trial, row.placement, *([row.seeds] if repeated else []),
+                     *(metric(_value(values[m.name])) for m in task.metrics), signed(_value(row.delta)),
+                     count(size, base_params), metric_or_dash(_value(row.gflops), 2), duration(_value(row.wall_time_s))])  # fmt: skip
     gain = ("the mean gain over the baseline on the seeds both trained (the metrics shown are the study seed's run); "
             "placements are ranked on it, as the confirmation picks its contenders" if repeated else
             "one proxy run against the baseline's: a lead here is often seed noise, which the race on fresh seeds checks")
@@ -138,6 +149,13 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
         note += (f"; {usual} placement(s) marked \"usual\" are the ones people try by hand, queued right after the baseline "
                  "(spaces/prior.py)")
     return lines + table(head, rows) + ["", note + ("." if groups.baseline else ""), ""]
+
+
+def _value(x):
+    """A frame's cell as a plain value: None for a missing one (pandas holds it as NaN)."""
+    import math
+
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
 def leaderboard_section(report: Report) -> list[str]:
