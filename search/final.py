@@ -28,7 +28,7 @@ from search.trials import StudyRun, score_metrics, study_data
 from spaces import Placement, build_yaml, write_yaml
 from spaces.tasks import Task
 from trainers.data import load_dataset
-from trainers.deploy import export_checked
+from trainers.deploy import CHECK_IMAGES, export_checked
 from trainers.train import Report, TrialRecord, full_train, head_args
 
 
@@ -128,9 +128,10 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
 
 
 def val_images(config: RunConfig, task: Task) -> list[Path]:
-    """The study's val images, in its own view of the data (or, for a study from before the view, the dataset's)."""
+    """The first `CHECK_IMAGES` val images of the study, in its own view of the data (or, for a study from before the
+    view, the dataset's): what its deployment files are checked on."""
     view = config.study_dir / "data" / "images" / "val"
-    return sorted(view.iterdir()) if view.is_dir() else list(load_dataset(config.data, task).val)
+    return (sorted(view.iterdir()) if view.is_dir() else list(load_dataset(config.data, task).val))[:CHECK_IMAGES]
 
 
 def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:

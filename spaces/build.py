@@ -120,9 +120,16 @@ def attention_layers(base: dict, placement: Placement) -> dict[str, list[int]]:
 
 
 def write_yaml(model: dict, path: str | Path, comment: str = "") -> Path:
-    """Write a model dict as an Ultralytics-style YAML (one flow-style row per layer)."""
+    """Write a model dict as an Ultralytics-style YAML (one flow-style row per layer); a model with our attention
+    says in its first comment line what builds it elsewhere (Ultralytics fails on it with a bare KeyError otherwise)."""
+    from yolo_attention_modules import SUFFIXES, registered_modules
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    modules = {row[2] for part in ("backbone", "head") for row in model[part] if isinstance(row[2], str)}
+    if modules & set(registered_modules()) or any(m.endswith(tuple(SUFFIXES.values())) for m in modules):
+        comment = ("needs yolo_attention_modules: pip install yolo-attention-modules (./modules of yolo-attention-search),"
+                   " then `import yolo_attention_modules` before ultralytics.YOLO(this file)\n" + comment)  # fmt: skip
     text = "".join(f"# {line}\n" for line in comment.splitlines())
     for key, value in model.items():  # one key a line; nested values in flow style, as Ultralytics writes them
         if key in {"backbone", "head"}:

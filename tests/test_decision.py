@@ -41,6 +41,13 @@ def test_export_writes_what_the_study_decided(tmp_path: Path, capsys):
     assert "the study's decision, trial 0" in said and "keep the base model" in said
     assert main(["export", str(study_dir), "--trial", "2", "-o", str(tmp_path / "t2.yaml")]) == 0  # an explicit choice
     assert "placement: backbone.4: cbam" in (tmp_path / "t2.yaml").read_text()
+    capsys.readouterr()
+    (study_dir / "best.yaml").write_text("the decision\n")
+    line = one_line_error(["export", str(study_dir), "--trial", "2", "-o", str(study_dir / "best.yaml")], capsys)
+    assert "is the study's own best.yaml" in line and "--force" in line
+    assert (study_dir / "best.yaml").read_text() == "the decision\n"  # nothing overwritten
+    assert main(["export", str(study_dir), "--trial", "2", "-o", str(study_dir / "best.yaml"), "--force"]) == 0
+    assert "is a folder" in one_line_error(["export", str(study_dir), "--trial", "2", "-o", str(tmp_path)], capsys)
 
 
 def test_export_of_a_study_that_has_not_decided_is_one_line(tmp_path: Path, capsys):

@@ -82,6 +82,9 @@ def test_a_model_with_attention_builds_and_loads_on_a_machine_without_the_search
                               "fused.21": ["simam", "triplet", "gam"]})  # fmt: skip
     model_dict = {**build_yaml(base, placement, insertion), "nc": 2}
     yaml_path = write_yaml(model_dict, tmp_path / "best.yaml")
+    first = yaml_path.read_text().splitlines()[0]  # where Ultralytics alone fails with a bare KeyError, the file says why
+    assert first.startswith("# needs yolo_attention_modules: pip install yolo-attention-modules") and "import" in first
+    assert "needs" not in write_yaml(build_yaml(base, Placement(), insertion), tmp_path / "base.yaml").read_text()
     torch.manual_seed(0)
     model = task_of(base).model(model_dict, verbose=False).eval()
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))

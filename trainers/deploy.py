@@ -23,7 +23,7 @@ CONF = 0.25  # detections compared at Ultralytics' default confidence
 BOX_TOLERANCE_PX = 1.0  # boxes of "the same detection" differ by at most this, in pixels of the image
 RELATIVE_TOLERANCE = 1e-3  # raw outputs within this share of their largest magnitude: float32 export noise
 DEFAULT_FORMATS = ("onnx", "torchscript")
-CHECK_IMAGES = 8  # images each export is checked on
+CHECK_IMAGES = 8  # val images a search checks each export on
 CHECKS_FILE = "deploy.json"  # beside the exported files: what `export_checked` found, for the report
 
 
@@ -72,14 +72,17 @@ def drop_closed_gates(model) -> int:
 def export_checked(weights: str | Path, stem: str | Path, imgsz: int, images: list[Path],
                    formats: tuple[str, ...] = DEFAULT_FORMATS) -> list[ExportCheck]:  # fmt: skip
     """``weights`` copied to ``<stem>.pt`` and exported to each of ``formats`` beside it, each checked on ``images``
-    (at most `CHECK_IMAGES`) at ``imgsz`` px; the checks are also written to `CHECKS_FILE` beside ``stem``."""
+    at ``imgsz`` px; the checks are also written to `CHECKS_FILE` beside ``stem``."""
     from ultralytics import YOLO
 
     stem = Path(stem)
-    pt = stem.with_suffix(".pt")
+    pt, record = stem.with_suffix(".pt"), stem.parent / CHECKS_FILE
+    asked = {"weights": _digest(Path(weights)), "imgsz": imgsz, "images": [Path(i).name for i in images], "formats": list(formats)}
+    done = json.loads(record.read_text()) if record.is_file() else {}
+    if done.get("asked") == asked and pt.is_file() and all((stem.parent / c["file"]).exists() for c in done["checks"] if c["file"]):
+        return [ExportCheck(**c) for c in done["checks"]]  # nothing changed: an export is not repeated on resume
     if Path(weights).resolve() != pt.resolve():
         shutil.copyfile(weights, pt)
-    images = list(images)[:CHECK_IMAGES]
     reference = YOLO(str(pt))
     checks = []
     for name in formats:
@@ -94,14 +97,21 @@ def export_checked(weights: str | Path, stem: str | Path, imgsz: int, images: li
         except Exception as error:  # a format whose packages are missing, or that Ultralytics cannot export this model to
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             checks.append(ExportCheck(name, "", False, dropped_gates=dropped, reason=f"{type(error).__name__}: {reason}"))
-    (stem.parent / CHECKS_FILE).write_text(json.dumps([c.to_dict() for c in checks], indent=1))
+    record.write_text(json.dumps({"asked": asked, "checks": [c.to_dict() for c in checks]}, indent=1))
     return checks
 
 
 def read_checks(folder: str | Path) -> list[ExportCheck]:
     """The checks `export_checked` wrote into ``folder``, or none."""
     path = Path(folder) / CHECKS_FILE
-    return [ExportCheck(**c) for c in json.loads(path.read_text())] if path.is_file() else []
+    return [ExportCheck(**c) for c in json.loads(path.read_text())["checks"]] if path.is_file() else []
+
+
+def _digest(path: Path) -> str:
+    """sha1 of a file's bytes: the deployment files are exported again only when the weights changed."""
+    import hashlib
+
+    return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
 def _compare(reference, exported, images: list[Path], imgsz: int) -> dict:

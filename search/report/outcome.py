@@ -169,7 +169,8 @@ def deployment_section(report: Report) -> list[str]:
     return ["## Deployment files", "",
             "`best.pt` is the final training's best.pt (it loads with Ultralytics once `yolo_attention_modules` is "
             "installed: `pip install ./modules` from this repository); the others were exported from it with "
-            "Ultralytics' exporter and checked against it on the study's val images with the same letterbox: the "
+            f"Ultralytics' exporter and checked against it on {max(c.images for c in checks)} of the study's val images "
+            "with the same letterbox: the "
             f"largest difference of the raw outputs (within {RELATIVE_TOLERANCE:g} of their largest magnitude is ok), "
             f"and images whose detections at confidence {CONF} match (same count and classes, boxes within "
             f"{BOX_TOLERANCE_PX:g} px).", "",
