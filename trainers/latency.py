@@ -8,7 +8,10 @@ fused, FP16, as a GPU deploys them) with CUDA events, each run synchronised. Bot
 interleave: rounds of a few runs each, the two models alternating which goes first, so that drift and
 a neighbour's load fall on both. Each round gives one ratio of block medians; the figure is the median
 ratio with a bootstrap interval over rounds. Latency depends on the architecture, not on trained
-weights, so a candidate is measured before it trains.
+weights, so a candidate is measured before it trains. `interleave` is the logic, fed by runners that each
+return one run's seconds; `compare` and `compare_torch` take the wall clock as ``clock`` (its default,
+``time.perf_counter``), so tests time real sessions with a stand-in clock and assert exact figures, while
+the real timings live in ``results/benchmarks/latency_table.py``.
 
 ONNX Runtime and onnx are dependencies; `missing_extra` names them for an environment that lost one.
 """
@@ -82,8 +85,9 @@ def _session(onnx: Path, threads: int):
     return ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
 
 
-def _interleave(runners: list, rounds: int, runs: int, threads: int) -> Timing:
-    """Time two runners (each runs its model once and returns the seconds it took) interleaved (module doc)."""
+def interleave(runners: list, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS) -> Timing:
+    """Time two runners (each runs its model once and returns the seconds it took; the first is the candidate)
+    interleaved (module doc): ``WARMUP`` untimed calls of each, then ``rounds`` rounds of ``runs`` calls of each."""
     import numpy as np
     from scipy import stats
 
@@ -104,8 +108,10 @@ def _interleave(runners: list, rounds: int, runs: int, threads: int) -> Timing:
                   statistics.median(seconds[1]) * 1000, rounds, threads)  # fmt: skip
 
 
-def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS) -> Timing:
-    """Time ONNX files ``candidate`` and ``reference`` with ONNX Runtime on the CPU, interleaved in this process."""
+def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS,
+            clock=time.perf_counter) -> Timing:  # fmt: skip
+    """Time ONNX files ``candidate`` and ``reference`` with ONNX Runtime on the CPU, interleaved in this process,
+    each run by ``clock`` (seconds)."""
     import numpy as np
 
     def runner(onnx: Path):
@@ -114,19 +120,19 @@ def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = 
         feed = {session.get_inputs()[0].name: np.random.default_rng(0).random(shape, dtype=np.float32)}
 
         def run() -> float:
-            start = time.perf_counter()
+            start = clock()
             session.run(None, feed)
-            return time.perf_counter() - start
+            return clock() - start
 
         return run
 
-    return _interleave([runner(candidate), runner(reference)], rounds, runs, threads)
+    return interleave([runner(candidate), runner(reference)], rounds, runs, threads)
 
 
 def compare_torch(candidate: Path, reference: Path, imgsz: int, device: str = "cuda", rounds: int = ROUNDS,
-                  runs: int = RUNS) -> Timing:  # fmt: skip
+                  runs: int = RUNS, clock=time.perf_counter) -> Timing:  # fmt: skip
     """Time model YAMLs ``candidate`` and ``reference`` in PyTorch on ``device``, interleaved in this process: on
-    CUDA in FP16 with CUDA events (each run synchronised), elsewhere in FP32 with the wall clock (tests)."""
+    CUDA in FP16 with CUDA events (each run synchronised), elsewhere in FP32 with ``clock`` (tests)."""
     import torch
     from ultralytics import YOLO
 
@@ -147,13 +153,13 @@ def compare_torch(candidate: Path, reference: Path, imgsz: int, device: str = "c
                 events[1].record()
                 torch.cuda.synchronize()
                 return events[0].elapsed_time(events[1]) / 1000  # ms -> s
-            start = time.perf_counter()
+            start = clock()
             model(image)
-            return time.perf_counter() - start
+            return clock() - start
 
         return run
 
-    return _interleave([runner(candidate), runner(reference)], rounds, runs, torch.get_num_threads())
+    return interleave([runner(candidate), runner(reference)], rounds, runs, torch.get_num_threads())
 
 
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "GPU"}  # --latency-device -> what the report calls it
