@@ -17,6 +17,7 @@ from trainers.deploy import DEFAULT_FORMATS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+EXIT_TERMINATED = 143  # and for SIGTERM (128 + 15), what a cluster scheduler sends
 
 
 class UsageError(ValueError):
@@ -31,7 +32,7 @@ def add_option(p: argparse._ActionsContainer, name: str, help: str | None = None
     f = RUN_FIELDS[name]
     meta = f.metadata
     flag = meta["flag"] or "--" + name.replace("_", "-")
-    text = help or meta["help"]
+    text = (help or meta["help"]).replace("%", "%%")  # argparse formats help with %: a literal one is doubled
     if meta["choices"]:
         text += f"; one of {', '.join(meta['choices'])}"
     if f.type == "bool":  # a flag that turns the default off (--no-final)
@@ -106,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("report", help="write report.md and plots of a study (also done after run/resume)")
     p.add_argument("study_dir", help="the study folder")
+    p.add_argument("--out", help="folder to write report.md, report.html, the plots and trials.csv into, e.g. for a "
+                   "read-only study (default: the study folder)")
     _storage_option(p)
 
     p = commands.add_parser("dashboard", help="browse a study in optuna-dashboard (http://127.0.0.1:8080)")
@@ -209,9 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from search.config import load_study_config
+    from search.config import check_study_writable, load_study_config
 
     config = load_study_config(args.study_dir, args.storage)
+    check_study_writable(config.study_dir, "resume")
     if args.trials is not None:
         config = replace(config, trials=args.trials)
     _prepare(config.study_dir / "config", quiet=True)
@@ -219,9 +223,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from search.config import load_study_config
+    """Reads the study only (its storage too), so a read-only study exports to any writable ``-o``."""
+    from search.config import load_study_config, study_config_dir
     from search.final import export_trial
-    from search.study import open_study
+    from search.study import load_study
     from search.trials import load_inputs
 
     config = load_study_config(args.study_dir, args.storage)
@@ -232,9 +237,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.trial is not None and output.resolve() == (config.study_dir / "best.yaml").resolve() and not args.force:
         raise UsageError(f"-o {args.output} is the study's own best.yaml (its decision): write trial {args.trial} elsewhere "
                          "with -o, or add --force to replace it")  # fmt: skip
-    _prepare(config.study_dir / "config")
+    _check_output(output)
+    _prepare(study_config_dir(config.study_dir))
     base, _ = load_inputs(config)
-    study = open_study(config)
+    study = load_study(config)
     path, said = export_trial(study, config, base, args.output, args.trial)
     print(f"wrote {path}: {said}")
     if args.trial is not None:
@@ -257,8 +263,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else EXIT_BAD_INPUT
 
 
+def _check_output(output: Path) -> None:
+    """A one-line `UsageError` when ``output``'s folder exists and cannot be written (a read-only study, say)."""
+    import os
+
+    folder = next((p for p in (output.absolute().parent, *output.absolute().parents) if p.exists()), None)
+    if folder is not None and not os.access(folder, os.W_OK):
+        raise UsageError(f"-o {output}: its folder {folder} is read-only here; give -o a path in a writable folder")
+
+
 def cmd_validate_proxy(args: argparse.Namespace) -> int:
-    from search.config import load_study_config
+    from search.config import check_study_writable, load_study_config
     from search.report import write_report
     from search.study import open_study
     from search.trials import load_inputs
@@ -267,6 +282,7 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
     if args.k < 1 or args.full_seeds < 1:
         raise UsageError(f"--k and --full-seeds must be at least 1, got {args.k} and {args.full_seeds}")
     config = load_study_config(args.study_dir, args.storage)
+    check_study_writable(config.study_dir, "validate-proxy")  # it trains into the study folder and writes its report
     _prepare(config.study_dir / "config", quiet=True)
     base, _ = load_inputs(config)
     changes = {k: getattr(args, k) for k in ("proxy_epochs", "proxy_imgsz", "proxy_fraction") if getattr(args, k) is not None}
@@ -281,9 +297,17 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import os
+
+    from search.config import check_writable, load_study_config
     from search.report import write_report
 
-    print(f"wrote {write_report(args.study_dir, args.storage)}")
+    folder = load_study_config(args.study_dir).study_dir  # one line for a folder that holds no study
+    if args.out is None and not os.access(folder, os.W_OK):
+        raise UsageError(f"study folder {args.study_dir} is read-only here; give the report a writable folder with --out DIR")
+    if args.out is not None:
+        check_writable(Path(args.out))
+    print(f"wrote {write_report(args.study_dir, args.storage, out=args.out)}")
     return 0
 
 
@@ -391,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in {"space", "build"}:
         _prepare()
-    from trainers.interrupt import ctrl_c_kept, raise_if_pressed
+    from trainers.interrupt import Terminated, ctrl_c_kept, raise_if_pressed
 
     with nullcontext() if args.command == "dashboard" else ctrl_c_kept():  # Ctrl-C is how a dashboard stops
         try:
@@ -404,20 +428,47 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:
             from trainers.train import disk_full, error_chain
 
+            line = _storage_or_folder_error(e, args)
+            if line:
+                print(f"error: {line}", file=sys.stderr)
+                return EXIT_BAD_INPUT
             if not disk_full(e):
                 raise
             where = next((f" ({c.filename})" for c in error_chain(e) if isinstance(c, OSError) and c.filename), "")
             print(f"error: no space left on the disk{where}; free some and run the same command again: every finished "
                   "trial is kept in the study", file=sys.stderr)  # fmt: skip
             return EXIT_BAD_INPUT
-        except KeyboardInterrupt:
-            print(f"\n{interrupted_text(getattr(args, 'study_dir', None))}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+            how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            print(f"\n{interrupted_text(getattr(args, 'study_dir', None), how)}", file=sys.stderr)
+            return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
 
 
-def interrupted_text(study_dir: str | Path | None) -> str:
-    """What a Ctrl-C leaves and how to go on: the same command, or `resume` on ``study_dir`` (the study
-    folder the command named or created; None: it had none, or was stopped before it knew it)."""
+def _storage_or_folder_error(error: Exception, args: argparse.Namespace) -> str | None:
+    """The one line for a damaged SQLite storage found while a command reads it (one that cannot be opened at all is
+    named when it is opened: `search.study.opening_error`), or for a file a read-only folder refused; else None."""
+    import errno
+
+    from search.study import damaged_storage, damaged_text
+    from trainers.train import error_chain
+
+    study_dir = getattr(args, "study_dir", None)
+    words = damaged_storage(error)
+    if words:
+        where = getattr(args, "storage", None) or (f"sqlite:///{Path(study_dir).resolve() / 'study.db'}" if study_dir else "")
+        return damaged_text(where, words)
+    refused = next((c for c in error_chain(error) if isinstance(c, OSError) and c.errno in (errno.EROFS, errno.EACCES)), None)
+    if refused is not None and refused.errno == errno.EROFS:
+        return (f"cannot write {refused.filename or 'a file'}: its folder is on a read-only file system; give the command "
+                "a writable place, or make the folder writable")  # fmt: skip
+    if refused is not None:
+        return f"{refused.filename or 'a file'}: {refused.strerror}; check its permissions and its folder's"
+    return None
+
+
+def interrupted_text(study_dir: str | Path | None, how: str = "interrupted") -> str:
+    """What a Ctrl-C (``how``: "interrupted") or a SIGTERM leaves and how to go on: the same command, or `resume` on
+    ``study_dir`` (the study folder the command named or created; None: it had none, or was stopped before it knew it)."""
     resume = f" (or `python -m search resume {shlex.quote(str(study_dir))}`)" if study_dir is not None else ""
-    return (f"interrupted: every finished trial and run is kept in the study; run the same command again{resume} to go "
+    return (f"{how}: every finished trial and run is kept in the study; run the same command again{resume} to go "
             "on where it stopped")

@@ -216,6 +216,14 @@ def test_help_lists_commands():
         assert command in done.stdout
 
 
+@pytest.mark.parametrize("command", ["run", "resume", "export", "validate-proxy", "report", "dashboard", "demo", "space", "build"])
+def test_every_commands_help_prints(command, capsys):
+    """argparse formats help with %: a declared help text holding a literal one (a "95% interval") must not break it."""
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0 and "usage: python -m search " + command in capsys.readouterr().out
+
+
 def test_validate_proxy_trains_candidates_in_full(finished_search, capsys):
     study_dir, _ = finished_search
     assert main(["validate-proxy", str(study_dir), "--k", "1"]) == 0
@@ -500,3 +508,59 @@ def test_bad_python_input_is_a_search_error_with_the_command_lines_line(learnabl
         search.run(data=str(learnable_data), trials="5")
     with pytest.raises(search.SearchError, match="holds no study"):
         search.load(tmp_path / "nothing")
+
+
+def _quick_start() -> list[list[str]]:
+    """README's quick-start commands (docs/index.md shows the same), as argument lists after `python -m search`."""
+    import shlex
+
+    block = (ROOT / "README.md").read_text().split("## Quick start")[1].split("```bash\n")[1].split("```")[0]
+    commands = [shlex.split(line.split("#")[0]) for line in block.splitlines() if line.strip()]
+    assert all(c[:3] == [".venv/bin/python", "-m", "search"] for c in commands), commands
+    assert block in (ROOT / "docs" / "index.md").read_text()  # the site's home page shows the same commands
+    return [c[3:] for c in commands]
+
+
+def test_the_quick_start_commands_are_the_tools_own(capsys):
+    """Each quick-start command parses as written (the slow variant below runs each on generated data)."""
+    from search.cli import _parser
+
+    commands = _quick_start()
+    assert [c[0] for c in commands] == ["demo", "run", "dashboard"]
+    for command in commands:
+        _parser().parse_args(command)
+
+
+@pytest.mark.slow
+def test_the_quick_start_commands_run_on_generated_data(learnable_data, tmp_path):
+    """demo (2 trials), run on the generated set from a checkpoint made here (the tiny budget), and the dashboard of
+    the study it made, answering on its port: README's commands with only the data, the output and the budget
+    substituted."""
+    from ultralytics import YOLO
+
+    base = YOLO("yolov8n.yaml")
+    base.save(tmp_path / "yolov8n.pt")
+    demo, run, dashboard = _quick_start()
+    assert _search(*demo, "--trials", "2", "--out", str(tmp_path / "demo"), "--quiet").returncode == 0
+    run = [str(learnable_data) if a == "mydata.yaml" else str(tmp_path / a) if a == "yolov8n.pt" else a for a in run]
+    run = [a for a in run if a not in ("--trials", "100")] + ["--trials", "3", "--out", str(tmp_path), "--study", "q", *TINY]
+    done = _search(*run)
+    assert done.returncode == 0, done.stderr[-3000:]
+    port = 8080 + os.getpid() % 1000
+    args = [a.replace("results/<study>", str(tmp_path / "q")) for a in dashboard] + ["--port", str(port)]
+    server = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as answer:
+                    assert b"study_summaries" in answer.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the dashboard did not answer"
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
