@@ -22,10 +22,7 @@ PLACEMENT = {"backbone.6": ["se"], "fused.4": ["cbam"], "neck.15": ["eca"]}
 
 
 def main() -> None:
-    parser = training_parser(__doc__)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--imgsz", type=int, default=320)
-    args = parser.parse_args()
+    args = training_parser(__doc__, epochs=3, imgsz=320).parse_args()
     dataset_name, work = prepared_work("deploy-check", args.data)
     from spaces import Placement, load_base
     from spaces.tasks import task_of

@@ -66,12 +66,7 @@ def curve(folder: Path, task) -> list[float]:
 
 
 def main() -> None:
-    parser = training_parser(__doc__)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--imgsz", type=int, default=320)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--seeds", type=int, default=3)
-    args = parser.parse_args()
+    args = training_parser(__doc__, epochs=10, imgsz=320, batch=16, seeds=3).parse_args()
     dataset_name, work = prepared_work("final-vs-ultralytics", args.data)
     out = HERE / f"final_vs_ultralytics_{dataset_name}.json"
     from search.provenance import environment

@@ -53,13 +53,16 @@ def r_interval(r: float, n: int) -> tuple[float, float]:
     return math.tanh(z - half), math.tanh(z + half)
 
 
-def training_parser(doc: str):
+def training_parser(doc: str, **budget: int):
     """An argument parser (described by ``doc``'s first line) with what a benchmark that trains the base model
-    needs: ``--data`` (a data.yaml), ``--model`` (a base YAML) and ``--weights`` (a checkpoint to start from)."""
+    needs: ``--data`` (a data.yaml), ``--model`` (a base YAML) and ``--weights`` (a checkpoint to start from); and an
+    int option for each of ``budget``'s names with its default (``epochs=10`` gives ``--epochs``, default 10)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", required=True, help="an Ultralytics data.yaml")
     parser.add_argument("--model", required=True, help="the base model's YAML, e.g. yolov8n-obb.yaml")
     parser.add_argument("--weights", help="a checkpoint every run starts from (a detection one may start any task)")
+    for name, default in budget.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
     return parser

@@ -21,12 +21,7 @@ HERE = Path(__file__).parent
 
 
 def main() -> None:
-    parser = training_parser(__doc__)
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--imgsz", type=int, default=320)
-    parser.add_argument("--batch", type=int, default=16)
-    args = parser.parse_args()
+    args = training_parser(__doc__, seeds=4, epochs=5, imgsz=320, batch=16).parse_args()
     dataset_name, work = prepared_work("task-seed-noise", args.data)
     out = HERE / f"task_seed_noise_{dataset_name}.json"
     from search.power import seeds_needed
