@@ -81,6 +81,7 @@ def export_checked(weights: str | Path, stem: str | Path, imgsz: int, images: li
     done = json.loads(record.read_text()) if record.is_file() else {}
     if done.get("asked") == asked and pt.is_file() and all((stem.parent / c["file"]).exists() for c in done["checks"] if c["file"]):
         return [ExportCheck(**c) for c in done["checks"]]  # nothing changed: an export is not repeated on resume
+    pt.parent.mkdir(parents=True, exist_ok=True)
     if Path(weights).resolve() != pt.resolve():
         shutil.copyfile(weights, pt)
     reference = YOLO(str(pt))

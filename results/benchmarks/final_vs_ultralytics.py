@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import json
-import statistics
 from pathlib import Path
 
 from machine import describe_machine, prepared_work, publish, training_parser
@@ -76,8 +75,8 @@ def main() -> None:
 
     base = load_base(args.model)
     task = task_of(base)
-    settings = {"data": str(Path(args.data).resolve()), "model": args.model, "weights": args.weights, "epochs": args.epochs,
-                "imgsz": args.imgsz, "batch": args.batch}  # fmt: skip
+    settings = {"data": str(Path(args.data).resolve()), "model": args.model, "weights": str(Path(args.weights).resolve()),
+                "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch}  # fmt: skip
     saved = json.loads(out.read_text()) if out.is_file() else {}
     runs = saved.get("runs", []) if saved.get("settings") == settings else []
     done = {(r["side"], r["seed"]) for r in runs}
