@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from search.config import RUN_FIELDS, RunConfig, same_kind, check_writable, load_study_config
-
+from search.config import RUN_FIELDS, RunConfig, check_writable, load_study_config, same_kind
 
 KINDS = {"int": "an int", "float": "a number", "str": "a string", "bool": "True or False", "dict": "a dict"}  # by type
 
@@ -68,12 +67,12 @@ def complete(config: RunConfig, show_progress: bool = True) -> Outcome:
     failed = failed_baseline(trials)
     if failed:
         raise ValueError(f"the baseline (trial {failed.number}) failed: {failed.user_attrs.get('reason')}; every placement would "
-                         "fail the same way: fix that, then run the same command again (the study goes on)")  # fmt: skip
+                         "fail the same way: fix that, then run the same command again (the study goes on)")
     decision, waiting = None, ""
     others = held_elsewhere(trials)
     if config.final and others:
         waiting = (f"trials {', '.join(str(t.number) for t in others)} still train in other workers; the last worker to "
-                   "finish confirms, retrains and exports (or run `resume` on the study folder later)")  # fmt: skip
+                   "finish confirms, retrains and exports (or run `resume` on the study folder later)")
     elif config.final:
         with final_claim(config) as mine:
             if not mine:
@@ -111,17 +110,17 @@ def load(study: str | Path, storage: str | None = None) -> Result:
     from search.decision import Decision
     from search.report.context import sort_trials
     from search.report.summary import leaderboard_frame
-    from search.study import open_study, task_of_study
+    from search.study import load_study, task_of_study
     from trainers.deploy import read_checks
 
     with _as_search_error():
         config = load_study_config(study, storage)
-        opened = open_study(config)
+        opened = load_study(config)  # read only: a read-only study loads too
         task = task_of_study(opened)
         decision = Decision.of_study(opened, task.metric_names)
         if decision is None:
             raise ValueError(f"study '{config.study}' has not decided yet (its final step has not run): finish it with "
-                             f"`python -m search resume {config.study_dir}`")  # fmt: skip
+                             f"`python -m search resume {config.study_dir}`")
         folder = config.study_dir
         winner = decision.confirmation.winner if decision.confirmation else None
         weights = next((w for w in (folder / "best.pt", folder / "final" / "weights" / "best.pt") if w.is_file()), None)
@@ -132,7 +131,7 @@ def load(study: str | Path, storage: str | None = None) -> Result:
             deployment={c.format: folder / c.file for c in read_checks(folder) if c.file},
             leaderboard=leaderboard_frame(sort_trials(opened.get_trials(deepcopy=False)), task),
             report=folder / "report.md" if (folder / "report.md").is_file() else None,
-        )  # fmt: skip
+        )
 
 
 def _config(data: str, options: dict) -> RunConfig:
@@ -141,7 +140,7 @@ def _config(data: str, options: dict) -> RunConfig:
         if name not in RUN_FIELDS or name == "data":
             close = difflib.get_close_matches(name, RUN_FIELDS, n=1)
             raise ValueError(f"{name}: not an option of search.run{f'; did you mean {close[0]}?' if close else ''} "
-                             f"(the options are RunConfig's fields: {', '.join(f.name for f in fields(RunConfig))})")  # fmt: skip
+                             f"(the options are RunConfig's fields: {', '.join(f.name for f in fields(RunConfig))})")
         declared = RUN_FIELDS[name].type.split(" |")[0]
         if value is not None and not same_kind(value, declared):
             raise ValueError(f"{name}={value!r}: give {KINDS[declared]}, as --{name.replace('_', '-')} takes")

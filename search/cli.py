@@ -45,7 +45,7 @@ def add_option(p: argparse._ActionsContainer, name: str, help: str | None = None
     shown = meta["shown"] or ("%(default)s" if not required else None)
     kind = next(t for word, t in (("int", int), ("float", float), ("str", str)) if f.type.startswith(word))
     p.add_argument(flag, dest=name, type=kind, required=required, metavar=meta["metavar"],
-                   default=None if required else f.default, help=text + (f" (default: {shown})" if shown else ""))  # fmt: skip
+                   default=None if required else f.default, help=text + (f" (default: {shown})" if shown else ""))
 
 
 def _add_space_arguments(p: argparse.ArgumentParser) -> None:
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--place", action="append", default=[], metavar="POSITION=SPEC[+SPEC]",
         help="attention at a position, e.g. neck.15=se or backbone.4=cbam(kernel_size=3)+eca; repeatable",
-    )  # fmt: skip
+    )
     p.add_argument("--drop", action="append", default=[], metavar="POSITION", help="remove a base attention block, e.g. drop.10")
     p.add_argument("--placement", help="placement YAML ({modules: {position: [spec, ...]}, dropped: [...]})")
     p.add_argument("-o", "--output", required=True, help="where to write the model YAML")
@@ -236,7 +236,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {args.output} is a folder; give a file name, e.g. -o {output / 'best.yaml'}")
     if args.trial is not None and output.resolve() == (config.study_dir / "best.yaml").resolve() and not args.force:
         raise UsageError(f"-o {args.output} is the study's own best.yaml (its decision): write trial {args.trial} elsewhere "
-                         "with -o, or add --force to replace it")  # fmt: skip
+                         "with -o, or add --force to replace it")
     _check_output(output)
     _prepare(study_config_dir(config.study_dir))
     base, _ = load_inputs(config)
@@ -253,7 +253,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     weights = config.study_dir / "final" / "weights" / "best.pt"
     if not weights.is_file():
         print(f"no deployment files: the final training's weights ({weights}) are missing; `python -m search resume "
-              f"{config.study_dir}` trains them")  # fmt: skip
+              f"{config.study_dir}` trains them")
         return 0
     checks = export_checked(weights, path.with_suffix(""), config.final_imgsz, val_images(config, task_of_study(study)), formats)
     print(f"wrote {path.with_suffix('.pt')}: the decided model's weights")
@@ -324,7 +324,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # 64: at 8 batches an epoch that would be one optimizer step every 2 epochs, and the toy model would learn nothing.
 DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_epochs": 10, "final_imgsz": 64,
                 "device": "cpu", "loader_workers": 0, "pruner": "median", "confirm_top": 3, "confirm_budget": 16,
-                "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0, "nbs": 4}}  # fmt: skip
+                "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0, "nbs": 4}}
 
 
 DEMO_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
@@ -343,7 +343,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = make_toy_dataset(out / f"{study}-data", n_train=32, n_val=8, imgsz=64, task=args.task)
     print(f"generated a toy {args.task} dataset (rectangles and ellipses): {data}")
     config = RunConfig(data=str(data), model=DEMO_MODELS[args.task], out=str(out), study=study, trials=args.trials,
-                       **DEMO_OPTIONS).resolved()  # fmt: skip
+                       **DEMO_OPTIONS).resolved()
     args.study_dir = config.study_dir  # for the interrupt message
     config.validate()
     return _search(config, args.quiet)
@@ -378,7 +378,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     comment = f"built by `python -m search build` from {args.model}\nplacement: {placement}"
     path = write_yaml(model_dict, args.output, comment)
     cost = space.cost(placement)
-    print(f"wrote {path}: {placement}; {cost.params:,} parameters ({cost.params_pct:+.2f}%), {cost.gflops:.2f} GFLOPs ({cost.gflops_pct:+.2f}%)")
+    print(f"wrote {path}: {placement}; {cost.params:,} parameters ({cost.params_pct:+.2f}%), "
+          f"{cost.gflops:.2f} GFLOPs ({cost.gflops_pct:+.2f}%)")
     if args.weights or args.save_weights:
         if not (args.weights and args.save_weights):
             raise UsageError("--weights and --save-weights go together: the base checkpoint and where to save the new one")
@@ -400,7 +401,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "export": cmd_export, "validate-proxy": cmd_validate_proxy, "report": cmd_report,
-            "dashboard": cmd_dashboard, "demo": cmd_demo, "space": cmd_space, "build": cmd_build}  # fmt: skip
+            "dashboard": cmd_dashboard, "demo": cmd_demo, "space": cmd_space, "build": cmd_build}
 
 
 def _prepare(config_dir: Path | None = None, quiet: bool = False) -> None:
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in {"space", "build"}:
         _prepare()
-    from trainers.interrupt import Terminated, ctrl_c_kept, raise_if_pressed
+    from trainers.interrupt import Terminated, ctrl_c_kept, raise_if_pressed, terminated
 
     with nullcontext() if args.command == "dashboard" else ctrl_c_kept():  # Ctrl-C is how a dashboard stops
         try:
@@ -436,12 +437,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             where = next((f" ({c.filename})" for c in error_chain(e) if isinstance(c, OSError) and c.filename), "")
             print(f"error: no space left on the disk{where}; free some and run the same command again: every finished "
-                  "trial is kept in the study", file=sys.stderr)  # fmt: skip
+                  "trial is kept in the study", file=sys.stderr)
             return EXIT_BAD_INPUT
-        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
-            how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-            print(f"\n{interrupted_text(getattr(args, 'study_dir', None), how)}", file=sys.stderr)
-            return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated; Ray Tune re-raises it as a KeyboardInterrupt)
+            sigterm = isinstance(e, Terminated) or terminated()
+            print(f"\n{interrupted_text(getattr(args, 'study_dir', None), 'terminated (SIGTERM)' if sigterm else 'interrupted')}",
+                  file=sys.stderr)
+            return EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED
 
 
 def _storage_or_folder_error(error: Exception, args: argparse.Namespace) -> str | None:
@@ -460,7 +462,7 @@ def _storage_or_folder_error(error: Exception, args: argparse.Namespace) -> str 
     refused = next((c for c in error_chain(error) if isinstance(c, OSError) and c.errno in (errno.EROFS, errno.EACCES)), None)
     if refused is not None and refused.errno == errno.EROFS:
         return (f"cannot write {refused.filename or 'a file'}: its folder is on a read-only file system; give the command "
-                "a writable place, or make the folder writable")  # fmt: skip
+                "a writable place, or make the folder writable")
     if refused is not None:
         return f"{refused.filename or 'a file'}: {refused.strerror}; check its permissions and its folder's"
     return None

@@ -6,6 +6,7 @@ folder, or ``python -m search resume <dir>``, rebuilds everything from it.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -59,7 +60,7 @@ def times_candidates(options: dict) -> bool:
 
 
 def option(default=None, help: str = "", *, shown: str | None = None, choices: tuple = (), flag: str | None = None,
-           metavar: str | None = None, executor: str | None = None):  # fmt: skip
+           metavar: str | None = None, executor: str | None = None):
     """A `RunConfig` field with its command-line option (`search.cli` builds the option from it): the one
     place an option's default, help and choices are written. ``shown`` replaces the default in the help
     text; ``choices`` are listed there (the value is checked by `RunConfig.validate`, in one line);
@@ -84,7 +85,7 @@ class RunConfig:
 
     data: str = option(MISSING, "Ultralytics data.yaml of your dataset")
     model: str = option("yolov8n.yaml", "base model: an Ultralytics YAML name or path, or a checkpoint (.pt) whose "
-                        "architecture is the base and whose weights are the start")  # fmt: skip
+                        "architecture is the base and whose weights are the start")
     space: str | None = option(help="search-space YAML restricting positions, types, counts and budget", shown="all")
     weights: str | None = option(help="base checkpoint (.pt) every candidate starts from", shown="from scratch")
     study: str | None = option(help="study name", shown="<dataset>-<model>")
@@ -93,17 +94,17 @@ class RunConfig:
     trials: int = option(100, "trials to evaluate, baseline included")
     insertion: str | None = option(help="gated: each module behind a learnable gate that starts at 0, so the model "
                                    "computes what the base computes until training opens it; plain: the modules as "
-                                   "published", shown="gated from weights, plain from scratch", choices=INSERTIONS)  # fmt: skip
+                                   "published", shown="gated from weights, plain from scratch", choices=INSERTIONS)
     proxy_epochs: int | None = option(help="epochs of each proxy training", shown="from --weights 30 on a GPU, 10 on the CPU; "
-                                      "from scratch 30")  # fmt: skip
+                                      "from scratch 30")
     proxy_imgsz: int | None = option(help="image size of proxy trainings, px", shown="from --weights 224 on the CPU, "
-                                     "else 320")  # fmt: skip
+                                     "else 320")
     proxy_fraction: float = option(1.0, "share of training images proxies use")
     proxy_batch: int = option(16, "batch size, proxy and final")
     proxy_recipe: str | None = option(help="training recipe of proxy runs only (trainers/recipes.py): short-warmup (1 "
                                       "warm-up epoch) or ultralytics (its defaults: 3)", shown="short-warmup for "
                                       f"fine-tunes of at most {SHORT_FINETUNE_EPOCHS} epochs, else ultralytics",
-                                      choices=tuple(PROXY_RECIPES))  # fmt: skip
+                                      choices=tuple(PROXY_RECIPES))
     final_epochs: int = option(100, "epochs of the winner's full retraining")
     final_imgsz: int = option(640, "image size of the full retraining, px")
     final: bool = option(True, "skip confirmation, full retraining and export", flag="--no-final")
@@ -117,26 +118,26 @@ class RunConfig:
     # intensified to 3 seeds: 88%; selection_power_small_long*.md).
     confirm_top: int = option(4, "best candidates that race the baseline on fresh seeds; 0: none")
     confirm_budget: int = option(30, "proxy runs of that race, the baseline's included; it stops earlier once the verdict "
-                                 "is settled")  # fmt: skip
+                                 "is settled")
     prior: bool = option(True, "do not queue the usual placements (SE, CBAM, ECA, CoordAtt before SPPF, after the backbone "
                          "stages, fused, on the neck paths: spaces/prior.py) right after the baseline; leave them to the "
-                         "sampler", flag="--no-prior")  # fmt: skip
+                         "sampler", flag="--no-prior")
     # Repeat seeds inside the search (search.intensify). Off by default: at the GPU proxy's noise and the same
     # runs in all, its best setting exported the winner in 79% of simulated searches against the wider race's
     # 80% (selection_power_intensify.md): repeats are trials, so fewer placements are visited. It finds a
     # winner among the first placements (the usual ones) more often (89% against 81%), one visited late less.
     intensify: int = option(0, "leaders whose lead is checked on more seeds while the search runs (each repeat seed is a "
-                            "trial, the baseline gets the same seeds); 0: none")  # fmt: skip
+                            "trial, the baseline gets the same seeds); 0: none")
     intensify_seeds: int = option(2, "seeds each leader gets in all, the study's seed included")
     metric: str = option("task", "the score searched: the task's own (mask mAP50-95 for segment, pose mAP50-95 for pose) "
                          "or box (box mAP50-95)", choices=METRICS_SEARCHED)
     objective: str = option(SCORE, "the task's score, or it and a second objective for a Pareto search", choices=CHOICES)
     max_slowdown: float | None = option(help="latency limit as a multiple of the baseline's, e.g. 1.10: a candidate "
                                         "whose 95% interval lies wholly above it is infeasible and never trains (one "
-                                        "across it is measured again, then admitted)", shown="none")  # fmt: skip
+                                        "across it is measured again, then admitted)", shown="none")
     max_latency_ms: float | None = option(help="latency limit in milliseconds (batch 1 at --final-imgsz)", shown="none")
     latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread) or cuda (PyTorch FP16 on "
-                                 "this machine's first GPU, CUDA events)", choices=LATENCY_DEVICES)  # fmt: skip
+                                 "this machine's first GPU, CUDA events)", choices=LATENCY_DEVICES)
     sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
     pruner: str | None = option(help="pruner of losing proxy trainings (sha: successive halving)", shown="none from "
                                 "--weights, median from scratch", choices=PRUNERS)  # DEFAULT_PRUNER
@@ -145,17 +146,17 @@ class RunConfig:
     loader_workers: int = option(2, "dataloader workers per training")
     timeout: float | None = option(help="stop starting new trials after this many seconds", shown="none")
     train_args: dict = option({}, "further Ultralytics training argument for proxy and final runs, e.g. lr0=0.005; "
-                              "repeatable", flag="--set", metavar="KEY=VALUE")  # fmt: skip
+                              "repeatable", flag="--set", metavar="KEY=VALUE")
     executor: str = option("inprocess", "inprocess: one trial at a time; ray: trials side by side on Ray Tune, on this "
-                           "machine or a cluster (search/ray_executor.py)")  # fmt: skip
+                           "machine or a cluster (search/ray_executor.py)")
     workers: int = option(1, "trials training at the same time", executor="ray")
     gpus_per_trial: float | None = option(help="GPU share of one trial, e.g. 0.25", shown="the GPUs split among the "
-                                          "workers, at most 1", executor="ray")  # fmt: skip
+                                          "workers, at most 1", executor="ray")
     cpus_per_trial: float | None = option(help="CPUs of one trial", shown="the cluster's CPUs split among the workers",
-                                          executor="ray")  # fmt: skip
+                                          executor="ray")
     ray_address: str | None = option(help="existing Ray cluster, e.g. 10.0.0.1:6379; the study folder must be on a "
                                      "filesystem all nodes share at the same path", shown="start a local cluster",
-                                     executor="ray")  # fmt: skip
+                                     executor="ray")
     trial_retries: int = option(1, "re-runs of a trial whose Ray worker died", executor="ray")
 
     def proxies_on_gpu(self) -> bool:
@@ -194,7 +195,7 @@ class RunConfig:
 
     def _budget(self, epochs: int, imgsz: int) -> Budget:
         return Budget(epochs=epochs, imgsz=imgsz, batch=self.proxy_batch, workers=self.loader_workers, seed=self.seed,
-                      device=self.device, overrides=dict(self.train_args))  # fmt: skip
+                      device=self.device, overrides=dict(self.train_args))
 
     @property
     def search_seeds(self) -> range:
@@ -220,12 +221,19 @@ class RunConfig:
             if getattr(self, name) % IMGSZ_STRIDE:
                 size = getattr(self, name)
                 up = -(-size // IMGSZ_STRIDE) * IMGSZ_STRIDE
-                raise ValueError(f"--{name.replace('_', '-')} {size} is not a multiple of {IMGSZ_STRIDE} (Ultralytics would train at {up}); give {up}")
+                raise ValueError(f"--{name.replace('_', '-')} {size} is not a multiple of {IMGSZ_STRIDE} "
+                                 f"(Ultralytics would train at {up}); give {up}")
         if not 0 < self.proxy_fraction <= 1:
             raise ValueError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a one-line message for options that cannot work."""
+        self._validate_finite()
+        if self.study is not None and (self.study in ("", ".", "..") or any(c in self.study for c in "/\\")):
+            raise ValueError(f"--study '{self.study}' is a name, not a path: give a name without '/' (the study goes to "
+                             "<--out>/<name>; --out chooses the folder)")
+        if self.loader_workers < 0:
+            raise ValueError(f"--loader-workers must be at least 0 (0: images load in the training process), got {self.loader_workers}")
         if self.trials < 1:
             raise ValueError(f"--trials must be at least 1, got {self.trials}")
         if self.seed < 0:
@@ -257,6 +265,16 @@ class RunConfig:
         if self.weights and not Path(self.weights).is_file():
             raise ValueError(f"--weights {self.weights}: no such checkpoint file; give a .pt on this disk")
 
+    def _validate_finite(self) -> None:
+        """NaN and infinity in a number option are one-line errors: no option means them (a limit that is left out is
+        none, its default)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type.startswith("float") and isinstance(value, float) and not math.isfinite(value):
+                default = f.metadata.get("shown") or f.default
+                raise ValueError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}; leave it out for the "
+                                 f"default ({default})")
+
     def validate_confirmation(self) -> None:
         """Raise ``ValueError`` in one line for repeat seeds or a confirmation that cannot decide (`search.racing`)."""
         if self.intensify < 0:
@@ -269,7 +287,7 @@ class RunConfig:
 
         if self.confirm_top and self.confirm_budget < minimal_budget(self.confirm_top):
             raise ValueError(f"--confirm-budget {self.confirm_budget} cannot race {self.confirm_top} candidates against the "
-                             f"baseline; give at least {minimal_budget(self.confirm_top)} (or fewer --confirm-top)")  # fmt: skip
+                             f"baseline; give at least {minimal_budget(self.confirm_top)} (or fewer --confirm-top)")
 
     def _validate_latency(self) -> None:
         """Latency options: positive limits, a known device, and the extra installed when latency is measured."""
@@ -284,7 +302,7 @@ class RunConfig:
 
             if not torch.cuda.is_available():
                 raise ValueError("--latency-device cuda: torch sees no CUDA GPU on this machine; measure on the GPU you deploy "
-                                 "to, or give --latency-device cpu")  # fmt: skip
+                                 "to, or give --latency-device cpu")
         elif self.measures_latency:
             from trainers.latency import missing_extra
 
@@ -297,12 +315,12 @@ class RunConfig:
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
         foreign = [f for f in fields(self) if f.metadata.get("executor") not in (None, self.executor)
-                   and getattr(self, f.name) != f.default]  # fmt: skip
+                   and getattr(self, f.name) != f.default]
         if foreign:
             owner = foreign[0].metadata["executor"]
             flags = ", ".join("--" + f.name.replace("_", "-") for f in foreign)
             raise ValueError(f"{flags}: options of the {owner} executor; add --executor {owner} (the {self.executor} executor "
-                             "reads none of them)")  # fmt: skip
+                             "reads none of them)")
         if self.gpus_per_trial is not None and not 0 <= self.gpus_per_trial <= 1:
             raise ValueError(f"--gpus-per-trial must be in [0, 1] (a trial trains on one GPU or a share of one), got {self.gpus_per_trial}")
         if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
@@ -327,7 +345,7 @@ class RunConfig:
                        model=self.model if not Path(self.model).is_file() else absolute(self.model), space=absolute(self.space),
                        weights=absolute(weights), out=absolute(self.out), proxy_epochs=proxy_epochs, proxy_imgsz=proxy_imgsz,
                        proxy_recipe=recipe, insertion=self.insertion or DEFAULT_INSERTION[regime],
-                       pruner=self.pruner_name)  # fmt: skip
+                       pruner=self.pruner_name)
 
     @property
     def regime(self) -> str:
@@ -431,6 +449,19 @@ def check_writable(folder: Path) -> None:
         raise ValueError(f"output folder {folder} is not writable; choose another --out")
 
 
+def study_config_dir(study_dir: str | Path) -> Path | None:
+    """Where a command on an existing study keeps Ultralytics' files: the study's ``config`` folder, or None (a
+    per-user temporary folder, `search.api.prepare`) where the study folder cannot be written (a read-only copy)."""
+    return Path(study_dir) / "config" if os.access(study_dir, os.W_OK) else None
+
+
+def check_study_writable(study_dir: str | Path, command: str) -> None:
+    """Raise ``ValueError`` in one line when ``command``, which writes into the study folder, finds it read-only."""
+    if not os.access(study_dir, os.W_OK):
+        raise ValueError(f"study folder {study_dir} is read-only here (a read-only mount, or its permissions) and `{command}` "
+                         f"writes into it; make it writable, or copy the folder to a writable place and {command} the copy")
+
+
 def same_kind(value, declared: str) -> bool:
     """True when a run.yaml value has its field's declared type (``"int"``, ...; an int passes for a float)."""
     kind = {"bool": bool, "int": int, "float": (int, float), "str": str, "dict": dict}[declared]
@@ -448,7 +479,8 @@ def load_study_config(study_dir: str | Path, storage: str | None = None) -> RunC
     config = RunConfig.load(path)
     if config.study_dir.resolve() != folder:
         if folder.name != config.study:
-            raise ValueError(f"{study_dir} holds study '{config.study}' under another folder name; rename the folder back to '{config.study}'")
+            raise ValueError(f"{study_dir} holds study '{config.study}' under another folder name; "
+                             f"rename the folder back to '{config.study}'")
         config = replace(config, out=str(folder.parent))
     return replace(config, storage=storage) if storage else config
 

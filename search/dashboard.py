@@ -15,7 +15,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import optuna
@@ -71,9 +74,9 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     said = decision.sentence(task.score, task.score_label) if decision else "no final step has run yet"
     headline = decision.headline(task.score_label) if decision else "Not decided yet: the search's final step has not run"
     raced = ["## Race on fresh seeds (what decided)", "", *race_table(decision.confirmation, task), ""] if (
-        decision and decision.confirmation) else []  # fmt: skip
+        decision and decision.confirmation) else []
     note = [f"## {headline}", "", said, "", *raced, *leaderboard(sort_trials(study.get_trials(deepcopy=False)), task),
-            "## Files (this study's artifacts)", "", *files]  # fmt: skip
+            "## Files (this study's artifacts)", "", *files]
     save_note(study, "\n".join(note))
 
 
@@ -88,17 +91,48 @@ def progress_note(study: optuna.Study):
 
 
 def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080, study_dir: str | Path | None = None) -> None:
-    """Serve optuna-dashboard for ``storage_url`` at http://host:port/ until Ctrl-C (blocking), with
-    the artifacts of ``study_dir`` when given."""
+    """Serve optuna-dashboard for ``storage_url`` at http://host:port/ until Ctrl-C or SIGTERM (blocking), with
+    the artifacts of ``study_dir`` when given (a read-only study's, where it has them). Only reads the study."""
     try:
         import optuna_dashboard
+        from optuna_dashboard._storage_url import get_storage
     except ImportError:
         raise ValueError("optuna-dashboard is not installed; pip install 'yolo-attention-search[dashboard]'") from None
-    print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
-    store = artifact_store(study_dir) if study_dir is not None else None
+    if not 0 < port < 65536:
+        raise ValueError(f"--port {port} is not a port; give one in 1..65535")
+    from search.study import opening_error
+
+    try:  # opened here, so a damaged file or a wrong URL is one line (the search's own), not a traceback
+        storage = get_storage(storage_url)
+        storage.get_all_studies()
+    except Exception as e:  # SQLAlchemy's many kinds, as in search.study.open_study
+        raise opening_error(storage_url, e) from None
+    store = None
+    if study_dir is not None and (os.access(study_dir, os.W_OK) or (Path(study_dir) / ARTIFACTS).is_dir()):
+        store = artifact_store(study_dir)  # a read-only study without artifacts has none to show
+    from wsgiref.simple_server import WSGIServer, make_server
+
+    class Server(WSGIServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET  # --host :: too, as bottle served it
+
     try:
-        optuna_dashboard.run_server(storage_url, host=host, port=port, artifact_store=store)
-    except KeyboardInterrupt:  # bottle stops quietly on Ctrl-C; a second one can land here
-        pass
+        server = make_server(host, port, optuna_dashboard.wsgi(storage, artifact_store=store), server_class=Server)
     except OSError as e:  # the port is taken, or the host is not an address of this machine
         raise ValueError(f"cannot serve the dashboard on {host}:{port} ({e.strerror or e}); choose another port") from None
+    # Ctrl-C, and SIGTERM as Ctrl-C, stop it between two requests: an exception raised inside a request would be
+    # logged and swallowed by wsgiref's handler, and the server would go on. Set here, they also work where the
+    # process was started with SIGINT ignored (a background job).
+    stop = threading.Event()
+    main = threading.current_thread() is threading.main_thread()
+    previous = {n: signal.signal(n, lambda *_: stop.set()) for n in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    server.timeout = 0.5  # seconds handle_request waits for a request before the loop looks at ``stop`` again
+    print(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        while not stop.is_set():
+            server.handle_request()
+    except KeyboardInterrupt:  # outside the main thread, Python's own Ctrl-C
+        pass
+    finally:
+        server.server_close()
+        for number, handler in previous.items():
+            signal.signal(number, handler)

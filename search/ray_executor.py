@@ -111,7 +111,7 @@ class Running:
             status, self.asked.placement.to_dict(), epochs=list(self.epochs), reason=reason,
             pruned_at=self.pruned_at if status == "pruned" else None,
             wall_time_s=self.epochs[-1]["time_s"] if self.epochs else 0.0, params=params, gflops=gflops, paths=paths,
-        )  # fmt: skip
+        )
 
 
 class OptunaSearcher(Searcher):
@@ -209,7 +209,8 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     placement = Placement.from_dict(trial_config["placement"])
     workdir = trial_dir(config, trial_config["number"])
     shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-    budget = replace(config.proxy_budget, seed=trial_config["seed"], device="0" if ray.get_gpu_ids() else "cpu")  # Ray sets CUDA_VISIBLE_DEVICES
+    device = "0" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES
+    budget = replace(config.proxy_budget, seed=trial_config["seed"], device=device)
     stopped = False
 
     def report(epoch: int, metrics: dict) -> bool:
@@ -277,7 +278,7 @@ def probe_cluster(address: str, timeout: float | None = None) -> dict:
     hint = "start one with `ray start --head` there, or leave --ray-address out to start a local one"
     if address.startswith("ray://"):  # Tune would run the driver, Optuna storage included, on the head node
         raise ValueError(f"--ray-address {address}: Ray Client is not supported; run the search on a cluster node "
-                         "with the cluster's HOST:PORT (ray start --head prints it) or auto")  # fmt: skip
+                         "with the cluster's HOST:PORT (ray start --head prints it) or auto")
     host, _, port = address.rpartition(":")
     if address != "auto":  # auto: the cluster `ray start` left this machine's address file for
         if not host or not port.isdigit():
@@ -349,6 +350,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     from search.loop import TrialLoop
     from search.progress import Progress
     from search.trials import start_search
+    from trainers.interrupt import sigterm_kept
 
     if ray.is_initialized():
         cluster, where = ray.cluster_resources(), "the connected Ray cluster"
@@ -362,9 +364,10 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     owns_runtime = not ray.is_initialized()
     if owns_runtime:
         local = {} if config.ray_address else {"_temp_dir": str(ray_temp_dir(config.study_dir)),
-                                               "num_cpus": cluster["CPU"], "num_gpus": cluster["GPU"]}  # fmt: skip
+                                               "num_cpus": cluster["CPU"], "num_gpus": cluster["GPU"]}
         ray.init(address=config.ray_address, runtime_env={"env_vars": worker_env(config)}, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.WARNING, **local)  # fmt: skip
+                 log_to_driver=False, logging_level=logging.WARNING, **local)
+        sigterm_kept()  # SIGTERM ends the search as Ctrl-C does, not by ray.init's silent exit
     try:
         with Progress(study, config.trials, run.task, enabled=show_progress) as progress:
             searcher = OptunaSearcher(TrialLoop(run, on_told=progress.update))
@@ -381,7 +384,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
                     name=f"search-{time.strftime('%Y%m%d-%H%M%S')}", storage_path=str(config.study_dir / "ray"),
                     failure_config=tune.FailureConfig(max_failures=config.trial_retries), verbose=0,
                 ),
-            )  # fmt: skip
+            )
             tuner.fit()
     finally:
         if owns_runtime:

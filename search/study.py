@@ -21,11 +21,11 @@ import psutil
 from filelock import FileLock
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-# We record heartbeats ourselves (`_beat`) for trials asked with ask/tell, which Optuna warns about.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-
 from search.config import RunConfig, shown
 from trainers.train import error_chain
+
+# We record heartbeats ourselves (`_beat`) for trials asked with ask/tell, which Optuna warns about.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
     from spaces import Placement, SearchSpace
@@ -126,7 +126,7 @@ def rdb_storage(url: str) -> optuna.storages.RDBStorage:
     with warnings.catch_warnings():  # heartbeat_interval is marked experimental; it is Optuna's liveness check
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                      grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue)  # fmt: skip
+                                      grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue)
 
 
 # URL schemes the [postgres] extra serves: SQLAlchemy 2.1 reads postgresql:// with psycopg (3), 2.0 with psycopg2.
@@ -170,17 +170,17 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
         try:
             storage = rdb_storage(config.storage_url)
             study = optuna.create_study(study_name=config.study, storage=storage, sampler=make_sampler(config),
-                                        pruner=make_pruner(config), directions=config.directions, load_if_exists=True)  # fmt: skip
+                                        pruner=make_pruner(config), directions=config.directions, load_if_exists=True)
             break
         except ImportError:  # the URL's database driver is not installed (Optuna re-raises it as ImportError)
             scheme = config.storage_url.partition("://")[0]
             fix = ("pip install 'yolo-attention-search[postgres]'" if scheme in POSTGRES_SCHEMES
-                   else f"install the driver that '{scheme}' names")  # fmt: skip
+                   else f"install the driver that '{scheme}' names")
             raise ValueError(f"storage '{shown(config.storage_url)}' needs a database driver that is not installed; {fix}") from None
         except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
             if _read_only(e):
                 raise ValueError(f"storage '{shown(config.storage_url)}' is read-only; make it writable or give "
-                                 "another --storage") from None  # fmt: skip
+                                 "another --storage") from None
             if attempt == 4 or not _creation_race(e):
                 raise opening_error(config.storage_url, e) from None
             time.sleep(1)
@@ -192,12 +192,31 @@ def open_study(config: RunConfig, recover: bool = False) -> optuna.Study:
     return study
 
 
+# What SQLite says of a file it cannot read as a database (random bytes, cut short, a header over garbage): the
+# storage was reached, and is damaged; "unable to open database file" (a wrong path) is not among them.
+DAMAGED = ("file is not a database", "database disk image is malformed", "malformed database schema")
+
+
+def damaged_storage(error: BaseException) -> str | None:
+    """SQLite's words when ``error`` or an exception it came from says the database file is damaged, else None."""
+    return next((words for e in error_chain(error) for words in DAMAGED if words in str(e).lower()), None)
+
+
+def damaged_text(url: str, words: str) -> str:
+    """The one line for a storage file that was reached but cannot be read (`damaged_storage`)."""
+    return (f"storage '{shown(url)}' is a damaged SQLite file ({words}), not a wrong URL: the study folder's trials are "
+            "intact; restore a copy of the file, or start a new study (`run` with another --study)")
+
+
 def opening_error(url: str, error: Exception) -> ValueError:
-    """The one line for a storage that cannot be opened; a missing or wrong password is named as such,
-    with the three ways to give it (run.yaml keeps the URL without it)."""
+    """The one line for a storage that cannot be opened; a damaged SQLite file (`damaged_storage`) and a missing or
+    wrong password are named as such, the latter with the three ways to give it (run.yaml keeps the URL without it)."""
+    words = damaged_storage(error)
+    if words:
+        return ValueError(damaged_text(url, words))
     if any("password" in str(e).lower() for e in error_chain(error)):
         return ValueError(f"storage '{shown(url)}' needs its password: give the full URL with --storage, set PGPASSWORD, "
-                          "or add it to ~/.pgpass")  # fmt: skip
+                          "or add it to ~/.pgpass")
     return ValueError(f"storage '{shown(url)}' cannot be opened ({type(error).__name__}); check the URL")
 
 
@@ -208,7 +227,7 @@ def load_study(config: RunConfig) -> optuna.Study:
         return optuna.load_study(study_name=config.study, storage=config.storage_url)
     except KeyError:
         raise ValueError(f"storage '{shown(config.storage_url)}' holds no study '{config.study}'; give the --storage the "
-                         "search used") from None  # fmt: skip
+                         "search used") from None
     except Exception as e:  # SQLAlchemy's many kinds, as in open_study
         raise opening_error(config.storage_url, e) from None
 
@@ -249,7 +268,7 @@ def running_twin(trials: Iterable[FrozenTrial], key: str, number: int) -> Frozen
     on the study's seed now (the earlier trial trains, the later one waits for it: two workers never
     wait for each other)."""
     return next((t for t in held_elsewhere(trials) if t.user_attrs.get("placement_key") == key and t.number < number
-                 and repeat_seed(t) is None), None)  # fmt: skip
+                 and repeat_seed(t) is None), None)
 
 
 def owner_dead(worker: str | None) -> bool:
@@ -346,7 +365,7 @@ def finished_by_key(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:
     for trial in trials:
         key = trial.user_attrs.get("placement_key")
         if (trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and key and not trial.user_attrs.get("infeasible")
-                and repeat_seed(trial) is None):  # fmt: skip
+                and repeat_seed(trial) is None):
             found.setdefault(key, trial)
     return found
 

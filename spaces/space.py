@@ -113,7 +113,8 @@ class SearchSpace:
         total = 0
         for position, specs in placement.modules:
             if position not in names:
-                raise PlacementError(f"position '{position}' is not in the search space")
+                raise PlacementError(f"position '{position}' is not in the search space; its positions: "
+                                     f"{', '.join(p.name for p in self.insert_positions) or 'none'}")
             if len(specs) > self.max_per_position:
                 raise PlacementError(f"{len(specs)} modules at '{position}'; the space allows {self.max_per_position}")
             for spec in specs:
@@ -124,7 +125,8 @@ class SearchSpace:
             raise PlacementError(f"{total} modules in all; the space allows {self.max_total}")
         for position in placement.dropped:
             if position not in names:
-                raise PlacementError(f"removing '{position}' is not in the search space")
+                raise PlacementError(f"removing '{position}' is not in the search space; removable: "
+                                     f"{', '.join(p.name for p in self.drop_positions) or 'none'}")
         self.check_budget(placement)
 
     def check_budget(self, placement: Placement) -> None:

@@ -46,11 +46,10 @@ def test_relative_path_resolves_against_the_yaml_wherever_ultralytics_reads_it(t
 def test_the_study_reads_the_users_data_through_a_view_and_writes_nothing_beside_it(toy, tmp_path):
     """Images linked, labels copied into the study; a JPEG Ultralytics would rewrite in place (no end
     marker) is copied; Ultralytics' label caches land in the study."""
+    import cv2
     from ultralytics.data.utils import check_det_dataset
 
     from trainers.data import write_label_caches
-
-    import cv2
 
     image = sorted((toy.parent / "images" / "train").iterdir())[0]
     jpeg = image.with_suffix(".jpg")
@@ -95,6 +94,23 @@ def test_a_val_split_without_objects_is_refused(toy):
         label.write_text("")
     with pytest.raises(DataError, match="val split has no labelled objects"):
         load_dataset(toy)
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["empty label files", "no label files"])
+def test_a_train_split_without_objects_is_refused_as_the_empty_val_split_is(toy, missing):
+    """Every train label empty (or gone), val labelled: nothing to learn from, refused before anything trains (issue 34)."""
+    for label in (toy.parent / "labels" / "train").iterdir():
+        label.unlink() if missing else label.write_text("")
+    with pytest.raises(DataError, match="the train split has no labelled objects") as err:
+        load_dataset(toy)
+    assert "\n" not in str(err.value) and "label the train images" in str(err.value)
+
+
+def test_a_folder_given_as_data_is_named_a_folder(toy):
+    """--data <the dataset's folder>: not "not found" for a folder that exists; the fix names a data.yaml."""
+    with pytest.raises(DataError, match="a folder, not a data file; give a data.yaml") as err:
+        load_dataset(toy.parent)
+    assert str(toy.parent / "data.yaml") in str(err.value)
 
 
 def test_proxy_cache_follows_the_content(toy, tmp_path):
@@ -169,7 +185,7 @@ def test_a_study_file_rewritten_while_it_is_read_is_read_whole(toy, tmp_path):
 
 @pytest.mark.parametrize("names, said", [("raccoon", "names must be a list or a mapping"),
                                          ({"a": "raccoon"}, "names keys must be class ids"),
-                                         ({0: "a", 2: "b"}, "class ids must run 0..nc-1 without gaps")])  # fmt: skip
+                                         ({0: "a", 2: "b"}, "class ids must run 0..nc-1 without gaps")])
 def test_names_that_are_not_class_ids_are_one_line(toy, tmp_path, names, said):
     spec = yaml.safe_load(Path(toy).read_text())
     bad = tmp_path / "bad.yaml"

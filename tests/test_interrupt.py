@@ -1,10 +1,11 @@
-"""Ctrl-C is never lost (`trainers.interrupt`); the end-to-end case is
-`test_search.py::test_ctrl_c_is_one_line_and_resumable`."""
+"""Ctrl-C (and SIGTERM) is never lost (`trainers.interrupt`); the end-to-end cases are
+`test_search.py::test_ctrl_c_is_one_line_and_resumable` and `::test_sigterm_is_one_line_exit_143_and_keeps_finished_trials`."""
 
 import gc
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -35,3 +36,35 @@ def test_without_the_keeper_python_drops_that_ctrl_c(monkeypatch):
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: dropped.append(type(unraisable.exc_value)))
     _PressesCtrlCWhenCollected()  # no exception reaches this line
     assert dropped == [KeyboardInterrupt] and not pressed()
+
+
+def test_sigterm_is_handled_as_ctrl_c_is():
+    """SIGTERM (what a cluster scheduler sends) raises `Terminated`, a KeyboardInterrupt, inside the keeper, is kept as a
+    press, and Python's own handling comes back after it (issue 34)."""
+    from trainers.interrupt import Terminated, terminated
+
+    before = signal.getsignal(signal.SIGTERM)
+    with ctrl_c_kept():
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs at once, between two bytecodes
+        assert pressed() and terminated()  # main reads it where a library re-raised it as a plain KeyboardInterrupt
+        with pytest.raises(Terminated):
+            raise_if_pressed()
+    assert issubclass(Terminated, KeyboardInterrupt) and not pressed() and not terminated()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_sigterm_handler_a_library_installed_is_replaced_again():
+    """ray.init installs a SIGTERM handler that exits at once with no message; `sigterm_kept` puts the keeper's back."""
+    from trainers.interrupt import Terminated, sigterm_kept
+
+    with ctrl_c_kept():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))  # what ray.init does
+        sigterm_kept()
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    before = signal.getsignal(signal.SIGTERM)
+    sigterm_kept()  # outside the keeper: nothing changes
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TINY, TRAIN, one_line_error, pickle_globals, study_of
 from optuna.trial import TrialState
 
+from helpers import TINY, TRAIN, one_line_error, pickle_globals, study_of
 from search.cli import main
 from search.study import interrupted_numbers
 
@@ -30,7 +30,7 @@ def _search(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 def finished_search(learnable_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     done = _search("run", "--data", str(learnable_data), "--out", str(out), "--study", "e2e", "--trials", "6",
-                   "--pruner", "median", "--confirm-top", "1", "--confirm-budget", "6", *TINY)  # fmt: skip
+                   "--pruner", "median", "--confirm-top", "1", "--confirm-budget", "6", *TINY)
     assert done.returncode == 0, done.stderr[-3000:]
     return out / "e2e", done
 
@@ -85,7 +85,7 @@ def test_median_pruner_prunes_losing_trials(learnable_data, tmp_path):
     what a toy training scores can depend on what an earlier test left in this one (seed 1 pruned here after
     the other tests, and nothing alone)."""
     done = _search("run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "p", "--trials", "8",
-                   "--pruner", "median", "--no-final", "--seed", "0", *TINY)  # fmt: skip
+                   "--pruner", "median", "--no-final", "--seed", "0", *TINY)
     assert done.returncode == 0, done.stderr[-3000:]
     trials = study_of(tmp_path / "p").get_trials()
     pruned = [t for t in trials if t.state == TrialState.PRUNED and not t.user_attrs.get("infeasible")]
@@ -124,7 +124,7 @@ def test_kill_nine_then_rerun_resumes_without_loss(executor, learnable_data, tmp
     retries each interrupted one once and reaches the trial count."""
     ray = ["--executor", "ray", "--workers", "2", "--sampler", "random", "--proxy-epochs", "4"] if executor == "ray" else []
     args = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "r", "--trials", "5",
-            "--no-final", "--pruner", "none", *TINY, *ray]  # fmt: skip
+            "--no-final", "--pruner", "none", *TINY, *ray]
     process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = tmp_path / "r" / "study.db"
     deadline = time.monotonic() + 300
@@ -135,7 +135,7 @@ def test_kill_nine_then_rerun_resumes_without_loss(executor, learnable_data, tmp
             trials = study_of(tmp_path / "r").get_trials()
             finished_before = [t for t in trials if t.state.is_finished()]
             training = [t for t in trials if t.state == TrialState.RUNNING  # model.yaml: train_candidate has started it
-                        and (tmp_path / "r" / "trials" / str(t.number) / "model.yaml").is_file()]  # fmt: skip
+                        and (tmp_path / "r" / "trials" / str(t.number) / "model.yaml").is_file()]
             if len(finished_before) >= (1 if ray else 2) and training:  # killed in training, not while being asked or told
                 break
     assert process.poll() is None, "the run ended before it could be killed"
@@ -154,7 +154,8 @@ def test_kill_nine_then_rerun_resumes_without_loss(executor, learnable_data, tmp
     for trial in interrupted:
         retries = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
         assert len(retries) == 1 and retries[0].params == trial.params and retries[0].state.is_finished()
-    counted = [t for t in trials if t.state.is_finished() and t not in interrupted and not {"infeasible", "duplicate_of"} & set(t.user_attrs)]
+    counted = [t for t in trials
+               if t.state.is_finished() and t not in interrupted and not {"infeasible", "duplicate_of"} & set(t.user_attrs)]
     assert len(counted) == 5
     if not ray:
         trained = [t.user_attrs["placement_key"] for t in counted]
@@ -186,17 +187,25 @@ def test_bad_input_is_one_line_exit_2(learnable_data, tmp_path, capsys):
         "--set cache=disk writes beside your images": ["run", "--data", data, "--set", "cache=disk", *base],
         "--device 0: this machine has no CUDA GPU; give --device cpu": ["run", "--data", data, "--device", "0", *base],
         "--device gpu: not a device": ["run", "--data", data, "--device", "gpu", *base],
+        "--timeout must be a finite number, got nan": ["run", "--data", data, "--timeout", "nan", *base],
+        "--max-slowdown must be a finite number, got inf": ["run", "--data", data, "--max-slowdown", "inf", *base],
+        "--proxy-fraction must be a finite number, got nan": ["run", "--data", data, "--proxy-fraction", "nan", *base],
+        "--study '../../escaped' is a name, not a path": ["run", "--data", data, "--study", "../../escaped", *base],
+        "--loader-workers must be at least 0": ["run", "--data", data, "--loader-workers", "-1", *base],
+        "--set lr0=inf: not a finite number": ["run", "--data", data, "--set", "lr0=1e999", *base],
+        "a folder, not a data file; give a data.yaml": ["run", "--data", str(learnable_data.parent), *base],
     }
     for message, argv in cases.items():
         assert message in one_line_error(argv, capsys), message
     assert not list(tmp_path.glob("*/study.db"))  # nothing started
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path.parent.parent / "escaped").exists()
 
 
 def test_a_failing_baseline_stops_the_search_with_its_own_error(learnable_data, tmp_path, capsys):
     """An option Ultralytics accepts but cannot train with: the baseline fails, so would every trial;
     the search stops after it with its error (exit 2), and a rerun trains the baseline again first."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "f", "--trials", "4", *TINY,
-            "--proxy-epochs", "1", "--set", "optimizer=Foo"]  # fmt: skip
+            "--proxy-epochs", "1", "--set", "optimizer=Foo"]
     err = one_line_error(argv, capsys)
     assert err.startswith("error: the baseline (trial 0) failed: ") and "Foo" in err and "run the same command again" in err
     assert one_line_error(argv, capsys).startswith("error: the baseline (trial 1) failed: ")
@@ -206,7 +215,8 @@ def test_a_failing_baseline_stops_the_search_with_its_own_error(learnable_data, 
 def test_bad_input_exit_code_in_a_real_process(tmp_path):
     done = _search("run", "--data", str(tmp_path / "missing.yaml"), "--out", str(tmp_path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.yaml'}: data file not found; give the path of an Ultralytics data.yaml"]
+    missing = f"error: {tmp_path / 'missing.yaml'}: data file not found; give the path of an Ultralytics data.yaml"
+    assert done.stderr.strip().splitlines() == [missing]
 
 
 def test_help_lists_commands():
@@ -292,7 +302,7 @@ def test_a_moved_study_resumes_in_its_new_folder(finished_search, learnable_data
     assert f"study folder: {moved}" in capsys.readouterr().out
     assert (study_dir / "study.db").stat().st_mtime_ns == before  # the original was not touched
     argv = ["run", "--data", str(learnable_data), "--out", str(moved.parent), "--study", "e2e", "--trials", "6",
-            "--pruner", "median", "--confirm-top", "1", "--confirm-budget", "6", *TINY]  # fmt: skip
+            "--pruner", "median", "--confirm-top", "1", "--confirm-budget", "6", *TINY]
     assert main(argv) == 0
     assert main(["export", str(moved), "-o", str(tmp_path / "best.yaml")]) == 0 and (tmp_path / "best.yaml").is_file()
     assert main(["report", str(moved)]) == 0 and (moved / "report.md").is_file()
@@ -324,7 +334,7 @@ def test_a_dataset_changed_between_runs_is_refused_not_mixed(learnable_data, tmp
     spec = yaml.safe_load((data / "data.yaml").read_text())
     (data / "data.yaml").write_text(yaml.safe_dump({**spec, "path": str(data)}))
     argv = ["run", "--data", str(data / "data.yaml"), "--out", str(tmp_path), "--study", "d", "--trials", "1", "--no-final",
-            "--proxy-epochs", "1", *TRAIN]  # fmt: skip
+            "--proxy-epochs", "1", *TRAIN]
     assert main(argv) == 0
     image = next((data / "images" / "train").iterdir())
     shutil.copy(image, image.with_name(f"extra{image.suffix}"))  # an image added to train
@@ -343,7 +353,7 @@ def test_two_workers_started_together_with_other_budgets_do_not_share_a_study(to
     from search.config import RunConfig
 
     configs = [RunConfig(data=str(toy_data), out=str(tmp_path), study="w", proxy_imgsz=64, proxy_epochs=epochs).resolved()
-               for epochs in (1, 2)]  # fmt: skip
+               for epochs in (1, 2)]
     checked, outcomes = threading.Event(), {}
     original = trials_module.check_same_data
 
@@ -383,7 +393,7 @@ def test_nothing_is_written_beside_the_users_data(learnable_data, tmp_path):
         folder.chmod(0o555)
     try:
         argv = ["run", "--data", str(data / "data.yaml"), "--out", str(tmp_path / "out"), "--study", "r", "--trials", "1",
-                "--confirm-top", "0", *TINY, "--proxy-epochs", "1", "--final-epochs", "1"]  # fmt: skip
+                "--confirm-top", "0", *TINY, "--proxy-epochs", "1", "--final-epochs", "1"]
         assert main(argv) == 0
     finally:
         for folder in folders:
@@ -395,7 +405,7 @@ def test_nothing_is_written_beside_the_users_data(learnable_data, tmp_path):
 def test_a_study_moved_mid_search_goes_on_in_its_new_folder(learnable_data, tmp_path, capsys):
     """Moved with trials still to run: the new trials read the moved proxy data and complete."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "m", "--trials", "1", "--no-final",
-            "--proxy-epochs", "1", *TRAIN]  # fmt: skip
+            "--proxy-epochs", "1", *TRAIN]
     assert main(argv) == 0
     moved = tmp_path / "elsewhere" / "m"
     shutil.move(tmp_path / "m", moved)
@@ -459,6 +469,27 @@ def test_ctrl_c_is_one_line_and_resumable(learnable_data, tmp_path):
     done = _search(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(interrupted_numbers(study_of(tmp_path / "c").get_trials())) == 1
+
+
+def test_sigterm_is_one_line_exit_143_and_keeps_finished_trials(toy_data, tmp_path):
+    """SIGTERM, what a cluster scheduler sends, once the first trial has finished: one line naming the way on, exit
+    143 (128 + 15), and the finished trial kept in the study (issue 34). 1-epoch proxies keep it short."""
+    args = ["run", "--data", str(toy_data), "--out", str(tmp_path), "--study", "t", "--trials", "3", "--no-final", *TRAIN,
+            "--proxy-epochs", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:  # wait for the second trial in training
+        time.sleep(0.5)
+        if (tmp_path / "t" / "run.yaml").is_file() and any(t.number > 0 and t.state == TrialState.RUNNING
+                                                           for t in study_of(tmp_path / "t").get_trials()):
+            break
+    assert process.poll() is None, "the run ended before it could be terminated"
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("terminated (SIGTERM): every finished trial and run is kept")
+    assert f"resume {tmp_path / 't'}" in err.strip().splitlines()[-1]
+    assert study_of(tmp_path / "t").trials[0].state == TrialState.COMPLETE
 
 
 # README's Python example with the end-to-end test's options in place of its full-size ones.

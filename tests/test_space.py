@@ -38,7 +38,7 @@ def test_positions_cover_every_kind():
     assert names["yolov8n.yaml"] == [
         "backbone.2", "fused.2", "backbone.4", "fused.4", "backbone.6", "fused.6", "sppf.8", "fused.8",
         "fused.12", "neck.15", "fused.15", "neck.18", "fused.18", "neck.21", "fused.21",
-    ]  # fmt: skip
+    ]
     assert "drop.10" in names["yolo11n.yaml"]  # C2PSA can be removed
     assert "fused.6" not in names["yolo12n.yaml"]  # A2C2f with area attention has no bottleneck
     assert "fused.11" in names["yolo12n.yaml"]  # A2C2f(a2=False) builds C3k bottlenecks
@@ -98,7 +98,7 @@ def test_user_model_file(tmp_path):
                      [-1, 1, "Conv", [256, 3, 2]], [-1, 3, "C2f", [256, True]], [-1, 1, "SPPF", [256, 5]]],
         "head": [[-1, 1, "nn.Upsample", [None, 2, "nearest"]], [[-1, 2], 1, "Concat", [1]],
                  [-1, 3, "C2f", [128]], [[8, 5], 1, "Detect", ["nc"]]],
-    }  # fmt: skip
+    }
     path = tmp_path / "my_model.yaml"
     path.write_text(yaml.safe_dump(user))
     base = load_base(path)
@@ -122,7 +122,7 @@ def test_placement_round_trip_and_hash():
     ("spec", "message"),
     [("nope", "unknown attention type 'nope'"), ("se(ratio=2)", "has no parameter 'ratio'"),
      ("se(reduction=5)", "reduction=5 is not one of"), ("se(reduction)", "key=value"), ("(se", "malformed")],
-)  # fmt: skip
+)
 def test_bad_specs_are_one_line_errors(spec, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")) as err:
         Placement.of({"neck.15": [spec]})
@@ -131,6 +131,12 @@ def test_bad_specs_are_one_line_errors(spec, message):
 
 def test_unknown_position_is_rejected():
     base = load_base("yolov8n.yaml")
+    space = load_space(base)
+    with pytest.raises(PlacementError, match="'neck.99' is not in the search space; its positions: backbone.2, ") as err:
+        space.check(Placement.of({"neck.99": ["se"]}))  # what `build --place neck.99=se` says: the valid positions listed
+    assert "neck.15" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(PlacementError, match="removing 'drop.3' is not in the search space; removable: none"):
+        space.check(Placement.of(dropped=["drop.3"]))
     with pytest.raises(PlacementError, match="unknown attention position 'neck.99'"):
         build_yaml(base, Placement.of({"neck.99": ["se"]}))
     with pytest.raises(PlacementError, match="not a removable block"):
@@ -186,7 +192,7 @@ def test_space_file_restricts_and_counts(tmp_path):
      ("max_per_position: -1", "whole number >= 0"), ("budget: {params_pct: 0.0001}\ntypes: [se, cbam]", "no placement"),
      ("budget: {flops: 3}", "'budget' takes"), ("colour: red", "unknown key"), ("types: [se", "not valid YAML"),
      ("settings: {se: {reduction: [3]}}", "reduction=3 is not one of")],
-)  # fmt: skip
+)
 def test_bad_space_files_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "space.yaml"
     path.write_text(text)
@@ -231,7 +237,7 @@ def test_generated_file_loads_whatever_scale_its_name_suggests(tmp_path):
     ("model", "what"),
     [("yolov8n-cls.yaml", "classification"), ("yolov8s-worldv2.yaml", "YOLO-World"), ("yoloe-v8s-seg.yaml", "YOLOE"),
      ("rtdetr-l.yaml", "RT-DETR")],
-)  # fmt: skip
+)
 def test_other_tasks_and_families_are_refused_in_one_line(model, what):
     with pytest.raises(ValueError, match=f"is an? {what}.*searches YOLO models of these tasks: detect .*segment .*pose .*obb") as err:
         load_base(model)

@@ -59,7 +59,7 @@ class Dataset:
         if self.most_objects <= max_det:
             return None
         return (f"up to {self.most_objects} objects in one image, and Ultralytics scores at most max_det {max_det} "
-                f"detections an image, so scores are capped there; add --set max_det={self.most_objects}")  # fmt: skip
+                f"detections an image, so scores are capped there; add --set max_det={self.most_objects}")
 
     def unusable_text(self) -> str | None:
         """One line on the images Ultralytics will drop, or None when there are none."""
@@ -68,7 +68,7 @@ class Dataset:
         path, why = self.unusable[0]
         listed = len(self.train) + len(self.val) + sum(p.suffix != ".txt" for p, _ in self.unusable)  # broken images left the splits
         return (f"{len(self.unusable)} of {listed} images are ones Ultralytics cannot use and will be left out "
-                f"(e.g. {path}: {why}); fix those files to use them")  # fmt: skip
+                f"(e.g. {path}: {why}); fix those files to use them")
 
     @cached_property
     def content(self) -> str:
@@ -110,7 +110,8 @@ def _split_images(spec, root: Path, source: Path, key: str) -> list[Path]:
         else:
             raise DataError(f"{source}: '{key}: {entry}' does not exist (looked for {path}); fix the path in the file")
     if not images:
-        raise DataError(f"{source}: '{key}' holds no images ({', '.join(map(str, spec if isinstance(spec, list) else [spec]))}); add images or fix the path")
+        listed = ", ".join(map(str, spec if isinstance(spec, list) else [spec]))
+        raise DataError(f"{source}: '{key}' holds no images ({listed}); add images or fix the path")
     return images
 
 
@@ -146,7 +147,8 @@ def _jpeg_ends(image: Path) -> bool:
         return f.seek(0, 2) >= 2 and f.seek(-2, 2) >= 0 and f.read() == b"\xff\xd9"
 
 
-def _check_labels(images: list[Path], nc: int, source: Path, task: Task, kpt_shape: list | None) -> tuple[list[tuple[Path, str]], int, int, int]:
+def _check_labels(images: list[Path], nc: int, source: Path, task: Task,
+                  kpt_shape: list | None) -> tuple[list[tuple[Path, str]], int, int, int]:
     """Label files Ultralytics would drop whole (with why), the number of objects, of polygon lines and the most
     objects in one image, for ``images``.
 
@@ -200,6 +202,9 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
 
         task = TASKS["detect"]
     source = Path(data)
+    if source.is_dir():  # the one place a dataset path is checked: a folder is named as one
+        raise DataError(f"{source}: a folder, not a data file; give a data.yaml (train, val and names; e.g. "
+                        f"{source / 'data.yaml'})")
     if not source.is_file():
         raise DataError(f"{source}: data file not found; give the path of an Ultralytics data.yaml")
     try:
@@ -215,7 +220,8 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
         raise DataError(f"{source}: missing {', '.join(missing)}; a data.yaml needs train, val and names")
     names = spec["names"]
     if isinstance(names, dict) and not all(isinstance(k, int) or str(k).isdigit() for k in names):
-        raise DataError(f"{source}: names keys must be class ids 0..nc-1, got {list(names)[:3]}; write names: {{0: first, 1: ...}} or a list")
+        raise DataError(f"{source}: names keys must be class ids 0..nc-1, got {list(names)[:3]}; "
+                        "write names: {0: first, 1: ...} or a list")
     if not isinstance(names, (list, dict)):
         raise DataError(f"{source}: names must be a list or a mapping of class ids to names, got {names!r}; write names: [{names}]")
     names = dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in names.items()}
@@ -234,19 +240,22 @@ def load_dataset(data: str | Path, task: Task | None = None) -> Dataset:
         if len(broken) == len(listed):
             image, why = broken[0]
             raise DataError(f"{source}: none of the {len(listed)} {split} images can be used (e.g. {image}: {why}); fix the "
-                            f"'{split}' entry or the images")  # fmt: skip
+                            f"'{split}' entry or the images")
         images = splits[split] = [image for image in listed if image not in dict(broken)]  # left out of every training
         bad_labels, objects, polygons, crowd = _check_labels(images, len(names), source, task, extra.get("kpt_shape"))
         dropped = broken + bad_labels
+        if split == "train" and objects == 0:  # Ultralytics would train on backgrounds alone, every trial scoring 0
+            raise DataError(f"{source}: the train split has no labelled objects (every label file is empty or missing), so "
+                            "no model can learn from it; label the train images")
         if split == "train" and task.masks and not polygons:
             raise DataError(f"{source}: the train labels are boxes only, no polygons, and a segmentation model learns its "
-                            "masks from polygons; give polygon labels or a detection --model")  # fmt: skip
+                            "masks from polygons; give polygon labels or a detection --model")
         if split == "val" and objects - len(bad_labels) <= 0:
             raise DataError(f"{source}: the val split has no labelled objects, so every trial would score 0; label the val images")
         if len(dropped) > UNUSABLE_LIMIT * len(listed):
             path, why = dropped[0]
             raise DataError(f"{source}: {len(dropped)} of {len(listed)} {split} images are ones Ultralytics cannot use "
-                            f"(e.g. {path}: {why}); fix those files")  # fmt: skip
+                            f"(e.g. {path}: {why}); fix those files")
         unusable += dropped
         most = max(most, crowd)
     return Dataset(source.resolve(), names, tuple(splits["train"]), tuple(splits["val"]), tuple(unusable), extra, task.name, most)
@@ -258,10 +267,10 @@ def _check_task(source: Path, task: Task, kpt_shape) -> None:
     if task.keypoints:
         if not (isinstance(kpt_shape, list) and len(kpt_shape) == 2 and kpt_shape[1] in (2, 3) and kpt_shape[0] >= 1):
             raise DataError(f"{source}: a pose model needs 'kpt_shape: [keypoints, 2 or 3]' in the data.yaml, got "
-                            f"{kpt_shape!r}; add it, or give a --model of the task the labels are for")  # fmt: skip
+                            f"{kpt_shape!r}; add it, or give a --model of the task the labels are for")
     elif kpt_shape is not None:
         raise DataError(f"{source}: is a pose dataset (kpt_shape {kpt_shape}) and the model a {task.name} model; give a pose "
-                        "--model (e.g. yolov8n-pose.yaml, yolo26n-pose.yaml)")  # fmt: skip
+                        "--model (e.g. yolov8n-pose.yaml, yolo26n-pose.yaml)")
 
 
 def write_resolved_yaml(dataset: Dataset, out: str | Path) -> Path:
@@ -318,7 +327,7 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
         raise DataError(f"proxy fraction {fraction} must be in (0, 1]")
     out = Path(out_dir).resolve()
     settings = {"source": str(dataset.yaml_path), "content": dataset.content, "imgsz": imgsz, "fraction": fraction,
-                "seed": seed, "task": dataset.task}  # fmt: skip
+                "seed": seed, "task": dataset.task}
     manifest = out / "manifest.json"
     data_yaml = out / "data.yaml"
     out.mkdir(parents=True, exist_ok=True)
@@ -330,7 +339,7 @@ def build_proxy_data(dataset: Dataset, out_dir: str | Path, imgsz: int, fraction
         # (built here, or moved or copied since; earlier studies also wrote an absolute root into data.yaml).
         if built != {**settings, "folder": str(out)}:
             replace_file(data_yaml, yaml.safe_dump({"train": "images/train", "val": "images/val", "names": dataset.names,
-                                                    **dataset.extra}))  # fmt: skip
+                                                    **dataset.extra}))
             write_label_caches(out, {"names": dataset.names, **dataset.extra}, dataset.task)
             manifest.write_text(json.dumps({**settings, "folder": str(out)}))
     return data_yaml
@@ -388,7 +397,7 @@ TOY_KEYPOINTS = 4  # a toy pose object's keypoints: the corners of its rectangle
 
 
 def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz: int = 96, n_classes: int = 2, seed: int = 0,
-                     task: str = "detect") -> Path:  # fmt: skip
+                     task: str = "detect") -> Path:
     """Generate a small dataset of coloured rectangles and ellipses for ``task``; returns its data.yaml.
 
     Class 0 is a filled rectangle, class 1 a filled ellipse, further classes other colours of
@@ -425,7 +434,7 @@ def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz:
                     else:  # drawn as the detection set always was
                         cv2.ellipse(image, (x0 + w // 2, y0 + h // 2), (w // 2, h // 2), 0, 0, 360, colour, -1)
                     extremes = [(centre[0] - half[0], centre[1]), (centre[0], centre[1] - half[1]),
-                                (centre[0] + half[0], centre[1]), (centre[0], centre[1] + half[1])]  # fmt: skip
+                                (centre[0] + half[0], centre[1]), (centre[0], centre[1] + half[1])]
                 else:
                     outline = corners.round().astype(np.int32)
                     if angle:
@@ -436,7 +445,7 @@ def make_toy_dataset(root: str | Path, n_train: int = 16, n_val: int = 8, imgsz:
                 xy = lambda points: " ".join(f"{min(max(v / imgsz, 0.0), 1.0):.6f}" for point in points for v in point)  # noqa: E731
                 box = f"{centre[0] / imgsz:.6f} {centre[1] / imgsz:.6f} {w / imgsz:.6f} {h / imgsz:.6f}"
                 label = {"detect": box, "segment": xy(outline[:-1] if cls == 1 else outline), "obb": xy(corners),
-                         "pose": box + " " + " ".join(f"{xy([point])} 2" for point in extremes)}[task]  # fmt: skip
+                         "pose": box + " " + " ".join(f"{xy([point])} 2" for point in extremes)}[task]
                 lines.append(f"{cls} {label}")
             cv2.imwrite(str(root / "images" / split / f"{n:04d}.png"), image)
             (root / "labels" / split / f"{n:04d}.txt").write_text("\n".join(lines) + "\n")

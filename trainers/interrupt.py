@@ -5,7 +5,8 @@ when that code is a garbage-collector callback (SQLAlchemy's weak references, a 
 KeyboardInterrupt it raises is printed as "Exception ignored" with a traceback and dropped: the
 search would go on. `ctrl_c_kept` remembers the press (and keeps that traceback off the console),
 and `raise_if_pressed` raises it again at points where an exception cannot be dropped (every
-epoch of a training, every trial of a search, the end of a command).
+epoch of a training, every trial of a search, the end of a command). SIGTERM, what a cluster scheduler
+or ``kill`` sends, is handled the same way and raises `Terminated`, a KeyboardInterrupt.
 """
 
 from __future__ import annotations
@@ -16,21 +17,31 @@ import threading
 from contextlib import contextmanager
 
 _pressed = threading.Event()
+_terminated = threading.Event()  # the press was a SIGTERM
 
 
-def _on_sigint(signum: int, frame: object) -> None:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is (every handler of a KeyboardInterrupt sees it); exit code 143."""
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if signum == signal.SIGTERM:
+        _terminated.set()
     _pressed.set()
-    raise KeyboardInterrupt
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 @contextmanager
 def ctrl_c_kept():
-    """While the block runs, Ctrl-C raises KeyboardInterrupt and is remembered (main thread only)."""
+    """While the block runs, Ctrl-C raises KeyboardInterrupt and SIGTERM `Terminated`, and either is remembered (main
+    thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     _pressed.clear()
-    previous, previous_hook = signal.signal(signal.SIGINT, _on_sigint), sys.unraisablehook
+    _terminated.clear()
+    previous, previous_hook = signal.signal(signal.SIGINT, _on_signal), sys.unraisablehook
+    previous_term = signal.signal(signal.SIGTERM, _on_signal)
 
     def hook(unraisable) -> None:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):  # a dropped Ctrl-C is kept, not shown
@@ -41,8 +52,17 @@ def ctrl_c_kept():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         sys.unraisablehook = previous_hook
         _pressed.clear()
+        _terminated.clear()
+
+
+def sigterm_kept() -> None:
+    """Put the keeper's SIGTERM handler back where a library replaced it (``ray.init`` installs one that exits at once,
+    with no message); nothing outside `ctrl_c_kept` or the main thread."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is _on_signal:
+        signal.signal(signal.SIGTERM, _on_signal)
 
 
 def pressed() -> bool:
@@ -50,7 +70,12 @@ def pressed() -> bool:
     return _pressed.is_set()
 
 
+def terminated() -> bool:
+    """Whether the press `pressed` remembers was a SIGTERM (a library may re-raise it as a plain KeyboardInterrupt)."""
+    return _terminated.is_set()
+
+
 def raise_if_pressed() -> None:
-    """Raise KeyboardInterrupt again if Ctrl-C was pressed, in case its first one was dropped."""
+    """Raise KeyboardInterrupt (`Terminated` for a SIGTERM) again if Ctrl-C was pressed, in case its first one was dropped."""
     if _pressed.is_set():
-        raise KeyboardInterrupt
+        raise Terminated if _terminated.is_set() else KeyboardInterrupt

@@ -182,6 +182,9 @@ def check_train_args(overrides: dict) -> None:
             raise ValueError(f"--set {key}: not an Ultralytics training argument; {hint}(`yolo cfg` lists them)")
     if overrides.get("cache") == "disk":  # .npy files would be written beside the user's images
         raise ValueError("--set cache=disk writes beside your images; use cache=ram, or leave it out (the proxies are cached)")
+    endless = next((k for k, v in overrides.items() if isinstance(v, float) and not math.isfinite(v)), None)
+    if endless:  # 1e999 reads as infinity, which Ultralytics' check lets through
+        raise ValueError(f"--set {endless}={overrides[endless]}: not a finite number; give one, or leave it out")
     try:
         check_cfg(dict(overrides))
     except (TypeError, ValueError) as e:
@@ -217,7 +220,7 @@ def disk_full(error: BaseException, folder: str | Path | None = None) -> bool:
     """Whether ``error`` (or one it came from) is a full disk or quota, or ``folder``'s disk has less than
     `FULL_DISK_FREE_B` free (torch.save reports a full disk only as "file write failed")."""
     if any((isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in str(e)
-           for e in error_chain(error)):  # fmt: skip
+           for e in error_chain(error)):
         return True
     return folder is not None and Path(folder).exists() and shutil.disk_usage(folder).free < FULL_DISK_FREE_B
 

@@ -81,9 +81,10 @@ def ready_ultralytics(folder: Path) -> None:
 
     if "ultralytics" in sys.modules:
         return
-    from trainers.offline import prepare_ultralytics
+    from search.api import prepare
+    from search.config import study_config_dir
 
-    prepare_ultralytics(os.environ.get("YOLO_CONFIG_DIR") or folder / "config")
+    prepare(os.environ.get("YOLO_CONFIG_DIR") or study_config_dir(folder))  # a read-only study: a temporary folder
 
 
 def read_base_model(config: RunConfig, folder: Path) -> BaseModel:

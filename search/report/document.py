@@ -17,9 +17,9 @@ from search.report.summary import header, leaderboard_section, other_trials
 
 TRIALS_CSV = "trials.csv"
 TRIAL_COLUMNS = ("placement_str", "baseline", "prior", "seed", "duplicate_of", "params", "gflops", "latency_ms", "latency_ratio",
-                 "wall_time_s", "pruned_at", "reason", "infeasible")  # fmt: skip
+                 "wall_time_s", "pruned_at", "reason", "infeasible")
 SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, deployment_section, latency_section,
-            proxy_section, diagnostics_section, importance_section, pareto_section)  # fmt: skip
+            proxy_section, diagnostics_section, importance_section, pareto_section)
 
 
 HTML_STYLE = """
@@ -57,23 +57,25 @@ def write_html(markdown_text: str, folder: Path, title: str) -> Path:
 
     body = inline_images(markdown.markdown(markdown_text, extensions=["tables"], output_format="html"), folder)
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-            f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")  # fmt: skip
+            f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def write_trials_csv(report: Report) -> bool:
+def write_trials_csv(report: Report, folder: Path | None = None) -> bool:
     """``trials.csv``: one row per trial (Optuna's ``trials_dataframe``): number, state, value(s) (the
     search's score, of COMPLETE trials), ``last_epoch_fitness`` (Ultralytics' fitness at the last epoch
-    trained, pruned trials included), the sampled parameters (``params_*``), the trial's placement and metrics (the task's, then `TRIAL_COLUMNS`,
-    ``params`` being the model's parameter count); False without trials."""
+    trained, pruned trials included), the sampled parameters (``params_*``), the trial's placement and metrics (the
+    task's, then `TRIAL_COLUMNS`,
+    ``params`` being the model's parameter count), into ``folder`` (default: the study folder); False without trials."""
+    folder = folder or report.folder
     frame = report.study.trials_dataframe(multi_index=False)
     names = report.study.metric_names or []  # Optuna names value columns after them; the file keeps one schema
     frame = frame.rename(columns={f"value_{n}": "value" for n in names} if len(names) == 1 else
-                         {f"values_{n}": f"values_{i}" for i, n in enumerate(names)})  # fmt: skip
+                         {f"values_{n}": f"values_{i}" for i, n in enumerate(names)})
     if frame.empty:
-        (report.folder / TRIALS_CSV).unlink(missing_ok=True)
+        (folder / TRIALS_CSV).unlink(missing_ok=True)
         return False
     # One measure a column: value(s) is the score of COMPLETE trials only (Optuna gives a pruned trial its last
     # reported epoch fitness there); the fitness of the last epoch every trial trained has a column of its own.
@@ -83,18 +85,21 @@ def write_trials_csv(report: Report) -> bool:
     frame["last_epoch_fitness"] = frame["number"].map(last)
     attrs = {f"user_attrs_{name}" for name in (*report.task.metric_names, *TRIAL_COLUMNS)}
     kept = ["number", "state"] + [c for c in frame.columns if c in {"datetime_start", "datetime_complete", "last_epoch_fitness"}
-                                  | attrs or c.startswith(("value", "params_"))]  # fmt: skip
-    frame[kept].rename(columns=lambda c: c.removeprefix("user_attrs_")).to_csv(report.folder / TRIALS_CSV, index=False)
+                                  | attrs or c.startswith(("value", "params_"))]
+    frame[kept].rename(columns=lambda c: c.removeprefix("user_attrs_")).to_csv(folder / TRIALS_CSV, index=False)
     return True
 
 
-def write_report(study_dir: str | Path, storage: str | None = None) -> Path:
-    """Write ``report.md``, ``report.html`` and the PNG plots into ``study_dir``; returns the .md path.
-    ``storage``: the study's URL with its password, when run.yaml's (kept without) is not enough."""
+def write_report(study_dir: str | Path, storage: str | None = None, out: str | Path | None = None) -> Path:
+    """Write ``report.md``, ``report.html``, trials.csv and the PNG plots into ``out`` (default: ``study_dir``, which
+    is only read otherwise: a read-only study is reported elsewhere); returns the .md path. ``storage``: the study's
+    URL with its password, when run.yaml's (kept without) is not enough."""
     report = read_report(study_dir, storage)
-    report.files = write_plots(report) | {TRIALS_CSV: write_trials_csv(report)}
+    folder = Path(out) if out is not None else report.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    report.files = write_plots(report, folder) | {TRIALS_CSV: write_trials_csv(report, folder)}
     text = "\n".join(line for section in SECTIONS for line in section(report)).rstrip() + "\n"
-    path = report.folder / "report.md"
+    path = folder / "report.md"
     path.write_text(text, encoding="utf-8")
-    write_html(text, report.folder, f"Attention placement search: {report.study.study_name}")
+    write_html(text, folder, f"Attention placement search: {report.study.study_name}")
     return path

@@ -107,7 +107,7 @@ def plot_importances(report: Report, path: Path) -> bool:
         return False
     with _optuna_plot(path) as save:
         save(plot_param_importances(report.study, evaluator=_Computed(report.importances), target=_first_objective(report),
-                                    target_name=report.task.score_label))  # fmt: skip
+                                    target_name=report.task.score_label))
     return True
 
 
@@ -155,7 +155,7 @@ def plot_placement(decision: Decision | None, base: BaseModel, path: Path) -> bo
             ax.text(x + 0.03, y, label, va="center", fontsize=8, color=colour, weight="bold")
             used.add(kind)
     title = (f"Exported model: the baseline (trial {decision.trial}), no attention" if decision.keeps_baseline
-             else f"Exported model: trial {decision.trial}, {decision.placement_str}")  # fmt: skip
+             else f"Exported model: trial {decision.trial}, {decision.placement_str}")
     ax.set(xlim=(0, 1), ylim=(n - 0.5, -0.5), title=title)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -187,10 +187,10 @@ def plot_latency(report: Report, path: Path) -> bool:
     return True
 
 
-def write_plots(report: Report) -> dict[str, bool]:
-    """Draw every plot into the study folder; returns PNG name -> drawn. A plot from an earlier
+def write_plots(report: Report, folder: Path | None = None) -> dict[str, bool]:
+    """Draw every plot into ``folder`` (default: the study folder); returns PNG name -> drawn. A plot from an earlier
     report whose data is gone is removed."""
-    folder = report.folder
+    folder = folder or report.folder
     plots = {
         "map_by_trial.png": plot_map_by_trial(report, folder / "map_by_trial.png"),
         "precision_recall.png": plot_precision_recall(report.groups, folder / "precision_recall.png"),
