@@ -23,7 +23,7 @@ def cli_page() -> str:
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     lines = ["# Command line", "", "`python -m search --help` lists the commands; `--help` on each prints what follows. "
              "Bad input ends in one line on stderr and exit code 2, before anything trains; Ctrl-C ends in one line "
-             "saying what was kept (exit code 130).", "", "```text", parser.format_help().rstrip(), "```", ""]  # fmt: skip
+             "saying what was kept (exit code 130).", "", "```text", parser.format_help().rstrip(), "```", ""]
     for name, sub in commands.choices.items():
         lines += [f"## {name}", "", "```text", sub.format_help().rstrip(), "```", ""]
     return "\n".join(lines)

@@ -69,7 +69,7 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
     line = verdict_line(found.comparison, run.task.score_label) if found.comparison is not None else None
     verdict = race_verdict(named(found.winner), labels.get(found.leader), line, found.stopped)
     return Confirmation(baseline, candidates, keys.index(found.winner) if found.winner is not None else None, verdict,
-                        config.confirm_budget, found.alpha, found.runs, found.stopped, found.resolution())  # fmt: skip
+                        config.confirm_budget, found.alpha, found.runs, found.stopped, found.resolution())
 
 
 def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None, task: Task) -> SeedRuns:
@@ -79,12 +79,12 @@ def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], f
     mine = sorted((seed, m) for (k, seed), m in runs.items() if k == key)
     done = [(seed, m) for seed, m in mine if m["status"] == "complete" and m.get(task.score) is not None]
     entry = SeedRuns(trial.number, trial.user_attrs["placement_str"], trial.user_attrs["placement"], [seed for seed, _ in done],
-                     len(mine) - len(done), {k: [m[k] for _, m in done] for k in task.metric_names})  # fmt: skip
+                     len(mine) - len(done), {k: [m[k] for _, m in done] for k in task.metric_names})
     if found is None or key == found.baseline:
         return entry
     tested = key == found.leader and found.comparison is not None
     return replace(entry, race=_fate(found, key), comparison=_comparison_dict(found.comparison, task) if tested else None,
-                   tradeoff=_tradeoff(runs, key, found.baseline))  # fmt: skip
+                   tradeoff=_tradeoff(runs, key, found.baseline))
 
 
 def _fate(found: Race, key: str) -> str:
@@ -117,4 +117,4 @@ def _tradeoff(runs: dict[tuple[str, int], dict], key: str, baseline: str) -> str
 def _comparison_dict(c: Comparison, task: Task) -> dict:
     return {"difference": c.difference, "low": c.low, "high": c.high, "p_value": c.p_value, "method": c.method,
             "confidence": c.confidence, "correlation": c.correlation, "n_pairs": c.n_pairs, "n_candidate": c.n_candidate,
-            "line": verdict_line(c, task.score_label)}  # fmt: skip
+            "line": verdict_line(c, task.score_label)}

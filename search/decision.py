@@ -85,7 +85,7 @@ class Confirmation:
     def from_dict(cls, values: dict, metric_names: tuple[str, ...]) -> Confirmation:
         runs = lambda v: SeedRuns.from_dict(v, metric_names)  # noqa: E731
         return cls(**{**_known(cls, values), "baseline": runs(values["baseline"]),
-                      "candidates": [runs(c) for c in values.get("candidates") or []]})  # fmt: skip
+                      "candidates": [runs(c) for c in values.get("candidates") or []]})
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class Decision:
                       "confirmation": Confirmation.from_dict(found, metric_names) if found else None,
                       "unconfirmed": values.get("unconfirmed", "confirmation" in values and not found),
                       "final": FullRun.from_dict(values.get("final"), metric_names),
-                      "baseline": FullRun.from_dict(values.get("baseline"), metric_names)})  # fmt: skip
+                      "baseline": FullRun.from_dict(values.get("baseline"), metric_names)})
 
     @classmethod
     def of_study(cls, study: optuna.Study, metric_names: tuple[str, ...]) -> Decision | None:
@@ -214,7 +214,7 @@ NOTHING_RACED = "no candidate besides the baseline completed: keep the base mode
 def unconfirmed_verdict(trial: int, placement: str) -> str:
     """The verdict of a search without a race (--confirm-top 0)."""
     return (f"trial {trial} ({placement}) had the best single proxy run; not confirmed with more seeds "
-            "(--confirm-top 0), so a difference to the baseline may be seed noise")  # fmt: skip
+            "(--confirm-top 0), so a difference to the baseline may be seed noise")
 
 
 def retraining_verdict(decision: Decision, score: str, label: str) -> str:

@@ -69,7 +69,7 @@ def fit_gap_line(epochs: list[dict], name: str = "baseline") -> str:
     when absent; the last dict of a repeated epoch wins) and those missing a loss are skipped.
     """
     names = sorted({k[len("train/"):] for e in epochs for k in e if k.startswith("train/")} &
-                   {k[len("val/"):] for e in epochs for k in e if k.startswith("val/")})  # fmt: skip
+                   {k[len("val/"):] for e in epochs for k in e if k.startswith("val/")})
     train_losses, val_losses = [f"train/{k}" for k in names], [f"val/{k}" for k in names]
     by_epoch = {e.get("epoch", i): e for i, e in enumerate(epochs)}
     rows = [e for _, e in sorted(by_epoch.items()) if all(k in e for k in train_losses + val_losses)]

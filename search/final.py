@@ -101,7 +101,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
         trial = choose_winner(study)
         placement = str(placement_of(trial))
         decision = Decision(trial.number, trial.user_attrs["placement"], placement, unconfirmed_verdict(trial.number, placement),
-                            unconfirmed=True)  # fmt: skip
+                            unconfirmed=True)
     placement = Placement.from_dict(decision.placement)
     runs = [("final", placement, f"trial {decision.trial} ({decision.placement_str})")]
     if not placement.is_baseline:
@@ -123,7 +123,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
         raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
     shutil.copyfile(config.study_dir / "final" / "model.yaml", config.study_dir / "best.yaml")
     export_checked(config.study_dir / "final" / "weights" / "best.pt", config.study_dir / "best", config.final_imgsz,
-                   val_images(config, run.task))  # fmt: skip
+                   val_images(config, run.task))
     return decision
 
 
@@ -142,7 +142,7 @@ def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:
     best, last = record.best, (record.epochs[-1] if record.epochs else {})
     return FullRun(record.status, {k: scored.get(k) for k in task.metric_names}, record.reason, record.params, record.gflops,
                    record.wall_time_s, weights, len(record.epochs), record.gates, best.get("epoch"), best.get(task.score),
-                   last.get(task.score))  # fmt: skip
+                   last.get(task.score))
 
 
 def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:
@@ -155,7 +155,7 @@ def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str
             best = scored_trials(study)
             hint = f"; or choose a trial: --trial {best[0].number} had the best single proxy run" if best else ""
             raise ValueError(f"study '{study.study_name}' has not decided yet (its final step has not run): finish it with "
-                             f"`python -m search resume {config.study_dir}`{hint}")  # fmt: skip
+                             f"`python -m search resume {config.study_dir}`{hint}")
         number, placement = decision.trial, Placement.from_dict(decision.placement)
         said = f"the study's decision, trial {number} ({placement}): {decision.sentence(task.score, task.score_label)}"
     else:

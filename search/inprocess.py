@@ -40,7 +40,7 @@ class InProcess(Executor):
                 shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
                 budget = replace(config.proxy_budget, seed=asked.seed)  # a repeat seed of the intensification, or the study's
                 loop.finish(asked, train_candidate(asked.placement, run.base, run.proxy, budget, workdir, report, config.weights,
-                                                   config.insertion))  # fmt: skip
+                                                   config.insertion))
         if loop.stopped:
             print(f"stopping early: {loop.stopped}")
         return run

@@ -41,7 +41,7 @@ def ranking(scores: Scores, baseline: str) -> list[str]:
 
 
 def next_repeat(scores: Scores, baseline: str, leaders: int, seeds: int, first_seed: int,
-                tried: Collection[tuple[str, int]] = ()) -> tuple[str, int] | None:  # fmt: skip
+                tried: Collection[tuple[str, int]] = ()) -> tuple[str, int] | None:
     """The next (placement key, seed) to run for the intensification, or None when every leader has its
     ``seeds`` seeds (or is running them). ``tried`` holds the (key, seed) runs started already: running,
     queued or failed. A leader's missing seed goes to the baseline first when the baseline lacks it."""

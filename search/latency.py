@@ -3,7 +3,8 @@ study by placement key, and held to ``--max-slowdown`` / ``--max-latency-ms``.
 
 `LatencyProbe` writes the baseline once per study and times it against itself (the run-to-run spread
 of a ratio on this machine, for the report); each new placement is timed interleaved with the baseline
-on ``--latency-device`` (`trainers.latency`: ONNX Runtime on the CPU, PyTorch FP16 on a CUDA GPU). The figures go into the trial's user attributes
+on ``--latency-device`` (`trainers.latency`: ONNX Runtime on the CPU, PyTorch FP16 on a CUDA GPU). The figures go into
+the trial's user attributes
 (``latency_ratio``, its interval, ``latency_ms``), so the dashboard shows them and a duplicate copies
 them; the study's ``latency`` attribute caches them by placement key, so a resumed study or a second
 worker never repeats a measurement of one placement. A limit is decided on the ratio's 95% interval (for
@@ -73,7 +74,7 @@ def checks(timing: dict, baseline_ms: float, max_slowdown: float | None, max_lat
         found.append(Check(f"--max-slowdown {max_slowdown:g}", max_slowdown, ratio, low, high, "x"))
     if max_latency_ms is not None:
         found.append(Check(f"--max-latency-ms {max_latency_ms:g}", max_latency_ms, ratio * baseline_ms, low * baseline_ms,
-                           high * baseline_ms, " ms"))  # fmt: skip
+                           high * baseline_ms, " ms"))
     return found
 
 
@@ -92,9 +93,9 @@ def decide(found: list[Check], rounds: int) -> tuple[bool, float, str]:
     if across:
         c = across[0]
         return True, excess, (f"within noise of {c.option}: {c.value:.3f}{c.unit} ({c.figures()}, across it{again}); "
-                              "admitted, not shown slower than the limit")  # fmt: skip
+                              "admitted, not shown slower than the limit")
     return True, excess, "; ".join(f"within {c.option}: {c.value:.3f}{c.unit} ({c.figures()}, wholly at or below it{again})"
-                                   for c in found)  # fmt: skip
+                                   for c in found)
 
 
 class LatencyProbe:
@@ -113,7 +114,7 @@ class LatencyProbe:
         if config.max_latency_ms is not None and self.baseline_ms > config.max_latency_ms:
             raise ValueError(f"the baseline itself takes {self.baseline_ms:.1f} ms ({config.latency_device}, batch 1, "
                              f"{config.final_imgsz} px), over --max-latency-ms {config.max_latency_ms:g}: no candidate can "
-                             "meet it; raise the limit or give a smaller --final-imgsz")  # fmt: skip
+                             "meet it; raise the limit or give a smaller --final-imgsz")
 
     def _compare(self, candidate: Path, reference: Path, rounds: int = ROUNDS) -> Timing:
         if self.config.latency_device == "cuda":
@@ -141,7 +142,7 @@ class LatencyProbe:
         if cached and cached["rounds"] >= rounds:
             return cached
         timing = self._compare(self._model(placement), self.baseline_model, rounds).to_dict() if not placement.is_baseline \
-            else {**self.study.user_attrs[BASELINE]["self"], "ratio": 1.0}  # fmt: skip
+            else {**self.study.user_attrs[BASELINE]["self"], "ratio": 1.0}
         with study_lock(self.config):  # another worker may add its own placement at the same moment
             self.study.set_user_attr(CACHE, {**(self.study.user_attrs.get(CACHE) or {}), placement.key: timing})
         return timing

@@ -27,8 +27,17 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, Trial
 
-from search.study import (STALL_LIMIT, ask, count_trials, failed_baseline, finished_by_key, held_elsewhere, repeat_seed,
-                          running_twin, stalled)
+from search.study import (
+    STALL_LIMIT,
+    ask,
+    count_trials,
+    failed_baseline,
+    finished_by_key,
+    held_elsewhere,
+    repeat_seed,
+    running_twin,
+    stalled,
+)
 from search.trials import StudyRun, finish_trial, prepare_trial, queue_prior, queue_repeat, report_epoch, tell_duplicate
 from trainers.interrupt import raise_if_pressed
 
@@ -104,7 +113,7 @@ class TrialLoop:
             if placement is None:  # infeasible or already trained: told without training
                 self.on_told()
             elif repeat_seed(trial) is None and (placement.key in self._keys_in_training()
-                                                 or running_twin(trials, placement.key, trial.number)):  # fmt: skip
+                                                 or running_twin(trials, placement.key, trial.number)):
                 self.waiting.setdefault(placement.key, []).append(Asked(trial, placement, config.seed))
             else:  # a repeat seed never waits: its twins train other seeds
                 seed = repeat_seed(trial)

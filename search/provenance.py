@@ -30,7 +30,7 @@ def environment() -> dict:
         "machine": platform.machine(), "cpus": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "python": platform.python_version(), "packages": versions,
-    }  # fmt: skip
+    }
 
 
 def machine_text(env: dict) -> str:

@@ -40,9 +40,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from search.power import (
-    RELIABLE_PAIRS, SD_BOUND, fewest_seeds, paired_detectable, paired_power, sd_upper_bound, seed_noise, welch_detectable,
+    RELIABLE_PAIRS,
+    SD_BOUND,
+    fewest_seeds,
+    paired_detectable,
+    paired_power,
+    sd_upper_bound,
+    seed_noise,
+    welch_detectable,
     welch_power,
-)  # fmt: skip
+)
 from search.verdict import MIN_PAIRS, PAIRED, WELCH, Comparison, beats_baseline, compare
 
 ALPHA = 0.05  # one-sided: the highest rate of a false "improves" over the whole procedure
@@ -139,7 +146,7 @@ class Race:
                 upper = sd_upper_bound(found["difference_sd"], found["difference_df"], SD_BOUND)
                 few = found["pairs"] < RELIABLE_PAIRS
                 return {"test": PAIRED if paired else WELCH, "measured_on": where, **found, "difference_sd_upper": upper,
-                        "sd_bound": SD_BOUND, "few_pairs": few}  # fmt: skip
+                        "sd_bound": SD_BOUND, "few_pairs": few}
         return None
 
     def resolution(self, effect: float = TARGET_EFFECT) -> dict | None:
@@ -170,7 +177,7 @@ class Race:
         seed_sd, correlation = self.noise()
         return {"sd": seed_sd, "correlation": correlation, "effect": effect, "test_rounds": planned, "detectable": found,
                 "power": power, "seeds_needed": needed, "budget_needed": None if needed is None else selection + 2 * needed,
-                **measured, "detectable_upper": found * scale}  # fmt: skip
+                **measured, "detectable_upper": found * scale}
 
 
 def _pooled(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
@@ -185,7 +192,7 @@ def _pooled(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
 def _paired_spread(rounds: Sequence[Round], arms: Sequence[str], baseline: str) -> dict | None:
     """`Race.measured`'s figures of a paired test: the sd of same-seed differences of ``arms`` to ``baseline``."""
     groups = [[r.scores[a] - r.scores[baseline] for r in rounds
-               if r.scores.get(a) is not None and r.scores.get(baseline) is not None] for a in arms]  # fmt: skip
+               if r.scores.get(a) is not None and r.scores.get(baseline) is not None] for a in arms]
     sd, df = _pooled(groups)
     if sd is None:
         return None
@@ -202,7 +209,7 @@ def _welch_spread(rounds: Sequence[Round], arms: Sequence[str], baseline: str) -
     variance = candidate**2 + base**2
     df = variance**2 / (candidate**4 / df_c + base**4 / df_b) if variance > 0 else df_c + df_b
     return {"pairs": min(runs), "difference_sd": math.sqrt(variance), "difference_df": df, "candidate_sd": candidate,
-            "baseline_sd": base}  # fmt: skip
+            "baseline_sd": base}
 
 
 def looks(test_rounds: int) -> tuple[int, ...]:
@@ -230,7 +237,7 @@ def _check(contenders: tuple[str, ...], baseline: str, budget: int, alpha: float
         raise ValueError(f"contenders must be distinct and differ from the baseline, got {list(contenders)} and {baseline!r}")
     if budget < minimal_budget(len(contenders)):
         raise ValueError(f"a confirmation budget of {budget} runs cannot decide among {len(contenders)} contenders; "
-                         f"give at least {minimal_budget(len(contenders))}")  # fmt: skip
+                         f"give at least {minimal_budget(len(contenders))}")
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
 
@@ -254,7 +261,7 @@ class _Racer:
     """The mutable state of one race; `Race` snapshots of it go to the caller."""
 
     def __init__(self, contenders: tuple[str, ...], baseline: str, run: Run, budget: int, first_seed: int,
-                 alpha: float, on_round: Callable[[Race], None] | None) -> None:  # fmt: skip
+                 alpha: float, on_round: Callable[[Race], None] | None) -> None:
         self.race = Race(baseline, contenders, budget, alpha)
         self.run, self.first_seed, self.on_round = run, first_seed, on_round
 
@@ -352,6 +359,6 @@ def _test(racer: _Racer, leader: str) -> Race:
                 return racer.finish("the leader passed the test", winner=leader)
         if scored and _mean(mine) < _mean(theirs) and _behind(racer.race, leader, base, test=True):
             return racer.finish("the leader fell clearly behind the baseline",
-                                dropped={**racer.race.dropped, leader: Drop(len(racer.race.rounds), base)})  # fmt: skip
+                                dropped={**racer.race.dropped, leader: Drop(len(racer.race.rounds), base)})
         racer.report()
     return racer.finish("the budget is spent")

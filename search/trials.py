@@ -26,8 +26,18 @@ from search.intensify import next_repeat
 from search.latency import LatencyProbe
 from search.objectives import second_objective
 from search.provenance import environment
-from search.study import (REPEAT_KEY, failed_baseline, finished_by_key, open_study, placement_of, placement_params, repeat_seed,
-                          seed_scores, study_lock, suggest_placement)
+from search.study import (
+    REPEAT_KEY,
+    failed_baseline,
+    finished_by_key,
+    open_study,
+    placement_of,
+    placement_params,
+    repeat_seed,
+    seed_scores,
+    study_lock,
+    suggest_placement,
+)
 from spaces import Placement, PlacementError, SearchSpace, load_base, load_space
 from spaces.prior import usual_placements
 from spaces.tasks import Task, task_of
@@ -39,7 +49,7 @@ from trainers.train import Budget, TrialRecord, check_device, check_train_args, 
 # Options that define what a study measures; a rerun may change the others (trials, timeout, ...).
 IDENTITY = ("data", "model", "space", "weights", "insertion", "metric", "objective", "proxy_epochs", "proxy_imgsz",
             "proxy_fraction", "proxy_batch", "proxy_recipe", "seed", "intensify", "intensify_seeds", "latency_device", "train_args",
-            "storage")  # fmt: skip
+            "storage")
 
 
 def _measures_with(option: str, config: dict) -> bool:
@@ -57,11 +67,11 @@ def identity_changes(recorded: dict, current: dict) -> list[str]:
     leaving out those neither measures with (a rerun may change ``--intensify-seeds`` of a study that
     does not intensify)."""
     return [k for k in IDENTITY if recorded.get(k) != current.get(k)
-            and (_measures_with(k, recorded) or _measures_with(k, current))]  # fmt: skip
+            and (_measures_with(k, recorded) or _measures_with(k, current))]
 
 
 def saved_proxy_run(placement: Placement, base: dict, proxy: Path, budget: Budget, folder: Path, config: RunConfig,
-                    task: Task) -> dict:  # fmt: skip
+                    task: Task) -> dict:
     """Status, reason and scored metrics (``task``'s) of one proxy training of ``placement`` into ``folder``
     (starting from ``config``'s weights, with its insertion); saved as ``folder/metrics.json`` and
     reused from there on resume."""
@@ -118,7 +128,7 @@ def check_storage_holds_trials(trials: list[FrozenTrial], config: RunConfig) -> 
     if unknown:
         raise ValueError(f"study folder {config.study_dir} holds trials {unknown[0]}..{unknown[-1]} that its storage "
                          f"'{shown(config.storage_url)}' does not know ({known} trials): it was deleted, emptied or replaced; "
-                         "restore it, or start afresh with a new --study name or --out")  # fmt: skip
+                         "restore it, or start afresh with a new --study name or --out")
 
 
 def check_same_data(study: optuna.Study, trials: list[FrozenTrial], config: RunConfig, content: str) -> None:
@@ -128,7 +138,7 @@ def check_same_data(study: optuna.Study, trials: list[FrozenTrial], config: RunC
     scored = [t for t in trials if t.state.is_finished() and "infeasible" not in t.user_attrs]
     if recorded and recorded != content and scored:
         raise ValueError(f"dataset {config.data} changed since this study's {len(scored)} trials were scored on it (images "
-                         "or labels added, removed or modified); restore it, or start a new --study on the new data")  # fmt: skip
+                         "or labels added, removed or modified); restore it, or start a new --study on the new data")
 
 
 def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
@@ -226,14 +236,14 @@ def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> 
     with study_lock(config):
         trials = study.get_trials(deepcopy=False)
         tried = {(t.user_attrs.get("placement_key") or t.user_attrs.get(REPEAT_KEY), repeat_seed(t))  # queued ones: REPEAT_KEY
-                 for t in trials if repeat_seed(t) is not None}  # fmt: skip
+                 for t in trials if repeat_seed(t) is not None}
         wanted = next_repeat(seed_scores(trials, config.seed), Placement().key, config.intensify, config.intensify_seeds,
-                             config.seed, tried)  # fmt: skip
+                             config.seed, tried)
         if wanted is not None:
             key, seed = wanted
             first = finished_by_key(trials)[key]
             study.enqueue_trial(placement_params(placement_of(first), space), user_attrs={"seed": seed, REPEAT_KEY: key},
-                                skip_if_exists=False)  # fmt: skip
+                                skip_if_exists=False)
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:
@@ -300,7 +310,7 @@ def record_trial(trial: Trial, record: TrialRecord, task: Task) -> None:
     attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
              "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
              "dir": f"trials/{trial.number}", "transfer": record.transfer, "epochs": record.epochs,
-             "gates": record.gates}  # fmt: skip
+             "gates": record.gates}
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 

@@ -68,7 +68,7 @@ def spearman_p(proxy: list[float], full: list[float]) -> float:
     if len(proxy) > EXACT_MAX_N:
         return float(stats.spearmanr(proxy, full, alternative="greater").pvalue)
     test = stats.permutation_test((full,), lambda x: stats.spearmanr(proxy, x).statistic, permutation_type="pairings",
-                                  alternative="greater", n_resamples=math.inf)  # fmt: skip
+                                  alternative="greater", n_resamples=math.inf)
     return float(test.pvalue)
 
 
@@ -80,7 +80,7 @@ def rank_agreement(pairs: list[tuple[float | None, float | None]]) -> dict:
     defined = not math.isnan(rho)
     interval = spearman_interval(rho, len(done)) if defined else None
     return {"n": len(done), "spearman": rho if defined else None, "interval": list(interval) if interval else None,
-            "p_value": spearman_p(proxy, full) if defined else None}  # fmt: skip
+            "p_value": spearman_p(proxy, full) if defined else None}
 
 
 def proxy_settings(config: RunConfig) -> dict:
@@ -111,16 +111,16 @@ def full_runs(placement: Placement, key: str, base: dict, config: RunConfig, see
     scores (the task's), its mean and a status. Seed runs after the first go to ``validate/<key>-seed<seed>/``."""
     records = [train_once(placement, base, replace(config, seed=config.seed + n),
                           config.study_dir / "validate" / (key if n == 0 else f"{key}-seed{config.seed + n}"))
-               for n in range(seeds)]  # fmt: skip
+               for n in range(seeds)]
     score = task_of_study(study).score
     scores = [r.final[score] for r in records if r.status == "complete" and r.final.get(score) is not None]
     failed = seeds - len(scores)
     return {"full": statistics.fmean(scores) if scores else None, "full_seeds": scores,
-            "status": "complete" if not failed else f"{failed} of {seeds} failed"}  # fmt: skip
+            "status": "complete" if not failed else f"{failed} of {seeds} failed"}
 
 
 def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, proxy: RunConfig | None = None,
-                   full_seeds: int = 1) -> dict:  # fmt: skip
+                   full_seeds: int = 1) -> dict:
     """Train the picked candidates in full with ``full_seeds`` seeds each (and at ``proxy``'s
     budget when it differs from the study's); store and return the proxy-versus-full comparison,
     on the mean full score, of every proxy budget checked so far."""

@@ -77,7 +77,7 @@ def _summary(c: np.ndarray, b: np.ndarray, confidence: float) -> dict:
     return dict(
         candidate_mean=float(c.mean()), candidate_sd=_sd(c), baseline_mean=float(b.mean()), baseline_sd=_sd(b),
         difference=float(c.mean() - b.mean()), n_candidate=int(c.size), n_baseline=int(b.size), confidence=confidence,
-    )  # fmt: skip
+    )
 
 
 def _correlation(c: np.ndarray, b: np.ndarray) -> float | None:
@@ -133,7 +133,7 @@ def compare(
         method, n_pairs = WELCH, 0
     interval = test.confidence_interval(confidence)
     return Comparison(low=float(interval.low), high=float(interval.high), p_value=float(test.pvalue), method=method,
-                      correlation=measured, n_pairs=n_pairs, **common)  # fmt: skip
+                      correlation=measured, n_pairs=n_pairs, **common)
 
 
 def beats_baseline(c: Comparison) -> bool:

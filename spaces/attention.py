@@ -22,9 +22,22 @@ from torch import nn
 # Every class a checkpoint pickled before the modules moved names as ``spaces.attention.<name>`` (private
 # helpers included) stays importable under that name, so those checkpoints still load.
 from yolo_attention_modules.attention import (  # noqa: F401
-    CBAM, ECA, ELA, ESE, GAM, GC, SE, SK, CoordAtt, ShuffleAttention, SimAM, TripletAttention, _GroupNorm,
-    _SingleValueBatchNorm2d, _ZPoolGate,
-)  # fmt: skip
+    CBAM,
+    ECA,
+    ELA,
+    ESE,
+    GAM,
+    GC,
+    SE,
+    SK,
+    CoordAtt,
+    ShuffleAttention,
+    SimAM,
+    TripletAttention,
+    _GroupNorm,
+    _SingleValueBatchNorm2d,
+    _ZPoolGate,
+)
 
 
 @dataclass(frozen=True)

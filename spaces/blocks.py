@@ -34,7 +34,7 @@ _BLOCKS = {
     "AIFI": "global",
     "Detect": "head", "Segment": "head", "Pose": "head", "OBB": "head", "v10Detect": "head", "YOLOEDetect": "head",
     "WorldDetect": "head", "Segment26": "head", "Pose26": "head", "OBB26": "head",
-}  # fmt: skip
+}
 ROLES = frozenset({"channels", "head", "backbone", "fusable", "removable", "bottlenecks", "conv", "pool_conv", "global"})
 BLOCKS: dict[str, frozenset[str]] = {name: frozenset(roles.split()) for name, roles in _BLOCKS.items()}
 

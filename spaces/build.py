@@ -129,7 +129,7 @@ def write_yaml(model: dict, path: str | Path, comment: str = "") -> Path:
     modules = {row[2] for part in ("backbone", "head") for row in model[part] if isinstance(row[2], str)}
     if modules & set(registered_modules()) or any(m.endswith(tuple(SUFFIXES.values())) for m in modules):
         comment = ("needs yolo_attention_modules: pip install yolo-attention-modules (./modules of yolo-attention-search),"
-                   " then `import yolo_attention_modules` before ultralytics.YOLO(this file)\n" + comment)  # fmt: skip
+                   " then `import yolo_attention_modules` before ultralytics.YOLO(this file)\n" + comment)
     text = "".join(f"# {line}\n" for line in comment.splitlines())
     for key, value in model.items():  # one key a line; nested values in flow style, as Ultralytics writes them
         if key in {"backbone", "head"}:

@@ -74,7 +74,8 @@ def checkpoint_model(path: str | Path):
     try:
         model = load_checkpoint(path)[0]
     except Exception as e:  # torch.load raises many types for a file that is no checkpoint
-        raise ValueError(f"'{path}' is not a loadable Ultralytics checkpoint ({type(e).__name__}); give a .pt saved by Ultralytics") from None
+        raise ValueError(f"'{path}' is not a loadable Ultralytics checkpoint ({type(e).__name__}); "
+                         "give a .pt saved by Ultralytics") from None
     if not isinstance(getattr(model, "yaml", None), dict):
         raise ValueError(f"'{path}' holds no Ultralytics model with its YAML; give a .pt saved by Ultralytics")
     return model

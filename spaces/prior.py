@@ -16,7 +16,7 @@ from spaces.space import SearchSpace
 
 USUAL_TYPES = {"se": "SE", "cbam": "CBAM", "eca": "ECA", "coord": "CoordAtt"}
 FAMILIES = (("sppf", "before SPPF"), ("backbone", "after each backbone stage"), ("fused", "fused in the backbone's blocks"),
-            ("neck", "on each neck path into the head"))  # fmt: skip
+            ("neck", "on each neck path into the head"))
 
 
 def _family(space: SearchSpace, kind: str) -> list[str]:

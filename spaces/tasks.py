@@ -109,7 +109,7 @@ TASKS = {
     "pose": Task("pose", frozenset({"Pose", "Pose26"}), "PoseModel", _beside_boxes("P", "pose"), "pose_map50_95", _keypoints,
                  keypoints=True),
     "obb": Task("obb", frozenset({"OBB", "OBB26"}), "OBBModel", BOX, "map50_95", _rotated_boxes, rotated=True),
-}  # fmt: skip
+}
 
 # Heads of models no task here trains yet, and what they are (for the one-line refusal).
 NOT_SERVED = {
@@ -117,7 +117,7 @@ NOT_SERVED = {
     "YOLOESegment": "a YOLOE segmentation model (open-vocabulary, needs text embeddings)",
     "WorldDetect": "a YOLO-World model (open-vocabulary, needs text embeddings)",
     "RTDETRDecoder": "an RT-DETR model (transformer decoder, no YOLO detection head)",
-}  # fmt: skip
+}
 
 
 def task_of(model: dict, name: str = "the base model") -> Task:
@@ -129,5 +129,5 @@ def task_of(model: dict, name: str = "the base model") -> Task:
         what = NOT_SERVED.get(head, f"not a model of a task this tool serves (last layer {head})")
         served = ", ".join(f"{t.name} ({'/'.join(sorted(t.heads))} head)" for t in TASKS.values())
         raise ValueError(f"{name} is {what}; this tool searches YOLO models of these tasks: {served}, e.g. yolov8n.yaml, "
-                         "yolo11n.yaml, yolov5nu.yaml or a checkpoint of one")  # fmt: skip
+                         "yolo11n.yaml, yolov5nu.yaml or a checkpoint of one")
     return found

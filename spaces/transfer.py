@@ -70,7 +70,7 @@ def check_keypoints(source: str | Path | nn.Module, kpt_shape: list, data: str |
     found = base_model(source).yaml.get("kpt_shape")
     if found is not None and list(found) != list(kpt_shape):
         raise ValueError(f"checkpoint '{source}' predicts kpt_shape {list(found)} and {data} has kpt_shape {list(kpt_shape)}; "
-                         "give a checkpoint trained on these keypoints, a detection checkpoint, or the pose YAML to start from scratch")  # fmt: skip
+                         "give a checkpoint trained on these keypoints, a detection checkpoint, or the pose YAML to start from scratch")
 
 
 def transfer_weights(source: str | Path | nn.Module, new_model: nn.Module, placement: Placement) -> TransferReport:

@@ -8,7 +8,7 @@ import optuna
 
 # Training options at which the toy set learns in a few CPU epochs (AdamW, no mosaic, no warm-up).
 TRAIN = ["--proxy-imgsz", "64", "--proxy-batch", "4", "--device", "cpu", "--loader-workers", "0", "--quiet",
-         "--set", "optimizer=AdamW", "--set", "lr0=0.005", "--set", "mosaic=0", "--set", "warmup_epochs=0"]  # fmt: skip
+         "--set", "optimizer=AdamW", "--set", "lr0=0.005", "--set", "mosaic=0", "--set", "warmup_epochs=0"]
 # The end-to-end budget: 6 proxy epochs, and a 3-epoch final retraining at 64 px.
 TINY = ["--proxy-epochs", "6", "--final-epochs", "3", "--final-imgsz", "64", *TRAIN]
 

@@ -12,7 +12,7 @@ from ultralytics import YOLO
 from search.cli import main
 
 YAMLS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml",
-         "obb": "yolov8n-obb.yaml"}  # fmt: skip
+         "obb": "yolov8n-obb.yaml"}
 
 
 def _base(path, yaml: str, names: dict | None = None):
@@ -32,7 +32,7 @@ def test_a_built_checkpoint_loads_as_its_task_with_the_base_names(task, tmp_path
     base_path, out = tmp_path / "base.pt", tmp_path / "out.pt"
     base = _base(base_path, YAMLS[task])
     assert main(["build", "--model", str(base_path), "--place", "backbone.2=se", "-o", str(tmp_path / "m.yaml"),
-                 "--weights", str(base_path), "--save-weights", str(out)]) == 0  # fmt: skip
+                 "--weights", str(base_path), "--save-weights", str(out)]) == 0
     said = capsys.readouterr().out
     assert "note:" not in said and f"saved {out} (" in said
     loaded = YOLO(out)
@@ -62,7 +62,7 @@ def test_a_base_of_other_classes_leaves_numbered_names_with_a_note(tmp_path, cap
     model.model.names = {0: "cat", 1: "dog", 2: "bird"}
     model.save(base_path)
     assert main(["build", "--model", "yolov8n.yaml", "--place", "backbone.2=se", "-o", str(tmp_path / "m.yaml"),
-                 "--weights", str(base_path), "--save-weights", str(out)]) == 0  # fmt: skip
+                 "--weights", str(base_path), "--save-weights", str(out)]) == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "names 3 classes and the new model has 80" in notes[0]
     loaded = YOLO(out)

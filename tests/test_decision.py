@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import one_line_error
 from test_report import FINAL, confirmed_final, make_confirmed_study, make_study
 
+from helpers import one_line_error
 from search.cli import main
 from search.decision import Decision
 from spaces.tasks import TASKS

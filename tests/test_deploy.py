@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from helpers import pickle_globals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def blocked_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_OFFLINE": "True", "YOLO_AUTOINSTALL": "False", "YOLO_CONFIG_DIR": str(cwd / "config")}
     env.pop("PYTHONPATH", None)
     return subprocess.run([sys.executable, "-c", guard + textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+                          text=True, timeout=600)
 
 
 def test_a_checkpoint_written_before_the_modules_moved_still_loads():
@@ -59,7 +60,7 @@ def test_the_search_pickles_no_module_of_its_own(tmp_path):
     base = load_base("yolov8n.yaml")
     placement = Placement.of({"backbone.2": ["se"], "fused.4": ["cbam"], "backbone.6": ["sk"], "neck.15": ["eca"],
                               "neck.18": ["coord"], "neck.21": ["gc"], "sppf.8": ["ese", "ela"], "fused.18": ["shuffle"],
-                              "fused.21": ["simam", "triplet", "gam"]})  # fmt: skip
+                              "fused.21": ["simam", "triplet", "gam"]})
     for insertion in ("gated", "plain"):
         model = task_of(base).model({**build_yaml(base, placement, insertion), "nc": 2}, verbose=False)
         torch.save({"model": model}, tmp_path / f"{insertion}.pt")
@@ -79,7 +80,7 @@ def test_a_model_with_attention_builds_and_loads_on_a_machine_without_the_search
     base = load_base("yolov8n.yaml")
     placement = Placement.of({"backbone.2": ["se"], "fused.4": ["cbam"], "backbone.6": ["sk"], "neck.15": ["eca"],
                               "neck.18": ["coord"], "neck.21": ["gc"], "sppf.8": ["ese", "ela"], "fused.18": ["shuffle"],
-                              "fused.21": ["simam", "triplet", "gam"]})  # fmt: skip
+                              "fused.21": ["simam", "triplet", "gam"]})
     model_dict = {**build_yaml(base, placement, insertion), "nc": 2}
     yaml_path = write_yaml(model_dict, tmp_path / "best.yaml")
     first = yaml_path.read_text().splitlines()[0]  # where Ultralytics alone fails with a bare KeyError, the file says why
@@ -116,7 +117,7 @@ def test_a_trained_winner_predicts_validates_exports_and_fine_tunes_without_the_
     from trainers.train import Budget, train_candidate
 
     budget = Budget(epochs=1, imgsz=64, batch=4, workers=0, device="cpu", amp=False, keep_weights=True,
-                    overrides={"mosaic": 0.0, "warmup_epochs": 0, "optimizer": "AdamW", "lr0": 0.01})  # fmt: skip
+                    overrides={"mosaic": 0.0, "warmup_epochs": 0, "optimizer": "AdamW", "lr0": 0.01})
     record = train_candidate(Placement.of(PLACEMENT), load_base("yolov8n.yaml"), toy_data, budget, tmp_path / "train")
     assert record.status == "complete", record.reason
     weights = Path(record.paths["weights"])
@@ -157,7 +158,7 @@ def test_every_task_and_generation_loads_as_itself_without_the_search(task, gene
     neck = "neck.15" if generation == "yolov8n" else "neck.16"  # the first path into the head
     places = ["--place=backbone.6=se", "--place=fused.4=cbam", f"--place={neck}=eca"]
     assert main(["build", "--model", yaml_name, *places, "--insertion", insertion, "--weights", str(tmp_path / "base.pt"),
-                 "--save-weights", str(tmp_path / "attn.pt"), "-o", str(tmp_path / "attn.yaml")]) == 0  # fmt: skip
+                 "--save-weights", str(tmp_path / "attn.pt"), "-o", str(tmp_path / "attn.yaml")]) == 0
     assert not [n for n in pickle_globals(tmp_path / "attn.pt") if n.split(".")[0] in SEARCH_ONLY]
     done = blocked_python(f"""
         import torch
@@ -170,3 +171,23 @@ def test_every_task_and_generation_loads_as_itself_without_the_search(task, gene
         print("ok")
     """, tmp_path)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_exports_are_checked_on_images_that_are_not_square(tmp_path):
+    """A 4:3 image (as most photos, bccd's among them): the .pt would letterbox it to a rectangle, a static export takes
+    a square, so both are compared on the square one; the check must pass, not fail on the input's shape."""
+    import cv2
+    import numpy as np
+    from ultralytics import YOLO
+
+    from search.cli import main
+    from trainers.deploy import export_checked
+
+    base = YOLO("yolov8n.yaml")
+    base.save(tmp_path / "base.pt")
+    assert main(["build", "--model", "yolov8n.yaml", "--place", "backbone.6=se", "--weights", str(tmp_path / "base.pt"),
+                 "--save-weights", str(tmp_path / "attn.pt"), "-o", str(tmp_path / "attn.yaml")]) == 0
+    image = tmp_path / "photo.jpg"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    checks = export_checked(tmp_path / "attn.pt", tmp_path / "out" / "best", 64, [image])
+    assert [(c.format, c.ok, c.images, c.same) for c in checks] == [("onnx", True, 1, 1), ("torchscript", True, 1, 1)], checks

@@ -125,7 +125,7 @@ def test_size_table_markdown(yolov8n):
 def test_object_sizes_of_each_task_as_it_sees_its_objects(tmp_path):
     pose = tmp_path / "pose.txt"
     pose.write_text("0 0.5 0.5 0.25 0.25 0.25 0.25 2 0.5 0.75 2 0.9 0.9 0\n"  # 2 visible keypoints: their spread
-                    "0 0.5 0.5 0.25 0.25 0.4 0.4 2 0.9 0.9 0 0 0 0\n")  # one visible: the box  # fmt: skip
+                    "0 0.5 0.5 0.25 0.25 0.4 0.4 2 0.9 0.9 0 0 0 0\n")  # one visible: the box
     assert object_sizes([pose], 64, "keypoints").tolist() == [pytest.approx(math.sqrt(0.25 * 0.5) * 64), 16.0]
     assert object_sizes([pose], 64, "keypoints", kpt_dim=2).tolist()[1] != 16.0  # 2 values a keypoint: all count
     obb = tmp_path / "obb.txt"

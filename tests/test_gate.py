@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from helpers import trained_looking
 from ultralytics.nn.tasks import DetectionModel
 
 import spaces
+from helpers import trained_looking
 from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights, write_yaml
 from spaces.build import attention_layers
 from spaces.gate import Gated, attention_layer, gate_values

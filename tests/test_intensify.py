@@ -14,10 +14,10 @@ import zlib
 from collections import Counter
 
 import pytest
-from helpers import TINY, drive_ray_searcher, study_of
 from optuna.trial import TrialState
 
 import search.inprocess
+from helpers import TINY, drive_ray_searcher, study_of
 from search.cli import main
 from search.config import RunConfig
 from search.inprocess import InProcess
@@ -83,7 +83,7 @@ def _record(placement: Placement, seed: int) -> TrialRecord:
     score = _score(placement.key, seed)
     metrics = {"precision": 0.5, "recall": 0.5, "map50": 0.4, "map50_95": score}
     return TrialRecord("complete", placement.to_dict(), epochs=[{"epoch": 1, "fitness": score, "time_s": 0.1, **metrics}],
-                       final=metrics, params=1, gflops=0.1, reason=f"seed {seed}")  # fmt: skip
+                       final=metrics, params=1, gflops=0.1, reason=f"seed {seed}")
 
 
 def _in_process(config: RunConfig) -> None:
@@ -102,7 +102,7 @@ def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, prior
     monkeypatch.setattr(search.inprocess, "train_candidate", lambda placement, base, proxy, budget, *a: _record(placement, budget.seed))
     trials = 24 if prior else 14  # the 16 usual placements first, then repeats
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=trials, sampler="random", pruner="none",
-                       proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3, prior=prior).resolved()  # fmt: skip
+                       proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3, prior=prior).resolved()
     drive(config)
     trials = study_of(config.study_dir).get_trials()
     trained = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
@@ -119,7 +119,7 @@ def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, prior
 
 def test_a_dead_repeat_is_queued_again_on_its_seed(toy_data, tmp_path):
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=2, proxy_epochs=1, proxy_imgsz=64,
-                       intensify=1).resolved()  # fmt: skip
+                       intensify=1).resolved()
     run = start_search(config)
     asked = TrialLoop(run).next_trial()  # the baseline
     run.study.tell(asked.trial, state=TrialState.FAIL)
@@ -134,7 +134,7 @@ def test_an_intensified_search_races_on_seeds_after_its_repeats(learnable_data, 
     """A real search (Ultralytics training) with --intensify 1 --intensify-seeds 2: the leader and the baseline
     train on seed 1 inside the search, and the confirmation's runs start at seed 2."""
     argv = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--study", "i", "--trials", "5", "--pruner", "none",
-            "--intensify", "1", "--intensify-seeds", "2", "--no-prior", "--confirm-top", "1", "--confirm-budget", "6", "--seed", "0", *TINY]  # fmt: skip
+            "--intensify", "1", "--intensify-seeds", "2", "--no-prior", "--confirm-top", "1", "--confirm-budget", "6", "--seed", "0", *TINY]
     assert main(argv) == 0
     study = study_of(tmp_path / "i")
     seeds = {t.user_attrs.get("seed", 0) for t in study.get_trials() if t.state == TrialState.COMPLETE}
@@ -162,7 +162,7 @@ def test_the_usual_placements_are_queued_once_the_baseline_trains(toy_data, tmp_
     queue_prior(run.study, config, run.space)  # once per study: a second worker or a resume queues nothing again
     assert len(run.study.get_trials(states=(TrialState.WAITING,))) == 4
     other = RunConfig(data=str(toy_data), out=str(tmp_path), study="n", trials=6, proxy_epochs=1, proxy_imgsz=64,
-                      prior=False).resolved()  # fmt: skip
+                      prior=False).resolved()
     loop = TrialLoop(start_search(other))
     baseline = loop.next_trial()
     loop.finish(baseline, _record(baseline.placement, 0))

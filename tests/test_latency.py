@@ -13,17 +13,16 @@ import math
 
 import numpy as np
 import pytest
-from helpers import TRAIN, one_line_error, study_of
 from optuna.trial import TrialState
 
 import trainers.latency
+from helpers import TRAIN, one_line_error, study_of
 from search.cli import main
 from search.config import LATENCY_DEVICES, RunConfig
 from search.latency import RECHECK_ROUNDS, LatencyProbe
 from search.trials import start_search, study_data
 from spaces import Placement
-from trainers.latency import (DEVICES, ROUNDS, WARMUP, Timing, compare, compare_torch, export_onnx, interleave,
-                              missing_extra)
+from trainers.latency import DEVICES, ROUNDS, WARMUP, Timing, compare, compare_torch, export_onnx, interleave, missing_extra
 
 pytestmark = pytest.mark.skipif(missing_extra() is not None, reason="onnx or onnxruntime is not installed")
 HEAVY = Placement.of({"backbone.2": ["cbam"], "neck.15": ["gam"]})
@@ -168,7 +167,7 @@ WITHIN_NOISE = "; admitted, not shown slower than the limit"
     ({"max_slowdown": 1.05, "max_latency_ms": 2.0}, [(1.05, 1.02, 1.08)], False,  # across one limit, over the other: once
      "2.1 ms, over --max-latency-ms 2 (95% interval [2.04, 2.16], wholly above it)"),
 ], ids=["over", "under", "across-twice", "across-then-over", "across-then-under", "ms-over",
-        "over-one-across-other"])  # fmt: skip
+        "over-one-across-other"])
 def test_a_limit_is_decided_on_the_interval(toy_data, tmp_path, monkeypatch, limits, timings, feasible, decision):
     """Timings stood in for (the baseline against itself at 2 ms, then the candidate's ``timings`` in turn) and exports
     stood in for: infeasible when the whole interval is over a limit, feasible when it is at or below every one; an
@@ -220,7 +219,7 @@ def test_a_latency_search_records_the_figures_on_every_trial(toy_data, tmp_path)
     """A real search with latency as its second objective: every trained trial carries its ratio and ms, and the
     study is told the ratio as its second value."""
     argv = ["run", "--data", str(toy_data), "--out", str(tmp_path), "--study", "l", "--trials", "2", "--no-final",
-            "--objective", "map+latency", "--final-imgsz", "64", "--sampler", "random", *TRAIN, "--proxy-epochs", "1"]  # fmt: skip
+            "--objective", "map+latency", "--final-imgsz", "64", "--sampler", "random", *TRAIN, "--proxy-epochs", "1"]
     assert main(argv) == 0
     study = study_of(tmp_path / "l")
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]

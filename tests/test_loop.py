@@ -9,13 +9,12 @@ Tune run is covered by tests/test_ray.py).
 
 from __future__ import annotations
 
-
 import optuna
 import pytest
-from helpers import drive_ray_searcher
 from optuna.trial import TrialState
 
 import search.inprocess
+from helpers import drive_ray_searcher
 from search.config import RunConfig
 from search.inprocess import InProcess
 from search.loop import TrialLoop
@@ -57,19 +56,19 @@ def test_trials_another_worker_holds_count_towards_the_total(drive, toy_data, tm
     """--trials 3 with one trial held by another worker: this worker trains 2, whichever executor."""
     monkeypatch.setattr(search.inprocess, "train_candidate", _record)
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=3, sampler="random", pruner="none",
-                       proxy_epochs=1, proxy_imgsz=64).resolved()  # fmt: skip
+                       proxy_epochs=1, proxy_imgsz=64).resolved()
     config.study_dir.mkdir(parents=True)
     study = open_study(config)
     _held_elsewhere(study)
     drive(config)
     mine = [t for t in study.get_trials() if t.user_attrs.get("worker") != ELSEWHERE and "duplicate_of" not in t.user_attrs
-            and "infeasible" not in t.user_attrs]  # fmt: skip
+            and "infeasible" not in t.user_attrs]
     assert len(mine) == 2 and all(t.state == TrialState.COMPLETE for t in mine)
 
 
 def test_a_twin_of_another_workers_trial_waits_and_is_told_its_outcome(toy_data, tmp_path):
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=2, sampler="random", pruner="none",
-                       proxy_epochs=1, proxy_imgsz=64).resolved()  # fmt: skip
+                       proxy_epochs=1, proxy_imgsz=64).resolved()
     config.study_dir.mkdir(parents=True)
     study = open_study(config)
     _, space = load_inputs(config)

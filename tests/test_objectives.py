@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import one_line_error
 from optuna.trial import TrialState
 
+from helpers import one_line_error
 from search.config import RunConfig
 from search.objectives import CHOICES, OBJECTIVES, directions, second_objective
 from search.study import open_study
@@ -17,7 +17,7 @@ from spaces.tasks import TASKS
 from trainers.train import TrialRecord
 
 RECORD = TrialRecord("complete", {}, final={"precision": 0.5, "recall": 0.4, "map50": 0.6, "map50_95": 0.3}, params=1234,
-                     gflops=8.5)  # fmt: skip
+                     gflops=8.5)
 
 
 def test_every_registered_objective_is_an_option_with_its_direction():
@@ -30,7 +30,7 @@ def test_every_registered_objective_is_an_option_with_its_direction():
 
 
 @pytest.mark.parametrize("objective, told", [("map", 0.3), ("map+params", [0.3, 1234]), ("map+gflops", [0.3, 8.5]),
-                                             ("map+latency", [0.3, 1.07])])  # fmt: skip
+                                             ("map+latency", [0.3, 1.07])])
 def test_a_trial_is_told_the_task_score_then_the_second_objective(objective, told, tmp_path):
     config = RunConfig(data="unused.yaml", out=str(tmp_path), study="s", objective=objective)
     run = StudyRun(config, None, None, {}, tmp_path, TASKS["detect"])  # outcome reads the config and the task only

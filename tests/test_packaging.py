@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
-from packaging.version import Version
 
 try:
     import tomllib
@@ -47,7 +46,7 @@ def test_torch_is_a_range_and_ci_pins_its_tested_pair():
 
 
 @pytest.mark.parametrize("torch, torchvision", [("2.13.0+cpu", "0.28.0+cpu"), ("2.15.0", "0.29.2"), ("2.3.0", "0.18.0"),
-                                                ("2.14.1+cu130", "0.29.1+cu130")])  # fmt: skip
+                                                ("2.14.1+cu130", "0.29.1+cu130")])
 def test_other_working_pairs_are_admitted(torch, torchvision):
     deps = _dependencies()
     assert deps["torch"].specifier.contains(torch) and deps["torchvision"].specifier.contains(torchvision)
@@ -78,13 +77,13 @@ def test_ci_runs_exactly_readme_install_and_test_commands():
 # installed torch is fake dist-info metadata: it succeeds only if it installs nothing. About 3 s (1 s per pair).
 @pytest.mark.slow
 @pytest.mark.parametrize("torch, torchvision, kept", [("2.13.0+cpu", "0.28.0+cpu", True), ("2.15.0", "0.29.2", True),
-                                                      ("2.2.2", "0.17.2", False)])  # fmt: skip
+                                                      ("2.2.2", "0.17.2", False)])
 def test_pip_keeps_an_installed_torch_in_range(torch, torchvision, kept, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+                             check=True, capture_output=True, text=True).stdout.strip()
     pair = (("torch", torch, ""), ("torchvision", torchvision, f"Requires-Dist: torch=={torch.split('+')[0]}\n"))
     for name, version, requires in pair:
         info = Path(purelib) / f"{name}-{version}.dist-info"

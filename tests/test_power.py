@@ -7,9 +7,17 @@ import pytest
 from scipy import stats
 
 from search.power import (
-    detectable_effect, fewest_seeds, paired_detectable, paired_power, power_at, sd_upper_bound, seed_noise, seeds_needed,
-    welch_detectable, welch_power,
-)  # fmt: skip
+    detectable_effect,
+    fewest_seeds,
+    paired_detectable,
+    paired_power,
+    power_at,
+    sd_upper_bound,
+    seed_noise,
+    seeds_needed,
+    welch_detectable,
+    welch_power,
+)
 from search.verdict import compare
 
 
@@ -22,7 +30,10 @@ def test_detectable_effect_has_the_stated_power(seeds, correlation):
     found = 0
     for _ in range(1500):
         shared = rng.standard_normal(seeds)
-        side = lambda: sd * (np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * rng.standard_normal(seeds))  # noqa: E731
+
+        def side(shared=shared):
+            return sd * (np.sqrt(correlation) * shared + np.sqrt(1 - correlation) * rng.standard_normal(seeds))
+
         comparison = compare(list(effect + side()), list(side()), 1 - 2 * alpha, paired=correlation > 0, pairing=correlation > 0)
         found += comparison.low > 0
     assert found / 1500 == pytest.approx(0.8, abs=0.035)
@@ -56,7 +67,7 @@ def test_seeds_needed_is_the_fewest():
 
 @pytest.mark.parametrize("sd, seeds, alpha, correlation, power", [
     (-1.0, 3, 0.05, 0.0, 0.8), (0.01, 1, 0.05, 0.0, 0.8), (0.01, 3, 0.05, 1.5, 0.8), (0.01, 3, 0.9, 0.0, 0.8),
-])  # fmt: skip
+])
 def test_bad_input_raises(sd, seeds, alpha, correlation, power):
     with pytest.raises(ValueError):
         detectable_effect(sd, seeds, alpha, correlation, power)
@@ -66,7 +77,7 @@ def test_seed_noise_recovers_sd_and_correlation():
     rng = np.random.default_rng(0)
     shared = rng.standard_normal(300)
     scores = {f"p{i}": list(0.5 + 0.01 * i + 0.004 * (np.sqrt(0.5) * shared + np.sqrt(0.5) * rng.standard_normal(300)))
-              for i in range(4)}  # fmt: skip
+              for i in range(4)}
     scores["p0"][:100] = [None] * 100  # not run on the first seeds
     sd, correlation = seed_noise(scores)
     assert sd == pytest.approx(0.004, rel=0.05) and correlation == pytest.approx(0.5, abs=0.06)
@@ -108,6 +119,6 @@ def test_measured_spread_functions():
     assert paired_detectable(0.0, 3, 0.05) == 0.0 and paired_power(0.01, 0.0, 3, 0.05) == 1.0
     assert sd_upper_bound(1.0, 2, 0.9) == pytest.approx(np.sqrt(2 / stats.chi2.ppf(0.1, 2)))
     assert fewest_seeds(0.01, lambda k: paired_detectable(difference_sd, k, alpha), least=3) == seeds_needed(
-        0.01, sd, alpha, correlation)  # fmt: skip
+        0.01, sd, alpha, correlation)
     with pytest.raises(ValueError):
         paired_detectable(-1.0, 3, 0.05)

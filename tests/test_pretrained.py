@@ -164,13 +164,13 @@ def test_unusable_checkpoints_are_one_line_errors(checkpoint, toy_data, tmp_path
     assert "does not match the base model" in _error(
         ["build", "--model", "yolov8s.yaml", "--place", "backbone.2=se", "-o", str(tmp_path / "m.yaml"),
          "--weights", str(checkpoint), "--save-weights", str(tmp_path / "m.pt")], capsys,
-    )  # fmt: skip
+    )
     assert not (tmp_path / "m.pt").exists() and not list(tmp_path.glob("*/study.db"))
 
 
 def test_build_from_a_checkpoint_is_gated_and_keeps_the_function(checkpoint, tmp_path, capsys):
     assert main(["build", "--model", str(checkpoint), "--place", "backbone.2=cbam", "-o", str(tmp_path / "m.yaml"),
-                 "--weights", str(checkpoint), "--save-weights", str(tmp_path / "m.pt")]) == 0  # fmt: skip
+                 "--weights", str(checkpoint), "--save-weights", str(tmp_path / "m.pt")]) == 0
     assert "Gated" in (tmp_path / "m.yaml").read_text()
     new = torch.load(tmp_path / "m.pt", weights_only=False)["model"].float().eval()
     base = torch.load(checkpoint, weights_only=False)["model"].half().float().eval()  # saved in half, as Ultralytics saves

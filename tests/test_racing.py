@@ -123,7 +123,7 @@ def test_looks_and_levels():
 @pytest.mark.parametrize("contenders, baseline, budget, match", [
     ([], "base", 20, "at least one contender"), (["a", "a"], "base", 20, "distinct"), (["base"], "base", 20, "distinct"),
     (["a", "b", "c"], "base", minimal_budget(3) - 1, f"at least {minimal_budget(3)}"),
-])  # fmt: skip
+])
 def test_bad_races_raise(contenders, baseline, budget, match):
     with pytest.raises(ValueError, match=match):
         race(contenders, baseline, scores_of({"base": 0.5, "a": 0.5}), budget, first_seed=1)
@@ -153,9 +153,9 @@ def test_resolution_matches_the_power_function():
 def _three_pairs(differences: list[float]) -> Race:
     """A finished single-contender race whose 3 test rounds have these same-seed differences (leader - baseline)."""
     rounds = tuple(Round(seed, True, {"base": 0.40 + 0.02 * seed, "a": 0.40 + 0.02 * seed + d})
-                   for seed, d in enumerate(differences, 1))  # fmt: skip
+                   for seed, d in enumerate(differences, 1))
     return Race("base", ("a",), budget=6, alpha=ALPHA, rounds=rounds, leader="a", test_rounds=3, level=look_level(ALPHA, 3),
-                stopped="the budget is spent")  # fmt: skip
+                stopped="the budget is spent")
 
 
 def test_power_statement_on_three_pairs_follows_their_paired_sd():
@@ -183,7 +183,7 @@ def test_power_statement_on_three_pairs_follows_their_paired_sd():
     assert text.startswith("This race can only see large gains: it measured its noise on only 3 pairs (2 degrees of freedom)")
     assert (f"the sd of the same-seed differences between the tested placement and the baseline ({sd:.4f} mAP50-95 "
             "from 3 pairs of its test rounds; 2 degrees of freedom), its paired t cannot tell a gain below "
-            f"{one['detectable']:.4f} mAP50-95 from noise (80% power)") in text  # fmt: skip
+            f"{one['detectable']:.4f} mAP50-95 from noise (80% power)") in text
     assert f"{two['detectable']:.4f}" in resolution_text(two, 6, "mAP50-95")
 
 
@@ -198,7 +198,7 @@ def test_resolution_with_enough_pairs_or_unpaired():
     assert resolution_text(resolution, paired.budget, "mAP50-95").startswith("With this budget")
 
     selection = (Round(1, False, {"base": 0.50, "a": 0.51, "b": 0.49}),  # same-seed scores correlate negatively
-                 Round(2, False, {"base": 0.51, "a": 0.50, "b": 0.50}))  # fmt: skip
+                 Round(2, False, {"base": 0.51, "a": 0.50, "b": 0.50}))
     test = tuple(Round(seed, True, {"base": b, "a": a}) for seed, a, b in ((3, 0.52, 0.50), (4, 0.49, 0.51), (5, 0.50, 0.52)))
     unpaired = Race("base", ("a", "b"), budget=12, alpha=ALPHA, rounds=selection + test, leader="a", test_rounds=3)
     resolution = unpaired.resolution()
@@ -251,10 +251,10 @@ def _study(means: dict[str, float]) -> optuna.Study:
     from spaces import Placement
 
     study = optuna.create_study(direction="maximize")
-    for number, (position, value) in enumerate(means.items()):
+    for position, value in means.items():
         placement = Placement() if position == "base" else Placement.of({position: ["se"]})
         attrs = {"placement": placement.to_dict(), "placement_key": placement.key, "placement_str": str(placement),
-                 "baseline": placement.is_baseline, "map50_95": value, "precision": 0.6, "recall": 0.5, "map50": 0.4}  # fmt: skip
+                 "baseline": placement.is_baseline, "map50_95": value, "precision": 0.6, "recall": 0.5, "map50": 0.4}
         study.add_trial(create_trial(state=TrialState.COMPLETE, value=value, user_attrs=attrs))
     return study
 
@@ -278,7 +278,7 @@ def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monk
         score = scores_of(means)(position, budget.seed)
         folder.mkdir(parents=True, exist_ok=True)
         return TrialRecord(status="complete", placement=placement.to_dict(),
-                           final={"map50_95": score, "precision": 0.6 + score, "recall": 0.5, "map50": score + 0.2})  # fmt: skip
+                           final={"map50_95": score, "precision": 0.6 + score, "recall": 0.5, "map50": score + 0.2})
 
     monkeypatch.setattr(search.trials, "train_candidate", fake_train)
     run = StudyRun(config, study, None, {}, tmp_path / "proxy", TASKS["detect"])  # nothing is built: training is a stand-in

@@ -22,9 +22,9 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from helpers import TRAIN, one_line_error, study_of
 from optuna.trial import TrialState
 
+from helpers import TRAIN, one_line_error, study_of
 from search import ray_executor
 from search.cli import main
 from search.config import RunConfig
@@ -52,7 +52,7 @@ def test_ray_executor_finds_the_in_process_study(learnable_data, tmp_path, monke
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     assert main(["run", "--data", data, "--out", out, "--study", "ray", *SAME_STUDY, *TINY,
-                 "--executor", "ray", "--workers", "2"]) == 0  # fmt: skip
+                 "--executor", "ray", "--workers", "2"]) == 0
     inproc, ray_study = study_of(tmp_path / "results" / "inproc"), study_of(tmp_path / "results" / "ray")
     assert _outline(ray_study) == _outline(inproc)
     assert {t.user_attrs["placement_key"] for t in ray_study.trials} == {t.user_attrs["placement_key"] for t in inproc.trials}
@@ -116,13 +116,13 @@ def _space_and_config(tmp_path: Path, trials: int = 3) -> tuple:
     from spaces import load_base, load_space
 
     config = RunConfig(data="unused.yaml", out=str(tmp_path), study="unit", trials=trials, proxy_epochs=4,
-                       pruner="none", sampler="random")  # fmt: skip
+                       pruner="none", sampler="random")
     return load_space(load_base(config.model)), config
 
 
 def _epoch_result(epoch: int, fitness: float) -> dict:
     metrics = {"epoch": epoch, "precision": 0.5, "recall": 0.5, "map50": fitness, "map50_95": fitness,
-               "fitness": fitness, "time_s": 1.5 * epoch}  # fmt: skip
+               "fitness": fitness, "time_s": 1.5 * epoch}
     return {"epoch": epoch, "fitness": fitness, EPOCH_KEY: json.dumps(metrics)}
 
 
@@ -145,7 +145,7 @@ def _searcher_and_scheduler(tmp_path: Path, prune_below: float) -> tuple:
     the Tune searcher and scheduler around it."""
     space, config = _space_and_config(tmp_path)
     study = optuna.create_study(storage=rdb_storage(f"sqlite:///{tmp_path / 'unit.db'}"),
-                                pruner=optuna.pruners.ThresholdPruner(lower=prune_below))  # fmt: skip
+                                pruner=optuna.pruners.ThresholdPruner(lower=prune_below))
     searcher = _searcher(study, space, config)
     return study, searcher, PruningScheduler(searcher)
 
@@ -263,7 +263,7 @@ def test_one_sqlite_storage_takes_concurrent_processes(tmp_path):
     optuna.create_study(study_name="shared", storage=rdb_storage(url))
     go = time.time() + 6  # after every process has imported Optuna
     processes = [subprocess.Popen([sys.executable, "-c", _ASK_TELL, url, "shared", str(k), str(go)], stderr=subprocess.PIPE, text=True)
-                 for _ in range(n)]  # fmt: skip
+                 for _ in range(n)]
     for process in processes:
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err[-2000:]
@@ -291,17 +291,17 @@ def test_search_on_an_existing_cluster(learnable_data, tmp_path):
     """--ray-address: a cluster another process started (its own temp dir); resources are the cluster's."""
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-test-", dir="/tmp"))  # short: Ray's socket paths live under it
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_CLUSTER, str(temp_dir)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         address = holder.stdout.readline().strip()
         assert address, "the cluster did not start"
         base = ["run", "--data", str(learnable_data), "--out", str(tmp_path), "--no-final", "--sampler", "random",
-                "--pruner", "none", *TINY, "--executor", "ray", "--ray-address", address]  # fmt: skip
+                "--pruner", "none", *TINY, "--executor", "ray", "--ray-address", address]
         bad = subprocess.run([sys.executable, "-m", "search", *base, "--study", "g", "--gpus-per-trial", "0.5"],
-                             capture_output=True, text=True, timeout=120)  # fmt: skip
+                             capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and f"the cluster at {address} has 0 GPUs" in bad.stderr, bad.stderr[-2000:]
         done = subprocess.run([sys.executable, "-m", "search", *base, "--study", "c", "--trials", "2", "--workers", "2"],
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         trials = study_of(tmp_path / "c").get_trials()
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 and trials[0].user_attrs["baseline"]

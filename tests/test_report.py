@@ -45,9 +45,9 @@ FINAL = {
               "params": 3_030_000, "gflops": 8.3, "wall_time_s": 100.0, "weights": "w.pt", "epochs": 10},
     "baseline": {"precision": 0.62, "recall": 0.51, "map50": 0.49, "map50_95": 0.3100, "status": "complete", "reason": "",
                  "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10},
-}  # fmt: skip
+}
 BASELINE_RUN = {"precision": 0.62, "recall": 0.51, "map50": 0.49, "map50_95": 0.3100, "status": "complete", "reason": "",
-                "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10}  # fmt: skip
+                "params": 3_000_000, "gflops": 8.2, "wall_time_s": 90.0, "weights": "b.pt", "epochs": 10}
 SEEDS = {"baseline": [0.30, 0.31, 0.29], "candidate": [0.33, 0.30, 0.31]}  # mAP50-95 per seed
 PROXY_VALIDATION = {
     "k": 2, "full_budget": {"epochs": 100, "imgsz": 640},
@@ -63,11 +63,11 @@ PROXY_VALIDATION = {
                  "spearman": 0.8, "interval": [-0.70, 0.99], "n": 4, "p_value": 0.167},
                 {"label": "60 ep at 320 px", "budget": {"epochs": 60, "imgsz": 320, "fraction": 1.0}, "searched": False,
                  "spearman": 1.0, "interval": None, "n": 3, "p_value": 0.167}],
-}  # fmt: skip
+}
 
 
 NOISE = {"sd": 0.0125, "correlation": -0.2, "effect": 0.01, "test_rounds": 3, "detectable": 0.0421, "seeds_needed": 22,
-         "budget_needed": 44}  # fmt: skip
+         "budget_needed": 44}
 
 
 def confirmed_final() -> dict:
@@ -87,13 +87,13 @@ def confirmed_final() -> dict:
     confirmation = {"budget": 6, "alpha": 0.05, "runs": 6, "stopped": "the budget is spent", "noise": NOISE,
                     "baseline": baseline, "candidates": [candidate], "winner": None, "verdict": verdict}
     return {"trial": 0, "placement": {"modules": {}, "dropped": []}, "placement_str": "baseline (no attention)",
-            "verdict": verdict, "confirmation": confirmation, "final": BASELINE_RUN, "baseline": BASELINE_RUN}  # fmt: skip
+            "verdict": verdict, "confirmation": confirmation, "final": BASELINE_RUN, "baseline": BASELINE_RUN}
 
 
 def loss_epochs(n: int = 9) -> list[dict]:
     """Per-epoch records whose val loss still falls at the end (an under-fitted run)."""
     return [{"epoch": e, "train/box_loss": 1.0, "train/cls_loss": 1.0, "train/dfl_loss": 1.0,
-             "val/box_loss": 2.0 - 0.1 * e, "val/cls_loss": 1.0, "val/dfl_loss": 1.0} for e in range(n)]  # fmt: skip
+             "val/box_loss": 2.0 - 0.1 * e, "val/cls_loss": 1.0, "val/dfl_loss": 1.0} for e in range(n)]
 
 
 def make_trial(number: int) -> optuna.trial.FrozenTrial:
@@ -105,14 +105,14 @@ def make_trial(number: int) -> optuna.trial.FrozenTrial:
         "precision": p, "recall": r, "map50": m50, "map50_95": value, "params": params, "gflops": 8.2 if params else None,
         "wall_time_s": 60.0 + number, "dir": f"trials/{number}", "status": state.name.lower(), "reason": "", "pruned_at": None,
         "epochs": [], **extra,
-    }  # fmt: skip
+    }
     params_ = {"modules": modules} if not modules else {"modules": modules, "m1.position": text.split(":")[0]}
     steps = {1: 0.10, 2: 0.12} if number == 3 else ({1: value / 2, 2: value} if value is not None else {})
     told = steps[max(steps)] if state == TrialState.PRUNED and steps else value  # Optuna's value of a pruned trial: its last step
     return create_trial(
         state=state, value=told, params=params_, distributions={k: DISTRIBUTIONS[k] for k in params_},
         user_attrs=attrs, intermediate_values=steps,
-    )  # fmt: skip
+    )
 
 
 def make_study(tmp_path: Path, numbers=tuple(TRIALS), final: dict | None = FINAL, data: Path | None = None,
@@ -228,7 +228,7 @@ def test_confirmation_of_an_older_study_is_still_described():
 
     side = {"trial": 0, "placement": {}, "placement_str": "baseline (no attention)", "map50_95": [0.5, 0.51, 0.49]}
     older = Confirmation.from_dict({"seeds": 3, "candidates": [{**side, "trial": 2}], "baseline": side, "winner": None,
-                                    "verdict": "keep the base model"}, TASKS["detect"].metric_names)  # fmt: skip
+                                    "verdict": "keep the base model"}, TASKS["detect"].metric_names)
     assert older.budget is None and older.baseline.scores("map50_95") == side["map50_95"]
     assert "repeated with 3 seeds" in race_text(older)
     assert resolution_text(None, 16, "mAP50-95") is None
@@ -276,7 +276,7 @@ def test_report_of_a_confirmed_study(tmp_path: Path, toy: Path):
     assert "a false improvement at most 5% of the time" in confirmation
     assert ("With this budget (6 runs, 3 test rounds) and the noise measured in this confirmation (seed sd 0.0125 "
             "mAP50-95, same-seed correlation -0.20), a gain below 0.0421 mAP50-95 cannot be told from noise (80% power); "
-            "22 seeds per side (a --confirm-budget of about 44) would be needed for 0.01.") in confirmation  # fmt: skip
+            "22 seeds per side (a --confirm-budget of about 44) would be needed for 0.01.") in confirmation
     assert "**Verdict: No placement beat the baseline beyond noise: keep the base model" in confirmation
     assert text.count("No placement beat the baseline") == 1 and text.count("Verdict:") == 1  # stated once
     assert "The baseline retrained in full reached 0.3100 mAP50-95." in section(text, "Full retraining")
@@ -348,7 +348,7 @@ def test_a_final_training_that_fell_after_its_best_epoch_is_flagged(tmp_path: Pa
     retraining = section(write_report(study_dir).read_text(), "Full retraining")
     assert ["best epoch (best.pt)", "1 of 10", "1 of 10", ""] in table_rows(retraining)
     assert ("**The exported model's full training fell after its best epoch**: 0.3966 mAP50-95 at epoch 1, 0.2830 at the "
-            "last (-0.1136; more than the seed sd of 0.0125 measured in the race)") in retraining  # fmt: skip
+            "last (-0.1136; more than the seed sd of 0.0125 measured in the race)") in retraining
     final["baseline"] = final["final"] = {**BASELINE_RUN, "best_epoch": 9, "best_score": 0.3100, "last_score": 0.3050}
     study_dir = make_study(tmp_path / "within", final=final, data=toy)
     assert "fell after its best epoch" not in write_report(study_dir).read_text()  # 0.005: within the seed sd
@@ -420,7 +420,7 @@ def test_dashboard_serves_the_study_with_its_outcome(study_dir: Path):
     publish_outcome(study, study_dir)  # again, nothing changed: no second copy of any file
     port = free_port()
     code = (f"from search.dashboard import serve_dashboard; "
-            f"serve_dashboard({storage_url_of(study_dir)!r}, port={port}, study_dir={str(study_dir)!r})")  # fmt: skip
+            f"serve_dashboard({storage_url_of(study_dir)!r}, port={port}, study_dir={str(study_dir)!r})")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -460,7 +460,7 @@ def test_repeats_fold_into_their_trial_and_lists_stay_lists(study_dir: Path):
     study = optuna.load_study(study_name="s", storage=RunConfig.load(study_dir / "run.yaml").storage_url)
     repeat = make_trial(2)
     study.add_trial(create_trial(state=repeat.state, value=repeat.value, params=repeat.params, distributions=repeat.distributions,
-                                 user_attrs={**repeat.user_attrs, "duplicate_of": 2}, intermediate_values=repeat.intermediate_values))  # fmt: skip
+                                 user_attrs={**repeat.user_attrs, "duplicate_of": 2}, intermediate_values=repeat.intermediate_values))
     text = write_report(study_dir).read_text()
     rows = leaderboard_rows(text)
     assert [row[1] for row in rows] == ["0", "2 (also #6)", "1"]

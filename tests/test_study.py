@@ -19,9 +19,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import one_line_error
 from optuna.trial import TrialState
 
+from helpers import one_line_error
 from search import study as study_module
 from search.config import RunConfig
 from search.study import WORKER, count_trials, interrupted_numbers, open_study, recover_dead_trials
@@ -101,7 +101,7 @@ def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path)
     study = open_study(config)
     study.enqueue_trial({"modules": 0})
     code = ("from search.config import RunConfig; from search.study import ask, open_study; "
-            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved(); ask(open_study(config), config)")  # fmt: skip
+            f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved(); ask(open_study(config), config)")
     with study_module.study_lock(config):  # another worker, asking or recovering
         other = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
         with pytest.raises(subprocess.TimeoutExpired):
@@ -167,7 +167,7 @@ def _postgres(password: str | None = None):
         auth = ["--auth=scram-sha-256", f"--pwfile={folder / 'pw'}"]
     run([str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", "searcher", *auth])
     run([pg_ctl, "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "start",
-         "-o", f"-p {port} -h 127.0.0.1 -k {folder}"])  # fmt: skip
+         "-o", f"-p {port} -h 127.0.0.1 -k {folder}"])
     try:
         connection = psycopg2.connect(host="127.0.0.1", port=port, user="searcher", password=password, dbname="postgres")
         connection.autocommit = True
@@ -190,7 +190,6 @@ def test_a_storage_password_serves_the_whole_command_and_later_ones_ask_for_it(t
     """A search on a PostgreSQL storage with a password: the running command keeps it to the end (the
     report too); a later command without it says, in one line, the three ways to give it."""
     from helpers import TINY
-
     from search.cli import main
     from trainers.data import make_toy_dataset
 
@@ -200,7 +199,7 @@ def test_a_storage_password_serves_the_whole_command_and_later_ones_ask_for_it(t
         full = url.replace("searcher@", "searcher:s3cret@")
         data = make_toy_dataset(tmp_path / "toy", n_train=8, n_val=4, imgsz=64)
         argv = ["run", "--data", str(data), "--out", str(tmp_path), "--study", "pw", "--storage", full, "--trials", "1",
-                "--confirm-top", "0", *TINY, "--proxy-epochs", "1", "--final-epochs", "1"]  # fmt: skip
+                "--confirm-top", "0", *TINY, "--proxy-epochs", "1", "--final-epochs", "1"]
         assert main(argv) == 0 and (tmp_path / "pw" / "report.md").is_file()
         capsys.readouterr()
         for command in (["report"], ["resume", "--quiet"], ["export"]):
@@ -239,20 +238,19 @@ def test_two_workers_share_one_study(server, tmp_path, request):
     """Two `run` processes on one study (the default SQLite file, or a real PostgreSQL server): exactly
     --trials counted, no placement trained twice, and one confirmation, final training and export."""
     from helpers import TINY  # the toy budget the end-to-end tests use
-
     from trainers.data import make_toy_dataset
 
     storage = request.getfixturevalue("postgres_url") if server == "postgresql" else None
     data = make_toy_dataset(tmp_path / "data", n_train=16, n_val=8, imgsz=64)
     args = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", str(tmp_path), "--study", "shared",
-            "--trials", "4", "--pruner", "none", "--confirm-top", "0", *TINY, *(["--storage", storage] if storage else [])]  # fmt: skip
+            "--trials", "4", "--pruner", "none", "--confirm-top", "0", *TINY, *(["--storage", storage] if storage else [])]
     workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=900) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
     study = optuna.load_study(study_name="shared", storage=storage or f"sqlite:///{tmp_path / 'shared' / 'study.db'}")
     assert count_trials(study.get_trials()) == 4
     trained = [t.user_attrs["placement_key"] for t in study.get_trials() if t.state.is_finished()
-               and "duplicate_of" not in t.user_attrs and "infeasible" not in t.user_attrs]  # fmt: skip
+               and "duplicate_of" not in t.user_attrs and "infeasible" not in t.user_attrs]
     assert len(trained) == len(set(trained)) == 4
     assert sum("exported" in out for out, _ in outputs) >= 1 and (tmp_path / "shared" / "best.yaml").is_file()
 
@@ -265,9 +263,9 @@ def test_one_worker_finalizes_and_a_killed_ones_claim_is_free_again(tmp_path):
     config = _config(tmp_path)
     code = ("from search.config import RunConfig; from search.final import final_claim; "
             f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved()\n"
-            "with final_claim(config) as mine:\n    print(mine, flush=True)\n    input()")  # fmt: skip
+            "with final_claim(config) as mine:\n    print(mine, flush=True)\n    input()")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         assert select.select([holder.stdout], [], [], 120)[0], "the holder did not claim within 120 s"
         assert holder.stdout.readline() == "True\n"
@@ -322,7 +320,6 @@ def test_a_full_disk_stops_the_search_in_one_line_and_loses_nothing(tmp_path):
     line (exit 2), the trial's partial weights are removed, and once the disk is larger the same
     command finishes the study. Needs root and mount (skipped with the reason elsewhere)."""
     from helpers import TINY
-
     from trainers.data import make_toy_dataset
 
     disk = tmp_path / "disk"
@@ -332,7 +329,7 @@ def test_a_full_disk_stops_the_search_in_one_line_and_loses_nothing(tmp_path):
     try:
         data = make_toy_dataset(tmp_path / "data", n_train=8, n_val=4, imgsz=32)
         command = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", str(disk), "--study", "s",
-                   "--trials", "2", "--no-final", *TINY, "--proxy-epochs", "1"]  # fmt: skip
+                   "--trials", "2", "--no-final", *TINY, "--proxy-epochs", "1"]
         full = subprocess.run(command, capture_output=True, text=True)
         assert full.returncode == 2 and full.stderr.strip().startswith("error: no space left on the disk"), full.stderr[-2000:]
         assert "Traceback" not in full.stderr and not list(disk.glob("s/trials/*/weights/*.pt"))

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 import torch
-from helpers import TRAIN, one_line_error, study_of, trained_looking
 
+from helpers import TRAIN, one_line_error, study_of, trained_looking
 from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights
 from spaces.tasks import TASKS, task_of
 from trainers.data import DataError, load_dataset, make_toy_dataset
@@ -33,7 +33,7 @@ def test_a_search_of_each_task_runs_end_to_end(task, toy, tmp_path):
     task's model and the final weights predict its output (masks, keypoints, rotated boxes)."""
     args = ["run", "--data", str(toy[task]), "--model", MODELS[task], "--out", str(tmp_path), "--study", "t", "--trials", "2",
             "--confirm-top", "1", "--confirm-budget", "6", "--proxy-epochs", "2", "--final-epochs", "1", "--final-imgsz", "64",
-            "--sampler", "random", *TRAIN]  # fmt: skip
+            "--sampler", "random", *TRAIN]
     done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     study_dir = tmp_path / "t"
@@ -91,7 +91,7 @@ def _flat(out) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("model", ["yolov8n-seg.yaml", "yolov8n-pose.yaml", "yolov8n-obb.yaml", "yolo26n-seg.yaml",
-                                   "yolo26n-pose.yaml", "yolo26n-obb.yaml"])  # fmt: skip
+                                   "yolo26n-pose.yaml", "yolo26n-obb.yaml"])
 def test_gated_insertion_keeps_every_task_head_exactly(model):
     """SE at one position of each kind, gated: the same outputs as the base, to the last bit; plain differs."""
     base = load_base(model)
@@ -121,7 +121,7 @@ def test_a_detection_checkpoint_starts_a_model_of_another_task(tmp_path, capsys)
     torch.save({"model": TASKS["detect"].model(load_base("yolov8n.yaml"), verbose=False)}, detect)
     out = tmp_path / "seg.yaml"
     assert main(["build", "--model", "yolov8n-seg.yaml", "--place", "neck.15=se", "-o", str(out), "--weights", str(detect),
-                 "--save-weights", str(tmp_path / "seg.pt")]) == 0  # fmt: skip
+                 "--save-weights", str(tmp_path / "seg.pt")]) == 0
     said = capsys.readouterr().out
     total = len(torch.load(detect, weights_only=False)["model"].state_dict())
     assert f"transferred {total}/{total} base tensors" in said
@@ -138,7 +138,7 @@ def test_metric_box_makes_a_segmentation_search_score_its_boxes(toy, tmp_path):
     from search.trials import start_search
 
     config = RunConfig(data=str(toy["segment"]), model="yolov8n-seg.yaml", out=str(tmp_path), study="s", metric="box",
-                       proxy_imgsz=64).resolved()  # fmt: skip
+                       proxy_imgsz=64).resolved()
     run = start_search(config)
     assert run.task.score == "map50_95" and run.study.metric_names == ["box mAP50-95 (proxy)"]
     assert task_of_study(run.study).score == "map50_95"  # the report and export read it back
@@ -162,7 +162,7 @@ def test_an_image_with_more_objects_than_max_det_is_said(tmp_path):
 def _search(task: str, data, out, *extra: str) -> None:
     args = ["run", "--data", str(data), "--model", MODELS[task], "--out", str(out), "--study", "t", "--trials", "2",
             "--confirm-top", "1", "--confirm-budget", "6", "--proxy-epochs", "2", "--final-epochs", "1", "--final-imgsz", "64",
-            "--sampler", "random", *TRAIN, *extra]  # fmt: skip
+            "--sampler", "random", *TRAIN, *extra]
     done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -135,7 +135,8 @@ def test_paired_when_same_seed_scores_correlate():
     unpaired = compare(list(c), list(b), 0.9)
     assert unpaired.method == WELCH and unpaired.high - unpaired.low > found.high - found.low  # pairing narrows it
     line = verdict_line(found)
-    assert "90% interval" in line and f"paired t, {'p<0.001' if found.p_value < 0.001 else f'p={found.p_value:.3f}'}, 6 same-seed pairs, r=+" in line
+    p = "p<0.001" if found.p_value < 0.001 else f"p={found.p_value:.3f}"
+    assert "90% interval" in line and f"paired t, {p}, 6 same-seed pairs, r=+" in line
 
 
 def test_welch_when_the_correlation_is_not_positive_or_pairs_are_few():

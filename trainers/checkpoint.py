@@ -28,7 +28,7 @@ def save_checkpoint(model, task: str, source, yaml_path: str | Path, out: str | 
         model.names = names
     else:
         note = (f"the base checkpoint names {len(names)} classes and the new model has {len(model.names)}: its classes "
-                f"are saved as 0..{len(model.names) - 1}; train it on your data to name them")  # fmt: skip
+                f"are saved as 0..{len(model.names) - 1}; train it on your data to name them")
     same_task = task_of(source.yaml).name == task  # its own task: a checkpoint without train_args reads as detect
     base_args = getattr(source, "args", None) or {}
     kept = {k: base_args[k] for k in (("imgsz", "data", "single_cls") if same_task else ("imgsz",)) if k in base_args}

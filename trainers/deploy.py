@@ -70,7 +70,7 @@ def drop_closed_gates(model) -> int:
 
 
 def export_checked(weights: str | Path, stem: str | Path, imgsz: int, images: list[Path],
-                   formats: tuple[str, ...] = DEFAULT_FORMATS) -> list[ExportCheck]:  # fmt: skip
+                   formats: tuple[str, ...] = DEFAULT_FORMATS) -> list[ExportCheck]:
     """``weights`` copied to ``<stem>.pt`` and exported to each of ``formats`` beside it, each checked on ``images``
     at ``imgsz`` px; the checks are also written to `CHECKS_FILE` beside ``stem``."""
     from ultralytics import YOLO
@@ -124,8 +124,10 @@ def _compare(reference, exported, images: list[Path], imgsz: int) -> dict:
     same = 0
     for path in images:
         image = cv2.imread(str(path))
-        kept = [model.predict(image, imgsz=imgsz, conf=CONF, device="cpu", verbose=False)[0] for model in (reference, exported)]
-        tensor = reference.predictor.preprocess([image])  # the same letterbox for both
+        # rect=False: the square letterbox a static export takes, for the .pt too (it would pad a rectangle minimally)
+        kept = [model.predict(image, imgsz=imgsz, conf=CONF, rect=False, device="cpu", verbose=False)[0]
+                for model in (reference, exported)]
+        tensor = reference.predictor.preprocess([image])  # that letterbox, one tensor for both
         raw = [_first(model.predictor.model(tensor)) for model in (reference, exported)]
         if raw[0].shape != raw[1].shape:
             return {"ok": False, "images": len(images), "reason": f"output shapes differ: {raw[0].shape} and {raw[1].shape}"}

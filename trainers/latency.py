@@ -103,13 +103,13 @@ def interleave(runners: list, rounds: int = ROUNDS, runs: int = RUNS, threads: i
         ratios.append(statistics.median(block[0]) / statistics.median(block[1]))
     ratio = statistics.median(ratios)
     interval = stats.bootstrap((np.array(ratios),), np.median, n_resamples=2000, method="percentile",
-                               random_state=np.random.default_rng(0)).confidence_interval  # fmt: skip
+                               random_state=np.random.default_rng(0)).confidence_interval
     return Timing(ratio, float(interval.low), float(interval.high), statistics.median(seconds[0]) * 1000,
-                  statistics.median(seconds[1]) * 1000, rounds, threads)  # fmt: skip
+                  statistics.median(seconds[1]) * 1000, rounds, threads)
 
 
 def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS,
-            clock=time.perf_counter) -> Timing:  # fmt: skip
+            clock=time.perf_counter) -> Timing:
     """Time ONNX files ``candidate`` and ``reference`` with ONNX Runtime on the CPU, interleaved in this process,
     each run by ``clock`` (seconds)."""
     import numpy as np
@@ -130,7 +130,7 @@ def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = 
 
 
 def compare_torch(candidate: Path, reference: Path, imgsz: int, device: str = "cuda", rounds: int = ROUNDS,
-                  runs: int = RUNS, clock=time.perf_counter) -> Timing:  # fmt: skip
+                  runs: int = RUNS, clock=time.perf_counter) -> Timing:
     """Time model YAMLs ``candidate`` and ``reference`` in PyTorch on ``device``, interleaved in this process: on
     CUDA in FP16 with CUDA events (each run synchronised), elsewhere in FP32 with ``clock`` (tests)."""
     import torch

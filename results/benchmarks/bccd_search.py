@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared"
 DETECTOR = str(SHARED / "weights" / "yolov8n.pt")
 TASK_BUDGET = ["--trials", "4", "--confirm-top", "1", "--confirm-budget", "6",
-               "--final-epochs", "5", "--final-imgsz", "320"]  # fmt: skip
+               "--final-epochs", "5", "--final-imgsz", "320"]
 DATASET = {"bccd_search": "bccd", "bccd_pretrained_search": "bccd", "nuclei-seg_search": "nuclei-seg",
-           "hituav-obb_search": "hituav-obb", "tiger-pose_search": "tiger-pose"}  # fmt: skip
+           "hituav-obb_search": "hituav-obb", "tiger-pose_search": "tiger-pose"}
 OPTIONS = {
     "bccd_search": ["--trials", "10", "--proxy-epochs", "10", "--proxy-imgsz", "160", "--pruner", "none",
                     "--confirm-top", "2", "--confirm-budget", "12", "--final-epochs", "20", "--final-imgsz", "160"],
@@ -41,7 +41,7 @@ OPTIONS = {
     "hituav-obb_search": ["--model", "yolov8n-obb.yaml", "--weights", DETECTOR, *TASK_BUDGET, "--proxy-epochs", "3"],
     # the pose branch starts fresh: 3 epochs score ~0 keypoint mAP (task_seed_noise_tiger-pose.md), so 10
     "tiger-pose_search": ["--model", "yolov8n-pose.yaml", "--weights", DETECTOR, *TASK_BUDGET, "--proxy-epochs", "10"],
-}  # fmt: skip
+}
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
     study = {"bccd_search": "bccd-cpu", "bccd_pretrained_search": "bccd-pretrained"}.get(name, args.case)
     report, data = HERE / f"{name}_report.html", SHARED / "datasets" / DATASET[name] / "data.yaml"
     command = [sys.executable, "-m", "search", "run", "--data", str(data), "--out", args.out, "--study", study,
-               "--device", args.device, *OPTIONS[name], "--quiet"]  # fmt: skip
+               "--device", args.device, *OPTIONS[name], "--quiet"]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -75,7 +75,7 @@ def main() -> None:
         f"The study's own report, plots inline: [{report.name}]({report.name}).", "",
         "```", *done.stdout.strip().splitlines()[-6:], *done.stderr.strip().splitlines()[-3:], "```", "",
         *[f"Resolution (from the report): {line.strip()}" for line in resolution], "",
-    ])  # fmt: skip
+    ])
     (HERE / f"{name}.md").write_text(text)
     print(text)
 

@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from trainers.offline import prepare_ultralytics
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "bccd" / "data.yaml"
@@ -34,7 +33,7 @@ def main() -> None:
     proxy = build_proxy_data(load_dataset(DATA), work / "proxy", budget.imgsz, config.proxy_fraction, config.seed)
     record = train_candidate(Placement(), load_base("yolov8n.yaml"), proxy, budget, work / "baseline")
     rows = [f"| {e['epoch']} | {e['precision']:.4f} | {e['recall']:.4f} | {e['map50']:.4f} | {e['map50_95']:.4f} | {e['time_s']:.0f} |"
-            for e in record.epochs]  # fmt: skip
+            for e in record.epochs]
     text = "\n".join([
         "# Signal of the default proxy budget on bccd (yolov8n from scratch)", "", describe_machine(),
         f"- command: `python results/benchmarks/bccd_signal.py --device {args.device} --epochs {args.epochs}`",
@@ -42,7 +41,7 @@ def main() -> None:
         f"seed {budget.seed}; status {record.status} {record.reason}",
         f"- final re-validation of best.pt: {record.final}", "",
         "| epoch | P | R | mAP50 | mAP50-95 | elapsed s |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

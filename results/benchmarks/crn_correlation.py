@@ -18,8 +18,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from machine import describe_machine, publish, r_interval
 from scipy import stats
+
+from machine import describe_machine, publish, r_interval
 
 HERE = Path(__file__).parent
 SOURCES = (("gpu_concurrency.json", "5 epochs, H200"), ("gpu_full_finetune.json", "30 epochs, H200"))
@@ -57,7 +58,7 @@ def rows_of(path: Path, label: str) -> tuple[list[str], str]:
             zs.append(math.atanh(min(r, 0.999999)))
             weights.append(n - 3)
         rows.append(f"| {label} | {arm} | {n} | {r:+.2f} | [{low:+.2f}, {high:+.2f}] | "
-                    f"{np.mean(gates):.3f} |" if gates else f"| {label} | {arm} | {n} | {r:+.2f} | [{low:+.2f}, {high:+.2f}] | - |")  # fmt: skip
+                    f"{np.mean(gates):.3f} |" if gates else f"| {label} | {arm} | {n} | {r:+.2f} | [{low:+.2f}, {high:+.2f}] | - |")
     if len(zs) < 2:
         return rows, f"- {label}: too few seeds for a test"
     zs_, w = np.array(zs), np.array(weights, dtype=float)
@@ -72,7 +73,8 @@ def main() -> None:
         mine, test = rows_of(HERE / name, label)
         rows += mine
         tests.append(test)
-        measured += [f"Runs of {name} ({label}), where they trained:", "", describe_machine(json.loads((HERE / name).read_text())["environment"]), ""]
+        where = describe_machine(json.loads((HERE / name).read_text())["environment"])
+        measured += [f"Runs of {name} ({label}), where they trained:", "", where, ""]
     publish(__file__, "\n".join([
         "# Same-seed correlation with the baseline, per arm, with its uncertainty", "", "This analysis:", "",
         describe_machine(), "", *measured,
@@ -82,7 +84,7 @@ def main() -> None:
         "epoch (0 = the base model's function).", "",
         "| proxy | arm | seeds | r | 95% interval | mean abs gate |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
         "Do the arms' correlations differ beyond what their seeds allow?", "", *tests, "",
-    ]) + "\n")  # fmt: skip
+    ]) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def main() -> None:
     images = list(load_dataset(args.data, task_of(base)).val)  # every val image, not the search's first 8
     checks = export_checked(record.paths["weights"], work / "export" / "best", args.imgsz, images)
     rows = [f"| {c.format} | {c.ok} | {c.same} of {c.images} | {c.max_abs:.3g} | {c.relative:.2e} | {c.max_box_px:.3g} |"
-            if c.file else f"| {c.format} | failed: {c.reason} | | | | |" for c in checks]  # fmt: skip
+            if c.file else f"| {c.format} | failed: {c.reason} | | | | |" for c in checks]
     publish(__file__, "\n".join([
         f"# Deployment files of an attention model on {dataset_name}: exports against best.pt", "", describe_machine(), "",
         f"Command: `python results/benchmarks/deploy_check.py --data {args.data} --model {args.model} --weights "
@@ -49,7 +49,7 @@ def main() -> None:
         f"{RELATIVE_TOLERANCE:g} of their largest magnitude.", "",
         "| format | ok | images with the same detections | largest raw difference | relative to the outputs' scale | "
         "largest box difference, px |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
-    ]) + "\n", f"deploy_check_{dataset_name}")  # fmt: skip
+    ]) + "\n", f"deploy_check_{dataset_name}")
 
 
 if __name__ == "__main__":

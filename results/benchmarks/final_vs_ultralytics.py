@@ -36,10 +36,10 @@ def ours(args, base: dict, seed: int, folder: Path, task) -> dict:
     from trainers.train import full_train
 
     config = RunConfig(data=args.data, model=args.model, weights=args.weights, final_epochs=args.epochs,
-                       final_imgsz=args.imgsz, proxy_batch=args.batch, seed=seed, device="cpu").resolved()  # fmt: skip
+                       final_imgsz=args.imgsz, proxy_batch=args.batch, seed=seed, device="cpu").resolved()
     record = full_train(Placement(), base, config.data, config.final_budget, folder, config.weights, config.insertion)
     return {"status": record.status, "reason": record.reason, "final": record.final, "curve": curve(folder, task),
-            "train_args": config.final_budget.train_args(), "wall_time_s": record.wall_time_s}  # fmt: skip
+            "train_args": config.final_budget.train_args(), "wall_time_s": record.wall_time_s}
 
 
 def plain(args, seed: int, folder: Path, task) -> dict:
@@ -51,11 +51,11 @@ def plain(args, seed: int, folder: Path, task) -> dict:
     model = YOLO(args.weights) if task.name == "detect" else YOLO(args.model).load(args.weights)
     start = time.perf_counter()
     model.train(data=str(Path(args.data).resolve()), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, seed=seed,
-                device="cpu", workers=2, project=str(folder.parent), name=folder.name, exist_ok=True, plots=False)  # fmt: skip
+                device="cpu", workers=2, project=str(folder.parent), name=folder.name, exist_ok=True, plots=False)
     metrics = model.trainer.metrics  # best.pt's re-validation (final_eval)
     final = {m.name: float(metrics[m.key]) for m in task.metrics}
     return {"status": "complete", "reason": "", "final": final, "curve": curve(folder, task),
-            "wall_time_s": time.perf_counter() - start}  # fmt: skip
+            "wall_time_s": time.perf_counter() - start}
 
 
 def curve(folder: Path, task) -> list[float]:
@@ -76,7 +76,7 @@ def main() -> None:
     base = load_base(args.model)
     task = task_of(base)
     settings = {"data": str(Path(args.data).resolve()), "model": args.model, "weights": str(Path(args.weights).resolve()),
-                "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch}  # fmt: skip
+                "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch}
     saved = json.loads(out.read_text()) if out.is_file() else {}
     runs = saved.get("runs", []) if saved.get("settings") == settings else []
     done = {(r["side"], r["seed"]) for r in runs}
@@ -101,7 +101,7 @@ def report(args, dataset_name: str, runs: list[dict], task) -> str:
         c = r["curve"]
         best = int(np.argmax(c)) + 1 if c else None
         rows.append(f"| {r['seed']} | {r['side']} | {r['final'].get(task.score, float('nan')):.4f} | {best} of {len(c)} | "
-                    f"{c[best - 1]:.4f} | {c[-1]:.4f} | {r['wall_time_s'] / 60:.1f} |")  # fmt: skip
+                    f"{c[best - 1]:.4f} | {c[-1]:.4f} | {r['wall_time_s'] / 60:.1f} |")
     lines = [f"# The final training against plain Ultralytics on {dataset_name} ({task.score_label})", "", describe_machine(), "",
              f"Command: `python results/benchmarks/final_vs_ultralytics.py --data {args.data} --model {args.model} --weights "
              f"{args.weights} --epochs {args.epochs} --imgsz {args.imgsz} --batch {args.batch} --seeds {args.seeds}`. "
@@ -109,7 +109,7 @@ def report(args, dataset_name: str, runs: list[dict], task) -> str:
              "`YOLO(weights).train(...)` with the same epochs, image size, batch, seed and data. Score: best.pt re-validated "
              "on the val split; the curve columns are the score after each epoch (results.csv).", "",
              "| seed | side | best.pt | best epoch | score there | last epoch | minutes |", "| --- | --- | --- | --- | --- | --- | --- |",
-             *rows, ""]  # fmt: skip
+             *rows, ""]
     if len(seeds) >= 2:
         from search.verdict import compare, verdict_line
 
@@ -119,7 +119,7 @@ def report(args, dataset_name: str, runs: list[dict], task) -> str:
                   f"{np.std(plain_scores, ddof=1):.4f} ({len(seeds)} seeds each)",
                   f"- ours against plain: {verdict_line(found, task.score_label)}",
                   f"- with {len(seeds)} seeds a side the interval is {found.high - found.low:.4f} wide: a difference smaller "
-                  "than about half of that cannot be excluded", ""]  # fmt: skip
+                  "than about half of that cannot be excluded", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -82,10 +82,10 @@ def run_one(args: argparse.Namespace) -> None:
     budget = Budget(epochs=args.epochs, imgsz=args.imgsz, batch=16, seed=args.seed, device=args.device)
     folder = work / f"{args.arm.replace(' ', '_')}-seed{args.seed}"
     record = train_candidate(Placement.of(ARMS[args.arm]), load_base(args.weights), args.proxy, budget, folder,
-                             weights=args.weights, insertion="gated")  # fmt: skip
+                             weights=args.weights, insertion="gated")
     memory = torch.cuda.max_memory_reserved() / 2**30 if torch.cuda.is_available() else 0.0
     run = {"arm": args.arm, "insertion": "gated", "seed": args.seed, **record.to_dict(), "gates_best": record.gates,
-           "start": start, "end": time.time(), "gpu_memory_gib": memory}  # fmt: skip
+           "start": start, "end": time.time(), "gpu_memory_gib": memory}
     (work / "runs" / f"{folder.name}.json").write_text(json.dumps(run))
 
 
@@ -105,7 +105,7 @@ def schedule(args: argparse.Namespace) -> None:
     if shutil.which("nvidia-smi"):  # a sample every SAMPLE_S seconds while the phases run
         with open(samples, "w") as sink:
             sampler = subprocess.Popen(["nvidia-smi", "--query-gpu=timestamp,utilization.gpu,memory.used",
-                                        "--format=csv,noheader,nounits", "-l", str(SAMPLE_S)], stdout=sink)  # fmt: skip
+                                        "--format=csv,noheader,nounits", "-l", str(SAMPLE_S)], stdout=sink)
     proxy = build_proxy_data(load_dataset(args.data), work / "proxy", args.imgsz)
     queue = [(arm, seed) for seed in range(args.first_seed, args.max_seeds) for arm in ARMS]
     phases, env = [], environment()
@@ -113,7 +113,7 @@ def schedule(args: argparse.Namespace) -> None:
     def save() -> None:
         runs = [json.loads(p.read_text()) for p in sorted((work / "runs").glob("*.json"))]
         result = {"environment": env, "phases": phases, "settings": vars(args), "runs": runs,
-                  "gpu_utilisation": _utilisation(samples)}  # fmt: skip
+                  "gpu_utilisation": _utilisation(samples)}
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / args.name).write_text(json.dumps(result))
 
@@ -132,7 +132,7 @@ def schedule(args: argparse.Namespace) -> None:
                 arm, seed = jobs.pop(0)
                 command = [sys.executable, __file__, "--child", "--arm", arm, "--seed", str(seed), "--proxy", str(proxy),
                            *(f"--{k}={v}" for k, v in (("weights", args.weights), ("work", work), ("epochs", args.epochs),
-                                                        ("imgsz", args.imgsz), ("device", args.device)))]  # fmt: skip
+                                                        ("imgsz", args.imgsz), ("device", args.device)))]
                 with open(work / "children.log", "a") as sink:
                     running.append(subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT))
                 phase["launched"] += 1
@@ -178,30 +178,31 @@ def _arm_rows(runs: list[dict], label: str) -> list[str]:
         text = [f"{statistics.fmean(r['final'][k] for r in done):.3f}" for k in ("precision", "recall")]
         if arm == "baseline":
             rows.append(f"| {label} | {arm} | {len(done)} | {statistics.fmean(scores):.4f} ± {statistics.stdev(scores):.4f} | "
-                        f"{' | '.join(text)} | – | – |")  # fmt: skip
+                        f"{' | '.join(text)} | – | – |")
             continue
         welch = compare(scores, [r["final"]["map50_95"] for r in base])
         seeds = sorted({r["seed"] for r in done} & {r["seed"] for r in base})
         paired = compare(*([next(r["final"]["map50_95"] for r in side if r["seed"] == s) for s in seeds] for side in (done, base)),
-                         paired=True, pairing=False)  # fmt: skip
+                         paired=True, pairing=False)
         rows.append(f"| {label} | {arm} | {len(done)} | {statistics.fmean(scores):.4f} ± {statistics.stdev(scores):.4f} | "
                     f"{' | '.join(text)} | {welch.difference:+.4f} [{welch.low:+.4f}, {welch.high:+.4f}], p={welch.p_value:.2f} | "
-                    f"{paired.correlation:+.2f} |")  # fmt: skip
+                    f"{paired.correlation:+.2f} |")
     return rows
 
 
 def publish_report() -> None:
     """Write gpu_concurrency.md from the committed JSON (and the 30-epoch runs, when present)."""
-    from machine import describe_machine, publish
     from seed_noise import HEADER, LEGEND, noise_rows
 
+    from machine import describe_machine, publish
     from search.power import seed_noise
 
     result = json.loads(PROXY_RUNS.read_text())
     one = next(p for p in result["phases"] if p["concurrency"] == 1)
     per_hour = lambda p: p["launched"] / (p["ended"] - p["began"]) * 3600  # noqa: E731
     speed = [f"| {p['concurrency']} | {p['launched']} | {p['ended'] - p['began']:.0f} | {per_hour(p):.0f} | "
-             f"{per_hour(p) / per_hour(one):.1f} | {_busy(result.get('gpu_utilisation', []), p['began'], p['ended'])} |" for p in result["phases"]]  # fmt: skip
+             f"{per_hour(p) / per_hour(one):.1f} | {_busy(result.get('gpu_utilisation', []), p['began'], p['ended'])} |"
+             for p in result["phases"]]
     memory = max(r["gpu_memory_gib"] for r in result["runs"])
     full = json.loads(FULL_RUNS.read_text()) if FULL_RUNS.is_file() else {"runs": []}
     regimes = [("5 epochs", result["runs"])] + ([("30 epochs", full["runs"])] if full["runs"] else [])
@@ -211,9 +212,9 @@ def publish_report() -> None:
         noise += [f"{label}, seeds {seeds[0]}-{seeds[-1]}:", "", HEADER, *rows, ""]
     eights = [(p["began"], p["ended"]) for p in result["phases"] + full.get("phases", []) if p["concurrency"] == 8]
     wall = {label: statistics.fmean(r["end"] - r["start"] for r in runs if any(b <= r["start"] <= e for b, e in eights))
-            for label, runs in regimes}  # fmt: skip
+            for label, runs in regimes}
     sd = {label: seed_noise({a: [r["final"]["map50_95"] for r in runs if r["arm"] == a] for a in ARMS})[0]
-          for label, runs in regimes}  # fmt: skip
+          for label, runs in regimes}
     cost = [f"{label}: sd {sd[label]:.4f}, {wall[label]:.0f} s a run, sd² x s {sd[label] ** 2 * wall[label]:.4f}" for label in wall]
     text = "\n".join([
         "# Pretrained proxy runs on one GPU: runs per hour at 1, 4 and 8 at a time, and their seed noise", "",
@@ -241,7 +242,7 @@ def publish_report() -> None:
         *(row for label, runs in regimes for row in _arm_rows(runs, label)), "",
         "What one GPU-second buys (the smaller sd² x time, the more a second of training narrows a mean): "
         + "; ".join(cost) + ".", "", f"- {LEGEND}", "", *noise,
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

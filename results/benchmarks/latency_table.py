@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from machine import describe_machine, publish
 from scipy import stats
 
+from machine import describe_machine, publish
 from search.provenance import environment
 from trainers.offline import prepare_ultralytics
 
@@ -72,7 +72,7 @@ def measure_model(name: str, imgsz: int, work: Path) -> dict:
                 start = time.perf_counter()
                 timing = compare(_onnx(model, work / name / placement.key, imgsz), base_onnx)
                 row |= {"latency": timing.to_dict(), "seconds": time.perf_counter() - start,
-                        "params_ratio": params / base_params, "gflops_ratio": gflops / base_gflops}  # fmt: skip
+                        "params_ratio": params / base_params, "gflops_ratio": gflops / base_gflops}
             except Exception as e:  # a type that does not fit a position is a row saying so
                 row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             rows.append(row)
@@ -81,7 +81,7 @@ def measure_model(name: str, imgsz: int, work: Path) -> dict:
     rho = stats.spearmanr([r["latency"]["ratio"] for r in timed], [r["gflops_ratio"] for r in timed]).statistic
     rho_params = stats.spearmanr([r["latency"]["ratio"] for r in timed], [r["params_ratio"] for r in timed]).statistic
     return {"model": name, "baseline_ms": timed[0]["latency"]["reference_ms"] if timed else None, "params": base_params,
-            "gflops": base_gflops, "rows": rows, "spearman_latency_gflops": rho, "spearman_latency_params": rho_params}  # fmt: skip
+            "gflops": base_gflops, "rows": rows, "spearman_latency_gflops": rho, "spearman_latency_params": rho_params}
 
 
 def spread(name: str, attention: str, kind: str, imgsz: int, repeat: int, work: Path) -> dict:
@@ -101,16 +101,16 @@ def spread(name: str, attention: str, kind: str, imgsz: int, repeat: int, work: 
 def _table(result: dict) -> list[str]:
     lines = [f"### {result['model']}: baseline {result['baseline_ms']:.1f} ms, {result['params']:,} parameters, "
              f"{result['gflops']:.2f} GFLOPs", "",
-             "| kind | position | attention | latency x baseline [95%] | GFLOPs x | params x |", "|---|---|---|---|---|---|"]  # fmt: skip
+             "| kind | position | attention | latency x baseline [95%] | GFLOPs x | params x |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         if "error" in r:
             lines.append(f"| {r['kind']} | {r['position']} | {r['attention']} | not built: {r['error'][:80]} | | |")
             continue
         t = r["latency"]
         lines.append(f"| {r['kind']} | {r['position']} | {r['attention']} | {t['ratio']:.3f} [{t['low']:.3f}, {t['high']:.3f}] | "
-                     f"{r['gflops_ratio']:.4f} | {r['params_ratio']:.4f} |")  # fmt: skip
+                     f"{r['gflops_ratio']:.4f} | {r['params_ratio']:.4f} |")
     lines += ["", f"Spearman rank correlation of latency with GFLOPs over these {sum('latency' in r for r in result['rows'])} "
-              f"candidates: {result['spearman_latency_gflops']:+.2f}; with parameters: {result['spearman_latency_params']:+.2f}.", ""]  # fmt: skip
+              f"candidates: {result['spearman_latency_gflops']:+.2f}; with parameters: {result['spearman_latency_params']:+.2f}.", ""]
     return lines
 
 
@@ -144,7 +144,7 @@ def main() -> None:
         f"One candidate's measurement (its ONNX export and the interleaved timing) took {cost:.1f} s here (median over the "
         f"table), {cost / proxy_s:.1%} of one 5-epoch CPU proxy trial on bccd ({proxy_s:.0f} s, median of "
         "pretrained_insertion.json).", "",
-    ]))  # fmt: skip
+    ]))
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ import statistics
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from search.provenance import environment
-
 from trainers.offline import prepare_ultralytics
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -38,7 +36,7 @@ WEIGHTS = SHARED / "weights" / "yolov8n.pt"
 BACKBONE = ["backbone.2", "backbone.4", "backbone.6", "sppf.8"]  # after the 4 backbone C2f blocks
 NECK = ["neck.15", "neck.18", "neck.21"]
 PLACEMENTS = {"baseline": {}, "SE backbone": {p: ["se"] for p in BACKBONE},
-              "CBAM backbone": {p: ["cbam"] for p in BACKBONE}, "ECA neck": {p: ["eca"] for p in NECK}}  # fmt: skip
+              "CBAM backbone": {p: ["cbam"] for p in BACKBONE}, "ECA neck": {p: ["eca"] for p in NECK}}
 
 
 def arms(names: list[str] | None = None) -> list[tuple[str, str, dict]]:
@@ -74,7 +72,7 @@ def main() -> None:
     base = load_base("yolov8n.yaml" if args.scratch else WEIGHTS)
     proxy = build_proxy_data(load_dataset(DATA), work / "proxy", args.imgsz)
     plan = [(seed, arm) for seed in range(max(args.seeds, args.extra_seeds)) for arm in arms(args.arms)
-            if seed < args.seeds or arm[0] == "baseline" or arm[1] == "gated"]  # fmt: skip
+            if seed < args.seeds or arm[0] == "baseline" or arm[1] == "gated"]
     committed = Path(__file__).with_name(f"{stem}.json")
     earlier = {(r["arm"], r["seed"]): r for r in json.loads(committed.read_text())["runs"]} if committed.is_file() else {}
     runs = []
@@ -148,7 +146,7 @@ def report(runs: list[dict], args: argparse.Namespace) -> str:
             f"{_stats(gates) if gates else '-'} |"
         )
     start = ("start: yolov8n.yaml from scratch, each seed initialising the base layers of every arm alike" if args.scratch
-             else "start: ../shared/weights/yolov8n.pt, every base tensor transferred by index")  # fmt: skip
+             else "start: ../shared/weights/yolov8n.pt, every base tensor transferred by index")
     title = "Training bccd from scratch" if args.scratch else "Fine-tuning bccd from yolov8n.pt"
     options = (" --scratch" if args.scratch else "") + (f" --arms {' '.join(repr(a) for a in args.arms)}" if args.arms else "")
     return "\n".join([
@@ -164,7 +162,7 @@ def report(runs: list[dict], args: argparse.Namespace) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
         "Comparisons (Welch's t on the seeds both arms have, 95% interval of the difference in mAP50-95):", "",
         *comparisons(runs, args.arms), "",
-    ])  # fmt: skip
+    ])
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ import statistics
 from pathlib import Path
 
 import optuna
-from machine import describe_machine, publish
 from pruner_choice import ORDERS, curves, outcome, replay
 from scipy import stats
 
+from machine import describe_machine, publish
 from search.config import load_study_config, storage_url_of
 from search.provenance import machine_text, versions_text
 from search.study import MEDIAN_STARTUP_TRIALS, warmup_epochs
@@ -89,7 +89,7 @@ def planted(order: Curves, position: int, shape) -> Curves:
     so a gain that grows with the epochs is the likelier; one there from epoch 1 is the easiest to keep)."""
     curve, final = order[position]
     return [*order[:position], ([f + GAIN * shape(e, len(curve)) for e, f in enumerate(curve, 1)], final + GAIN),
-            *order[position + 1:]]  # fmt: skip
+            *order[position + 1:]]
 
 
 def replays(seed_curves: Curves, warmup: int, orders: list[Curves], positions: list[int]) -> dict[str, list[float]]:
@@ -140,12 +140,12 @@ def main() -> None:
         rho = statistics.mean(stats.spearmanr([c[warmup - 1] for c, _ in s], [f for _, f in s])[0] for s in seeds.values())
         share = {key: f"{100 * statistics.mean(v):.0f}%" for key, v in shuffled.items()}
         own = f" {100 * statistics.mean(searched['spent']):.0f}% | " + " | ".join(
-            f"{100 * statistics.mean(searched[name]):.0f}%" for name in EMERGENCE) + " |" if args.studies else ""  # fmt: skip
+            f"{100 * statistics.mean(searched[name]):.0f}%" for name in EMERGENCE) + " |" if args.studies else ""
         rows.append(f"| {warmup} | {rho:+.2f} | {share['spent']} | {share['kept']} | {statistics.mean(shuffled['regret']):.4f} | "
-                    + " | ".join(share[name] for name in EMERGENCE) + f" |{own}")  # fmt: skip
+                    + " | ".join(share[name] for name in EMERGENCE) + f" |{own}")
     planted_head = " | ".join(f"a planted +{GAIN} winner trained to the end, its gain {name}" for name in EMERGENCE)
     own_head = (" in the search's order: epochs trained | " + " | ".join(f"planted winner kept, gain {name}" for name in EMERGENCE)
-                + " |") if args.studies else ""  # fmt: skip
+                + " |") if args.studies else ""
     columns = 5 + len(EMERGENCE) + (1 + len(EMERGENCE) if args.studies else 0)
     command = f"--studies {' '.join(str(d) for d in args.studies)}" if args.studies else f"--runs {args.runs}"
     text = "\n".join([
@@ -165,7 +165,7 @@ def main() -> None:
         f"(mean over seeds) | epochs trained | seed's best arm trained to the end | mean regret (mAP50-95) | {planted_head} |"
         f"{own_head}",
         "|" + " --- |" * columns, *rows, "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text, name=args.name)
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from trainers.offline import prepare_ultralytics
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "coco128" / "data.yaml"
@@ -56,7 +55,8 @@ def main() -> None:
         assert record.status == "complete", record.reason
         results[label] = epoch_times(record)
     before, after = (statistics.mean(results[k]) for k in ("original JPEGs", "proxy cache"))
-    decode = {label: decode_seconds(list(load_dataset(data).train), 160) for label, data in (("original JPEGs", DATA), ("proxy cache", proxy))}
+    sources = (("original JPEGs", DATA), ("proxy cache", proxy))
+    decode = {label: decode_seconds(list(load_dataset(data).train), 160) for label, data in sources}
     text = "\n".join([
         "# Proxy data cache: epoch time on coco128 at 160 px", "", describe_machine(),
         "- command: `python results/benchmarks/proxy_cache.py`",
@@ -69,7 +69,7 @@ def main() -> None:
         f"original {decode['original JPEGs']:.2f} s, cached {decode['proxy cache']:.2f} s, ratio "
         f"**{decode['proxy cache'] / decode['original JPEGs']:.3f}**. On 2 CPU cores the training step dominates "
         "an epoch, so the cache saves little here; it matters where the data pipeline is the bottleneck (a GPU).", "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

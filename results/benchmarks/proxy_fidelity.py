@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from search.config import load_study_config
 from search.report import read_report
 from search.report.fidelity import proxy_section
@@ -35,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     options = ["--k", str(args.k), "--full-seeds", str(args.full_seeds)]
     commands = [[sys.executable, "-m", "search", "validate-proxy", str(args.study_dir), *options, *extra]
-                for extra in [[]] + [budget(b) for b in args.budgets]]  # fmt: skip
+                for extra in [[]] + [budget(b) for b in args.budgets]]
     exits = [subprocess.run(command, capture_output=True, text=True).returncode for command in commands]
     config = load_study_config(args.study_dir)
     budgets = f" --budgets {' '.join(args.budgets)}" if args.budgets else ""
@@ -45,7 +44,7 @@ def main() -> None:
         f"- runs `python -m search validate-proxy {args.study_dir} {' '.join(options)}` with each budget (exit codes {exits})",
         f"- study `{config.study}` on `{config.data}`; seed {config.seed}", "",
         *proxy_section(read_report(args.study_dir))[2:],
-    ])  # fmt: skip
+    ])
     publish(__file__, text, name=args.name)
 
 

@@ -29,6 +29,7 @@ import statistics
 from pathlib import Path
 
 from gpu_concurrency import ARMS
+
 from machine import describe_machine, prepared_work, publish, r_interval, sd_interval, training_parser
 
 HERE = Path(__file__).parent
@@ -77,11 +78,11 @@ def main() -> None:
         proxy = build_proxy_data(dataset, work / f"proxy{imgsz}", imgsz)
         budget = Budget(epochs=epochs, imgsz=imgsz, batch=16, workers=2, seed=seed, device="cpu", overrides=overrides)
         record = train_candidate(Placement.of(ARMS[arm]), base, proxy, budget, work / f"{name}-{arm}-seed{seed}",
-                                 weights=args.weights)  # fmt: skip
+                                 weights=args.weights)
         runs.append({"recipe": name, "arm": arm, "seed": seed, "status": record.status, "reason": record.reason,
-                     "final": record.final, "epochs": record.epochs, "wall_time_s": record.wall_time_s})  # fmt: skip
+                     "final": record.final, "epochs": record.epochs, "wall_time_s": record.wall_time_s})
         out.write_text(json.dumps({"settings": settings, "recipes": {k: list(v[:3]) for k, v in RECIPES.items()},
-                                   "environment": environment(), "runs": runs}, indent=1))  # fmt: skip
+                                   "environment": environment(), "runs": runs}, indent=1))
     failed = [f"{r['recipe']} {r.get('arm', 'baseline')} seed {r['seed']}: {r['reason']}" for r in runs if r["status"] != "complete"]
     complete = [r for r in runs if r["status"] == "complete"]
     score = {(r["recipe"], r.get("arm", "baseline"), r["seed"]): r["final"][task.score] for r in complete}
@@ -97,7 +98,7 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *recipe_rows(args.recipes, complete, task.score), "",
         *(arm_section(args.recipes, arms, score) if arms else []),
         *(f"- failed: {line}" for line in failed),
-    ]) + "\n", f"proxy_recipes_{dataset_name}")  # fmt: skip
+    ]) + "\n", f"proxy_recipes_{dataset_name}")
 
 
 def recipe_rows(recipes: list[str], complete: list[dict], score_key: str) -> list[str]:
@@ -117,7 +118,7 @@ def recipe_rows(recipes: list[str], complete: list[dict], score_key: str) -> lis
         epochs, imgsz, overrides, what = RECIPES[name]
         rows.append(f"| {name} | {epochs} at {imgsz} px | {what} | {n} | {statistics.fmean(scores):.4f} | {sd:.4f} "
                     f"[{low:.4f}, {high:.4f}] | {'-' if quieter is None else f'{quieter:.3f}'} | {time_s / first[1]:.2f} | "
-                    f"{sd**2 * time_s / (first[0] ** 2 * first[1]):.2f} |")  # fmt: skip
+                    f"{sd**2 * time_s / (first[0] ** 2 * first[1]):.2f} |")
     return rows
 
 
@@ -147,7 +148,7 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
         runs = json.loads((HERE / file).read_text())["runs"]
         references[label] = {a: {r["seed"]: run_score(r) for r in runs if r["arm"] == a and run_score(r) is not None} for a in ARMS}
     sources = {**{f"{name}, this CPU": {a: {k[2]: v for k, v in score.items() if k[:2] == (name, a)} for a in ARMS}
-                  for name in recipes}, **references}  # fmt: skip
+                  for name in recipes}, **references}
     sources = {label: by_arm for label, by_arm in sources.items() if all(len(by_arm[a]) > 1 for a in ["baseline", *arms])}
     long = sources["30 epochs, H200"]
     rows, noise, agreement = [], [], []
@@ -157,7 +158,7 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
             r_low, r_high = r_interval(r, n)
             rows.append(f"| {label} | {arm} | {n} | {statistics.fmean(by_arm[arm].values()):.4f} ± "
                         f"{statistics.stdev(by_arm[arm].values()):.4f} | {gain:+.4f} [{low:+.4f}, {high:+.4f}] | "
-                        f"{r:+.2f} [{r_low:+.2f}, {r_high:+.2f}] |")  # fmt: skip
+                        f"{r:+.2f} [{r_low:+.2f}, {r_high:+.2f}] |")
         seeds = sorted(set.intersection(*(set(by_arm[a]) for a in ["baseline", *arms])))
         sd, rho = seed_noise({a: [by_arm[a][s] for s in seeds] for a in ["baseline", *arms]})
         noise.append(f"- {label}: seed sd {sd:.4f}, same-seed correlation {rho:+.2f} ({len(seeds)} seeds x {len(arms) + 1} placements)")
@@ -173,7 +174,7 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
             half = stats.t.ppf(0.975, df) * se
             gaps.append(f"{arm} {g1 - g2:+.4f} [{g1 - g2 - half:+.4f}, {g1 - g2 + half:+.4f}]")
         agreement.append(f"- {label}: Kendall's tau {tau.statistic:+.2f} (p {tau.pvalue:.2f}, {len(means)} placements); "
-                         f"gain here - gain at 30 epochs: {'; '.join(gaps)}")  # fmt: skip
+                         f"gain here - gain at 30 epochs: {'; '.join(gaps)}")
     return [
         "## Placements: same-seed gains and rank agreement with the long fine-tune", "",
         f"Placements trained under {', '.join(label.split(',')[0] for label in sources if label.endswith('this CPU'))} "

@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import optuna
-from machine import describe_machine, publish
 from optuna.trial import TrialState
 
+from machine import describe_machine, publish
 from search.config import load_study_config, storage_url_of
 from search.study import make_pruner
 
@@ -90,7 +90,7 @@ def main() -> None:
         f"true best final mAP50-95 {true_best:.4f}", "",
         "| pruner | epochs trained | true best trained to the end | mean regret (mAP50-95) |",
         "| --- | --- | --- | --- |", *rows, "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

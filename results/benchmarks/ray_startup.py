@@ -20,16 +20,16 @@ import time
 from pathlib import Path
 
 import optuna
-from machine import describe_machine, publish
 
+from machine import describe_machine, publish
 from trainers.data import make_toy_dataset
 
 STUDY = ["--trials", "4", "--sampler", "random", "--pruner", "none", "--no-final", "--seed", "0",
          "--proxy-epochs", "3", "--proxy-imgsz", "64", "--proxy-batch", "4", "--device", "cpu",
          "--loader-workers", "0", "--quiet", "--set", "optimizer=AdamW", "--set", "lr0=0.005",
-         "--set", "mosaic=0", "--set", "warmup_epochs=0"]  # fmt: skip
+         "--set", "mosaic=0", "--set", "warmup_epochs=0"]
 EXECUTORS = {"in-process": [], "Ray, 1 worker": ["--executor", "ray", "--workers", "1"],
-             "Ray, 2 workers": ["--executor", "ray", "--workers", "2"]}  # fmt: skip
+             "Ray, 2 workers": ["--executor", "ray", "--workers", "2"]}
 STARTUP_REPEATS = 3
 MAX_LOAD = 1.5
 
@@ -66,14 +66,14 @@ def ray_startup(tmp: Path) -> list[dict]:
 def run_study(data: Path, out: Path, name: str, extra: list[str]) -> dict:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "search", "run", "--data", str(data), "--out", str(out), "--study", name,
-                           *STUDY, *extra], capture_output=True, text=True)  # fmt: skip
+                           *STUDY, *extra], capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{out / name / 'study.db'}")
     trained = [t for t in study.trials if "duplicate_of" not in t.user_attrs and not t.user_attrs.get("infeasible")]
     return {"wall": wall, "trained": len(trained), "train_s": sum(t.user_attrs["wall_time_s"] for t in trained),
-            "states": [t.state.name for t in study.trials]}  # fmt: skip
+            "states": [t.state.name for t in study.trials]}
 
 
 def main() -> None:

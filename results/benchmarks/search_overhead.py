@@ -40,16 +40,16 @@ def _stand_in_train(self, **kwargs) -> None:
     target = rng.uniform(0.3, 0.6)
     losses = {"box_loss": 1.0, "cls_loss": 1.0, "dfl_loss": 1.0}
     trainer = SimpleNamespace(model=self.model, ema=None, epoch=0, tloss=None, fitness=0.0, metrics={},
-                              label_loss_items=lambda tloss, prefix: {f"{prefix}/{k}": v for k, v in losses.items()})  # fmt: skip
+                              label_loss_items=lambda tloss, prefix: {f"{prefix}/{k}": v for k, v in losses.items()})
     ours = [cb for event in ("on_train_epoch_end", "on_fit_epoch_end") for cb in self.callbacks[event]
-            if "train_candidate" in cb.__qualname__]  # fmt: skip
+            if "train_candidate" in cb.__qualname__]
     end_of_epoch, end_of_fit = ours
     epochs = kwargs["epochs"]
     for epoch in range(epochs):
         score = target * (epoch + 1) / epochs + rng.gauss(0, 0.01)
         trainer.epoch, trainer.fitness = epoch, score
         trainer.metrics = {"metrics/precision(B)": 0.6, "metrics/recall(B)": 0.5, "metrics/mAP50(B)": score + 0.2,
-                           "metrics/mAP50-95(B)": score, **{f"val/{k}": v for k, v in losses.items()}}  # fmt: skip
+                           "metrics/mAP50-95(B)": score, **{f"val/{k}": v for k, v in losses.items()}}
         end_of_epoch(trainer)
         end_of_fit(trainer)
     end_of_fit(trainer)  # Ultralytics' final_eval of best.pt
@@ -79,7 +79,8 @@ def main() -> None:
     data = make_toy_dataset(work / "toy", n_train=16, n_val=8, imgsz=64)
     start = time.perf_counter()
     code = cli(["run", "--data", str(data), "--out", str(work), "--study", "s", "--trials", str(args.trials), "--no-final",
-                "--sampler", args.sampler, "--proxy-epochs", "5", "--proxy-imgsz", "64", "--device", "cpu", "--loader-workers", "0", "--quiet"])  # fmt: skip
+                "--sampler", args.sampler, "--proxy-epochs", "5", "--proxy-imgsz", "64", "--device", "cpu",
+                "--loader-workers", "0", "--quiet"])
     total = time.perf_counter() - start
     assert code == 0, f"the search exited {code}"
     checkout = Path(search.__file__).resolve().parents[1]
@@ -95,7 +96,7 @@ def main() -> None:
     result = {"environment": environment(), "commit": commit, "sampler": args.sampler,
               "trials_counted": counted, "trials_told": len(study.trials), "total_s": total, "per_counted_trial_s": per_trial,
               "cycle_median_s": statistics.median(cycles), "first_window_s": first, "last_window_s": last,
-              "reference_trial_s": trial_s, "share_of_trial": per_trial / trial_s}  # fmt: skip
+              "reference_trial_s": trial_s, "share_of_trial": per_trial / trial_s}
     (HERE / f"{args.name}.json").write_text(json.dumps(result, indent=1))
     publish(__file__, "\n".join([
         f"# The search's own overhead per trial ({args.name})", "", describe_machine(), "",
@@ -110,7 +111,7 @@ def main() -> None:
         f"| ... over the first {WINDOW} tells / the last {WINDOW} | {first:.3f} s / {last:.3f} s |",
         f"| one real 5-epoch CPU proxy trial (median of pretrained_insertion.json) | {trial_s:.0f} s |",
         f"| overhead as a share of that trial | {100 * per_trial / trial_s:.2f}% |", "",
-    ]), args.name)  # fmt: skip
+    ]), args.name)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import statistics
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from search.power import detectable_effect, seed_noise, seeds_needed
 
 RUNS = Path(__file__).with_name("pretrained_insertion.json")
@@ -37,10 +36,10 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 HEADER = ("| score of one run | sd | rho | spread of arm means | spread / sd | detectable, 3 seeds | detectable, 6 seeds "
-          "| seeds for 0.01 |\n| --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
+          "| seeds for 0.01 |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
 LEGEND = ("sd: seed sd pooled within arms; rho: same-seed correlation between arms; spread: sd of the arms' means; "
           f"detectable: smallest gain found with 80% power by a one-sided {ALPHA:.0%} test (paired when rho > 0) with "
-          "3 or 6 seeds per side; seeds for 0.01: seeds per side that a gain of 0.01 mAP50-95 needs")  # fmt: skip
+          "3 or 6 seeds per side; seeds for 0.01: seeds per side that a gain of 0.01 mAP50-95 needs")
 
 
 def noise_rows(runs: list[dict], arms: list[str]) -> tuple[list[int], list[str]]:
@@ -55,7 +54,7 @@ def noise_rows(runs: list[dict], arms: list[str]) -> tuple[list[int], list[str]]
         effects = [detectable_effect(sd, n, ALPHA, rho or 0.0) if sd is not None else None for n in (3, 6)]
         needed = seeds_needed(0.01, sd, ALPHA, rho or 0.0) if sd else None
         rows.append(f"| {label} | {_fmt(sd)} | {_fmt(rho, 2)} | {_fmt(spread)} | {_fmt(spread / sd if sd else None, 2)} | "
-                    f"{_fmt(effects[0])} | {_fmt(effects[1])} | {needed or '–'} |")  # fmt: skip
+                    f"{_fmt(effects[0])} | {_fmt(effects[1])} | {needed or '–'} |")
     return seeds, rows
 
 
@@ -74,7 +73,7 @@ def main() -> None:
         f"- runs: `pretrained_insertion.json` (bccd from yolov8n.pt, 5 epochs at 320 px, batch 16); arms {', '.join(arms)}; "
         f"seeds {seeds} (every arm on each, same data order per seed)", f"- {LEGEND}", "", HEADER, *rows, "",
         "The search's score per arm and seed:", "", "| arm | mAP50-95 per seed |", "| --- | --- |", *means, "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

@@ -34,8 +34,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from machine import describe_machine, publish
 
+from machine import describe_machine, publish
 from search.config import RunConfig
 from search.intensify import next_repeat, ranking
 from search.racing import ALPHA, minimal_budget, race
@@ -76,7 +76,7 @@ class Outcome:
 
 
 def simulate(design: Design, sd: float, corr: float, effect: float, winners: int, pool: int, reps: int,
-             rng: np.random.Generator, prior: int = 0) -> Outcome:  # fmt: skip
+             rng: np.random.Generator, prior: int = 0) -> Outcome:
     """Run ``reps`` searches of ``design`` and their confirmations (module docstring)."""
     improves = found = entered = visited = repeats = runs = 0
     early = [0, 0]  # [searches, found] whose first winner came among the first ``prior`` placements
@@ -117,14 +117,14 @@ def simulate(design: Design, sd: float, corr: float, effect: float, winners: int
             early[1] += win
     late = reps - early[0]
     return Outcome(improves / reps, found / reps, entered / reps, visited / reps, repeats / reps, runs / reps,
-                   early[1] / early[0] if early[0] else None, (found - early[1]) / late if late else None)  # fmt: skip
+                   early[1] / early[0] if early[0] else None, (found - early[1]) / late if late else None)
 
 
 def meets_goals(null: Outcome, real: Outcome, design: Design, winners: int) -> bool:
     """Whether one setting meets the goals (`GOAL_FALSE`, `GOAL_POWER` unless there is no winner, at
     most `GOAL_RUNS` runs in all at most)."""
     return (null.improves <= GOAL_FALSE and (winners == 0 or real.found >= GOAL_POWER)
-            and design.trials + design.budget <= GOAL_RUNS)  # fmt: skip
+            and design.trials + design.budget <= GOAL_RUNS)
 
 
 def conclusions(outcomes: dict[tuple[float, Design], tuple[Outcome, Outcome]], winners: int) -> list[str]:
@@ -133,17 +133,17 @@ def conclusions(outcomes: dict[tuple[float, Design], tuple[Outcome, Outcome]], w
     for corr in dict.fromkeys(c for c, _ in outcomes):
         mine = {d: o for (c, d), o in outcomes.items() if c == corr}
         met = sorted((d for d, (null, real) in mine.items() if meets_goals(null, real, d, winners)),
-                     key=lambda d: (mine[d][1].runs, -mine[d][1].found))  # fmt: skip
+                     key=lambda d: (mine[d][1].runs, -mine[d][1].found))
         if met:
             best = max(met, key=lambda d: mine[d][1].found)
             lines.append(f"correlation {corr:g}: goals met by {len(met)} setting(s); the most power: {_named(best)} (false "
                          f"improves {mine[best][0].improves:.3f}, power {mine[best][1].found:.3f}, "
-                         f"{mine[best][1].runs:.1f} runs on average)")  # fmt: skip
+                         f"{mine[best][1].runs:.1f} runs on average)")
             continue
         design, (null, real) = max(mine.items(), key=lambda item: item[1][1].found)
         lines.append(f"correlation {corr:g}: goals NOT reached by any setting run here; best power {real.found:.3f} "
                      f"({_named(design)}, false improves {null.improves:.3f}), where a true winner entered the top "
-                     f"{design.top} in {real.entered:.3f} of the searches, the most any confirmation of them could find")  # fmt: skip
+                     f"{design.top} in {real.entered:.3f} of the searches, the most any confirmation of them could find")
     return lines
 
 
@@ -173,11 +173,11 @@ def main() -> None:
     args = parser.parse_args()
     pool = args.pool or min(args.trials) - 1
     if not (args.sd > 0 and all(0 <= c < 1 for c in args.corr) and args.effect > 0 and 0 <= args.winners < pool
-            and all(1 <= t < pool for t in args.top) and args.reps > 0 and min(args.leader_seeds) >= 2):  # fmt: skip
+            and all(1 <= t < pool for t in args.top) and args.reps > 0 and min(args.leader_seeds) >= 2):
         parser.error("need sd > 0, 0 <= corr < 1, effect > 0, 0 <= winners < pool, 1 <= top < pool, leader seeds >= 2, reps > 0")
     intensify = sorted({(k, s if k else 1) for k, s in itertools.product(args.leaders, args.leader_seeds)})
     designs = [Design(n, t, b, k, s) for n, t, b, (k, s) in itertools.product(args.trials, args.top, args.budget, intensify)
-               if b >= minimal_budget(t) and (args.total is None or n + b <= args.total)]  # fmt: skip
+               if b >= minimal_budget(t) and (args.total is None or n + b <= args.total)]
     if not designs:
         parser.error("no combination left: every budget is below what its top can race with, or over --total")
     rng = np.random.default_rng(args.seed)
@@ -189,7 +189,7 @@ def main() -> None:
         split = " | ".join("-" if x is None else f"{x:.3f}" for x in (real.found_early, real.found_late))
         rows.append(f"| {corr:g} | {design.trials} | {design.label} | {design.top} | {design.budget} | {null.improves:.3f} | "
                     f"{real.found:.3f} | {split} | {real.visited:.3f} | {real.entered:.3f} | {real.improves - real.found:.3f} "
-                    f"| {real.repeats:.1f} | {real.runs:.1f} | {'yes' if meets_goals(null, real, design, args.winners) else 'no'} |")  # fmt: skip
+                    f"| {real.repeats:.1f} | {real.runs:.1f} | {'yes' if meets_goals(null, real, design, args.winners) else 'no'} |")
     nulls, reals = [n for n, _ in outcomes.values()], [r for _, r in outcomes.values()]
     worst = (max(n.improves for n in nulls), min(r.found for r in reals), max(r.runs for r in reals))
     command = "python results/benchmarks/selection_power.py " + shlex.join(sys.argv[1:])
@@ -213,7 +213,7 @@ def main() -> None:
         *(f"- {line}" for line in conclusions(outcomes, args.winners)),
         f"- product defaults: --confirm-top {DEFAULTS.confirm_top}, --confirm-budget {DEFAULTS.confirm_budget}", "",
         f"false-improves {worst[0]:.3f} power {worst[1]:.3f} runs {worst[2]:.1f}",
-    ])  # fmt: skip
+    ])
     publish(__file__, text + "\n", name=Path(args.out).stem)
 
 

@@ -17,14 +17,13 @@ import json
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from trainers.offline import prepare_ultralytics
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 DATA = SHARED / "datasets" / "coco128" / "data.yaml"
 WEIGHTS = SHARED / "weights" / "yolov8n.pt"
 KINDS = {"backbone": ["backbone.2", "backbone.4", "backbone.6"], "sppf": ["sppf.8"],
-         "fused": ["fused.2", "fused.4", "fused.6", "fused.8"], "neck": ["neck.15", "neck.18", "neck.21"]}  # fmt: skip
+         "fused": ["fused.2", "fused.4", "fused.6", "fused.8"], "neck": ["neck.15", "neck.18", "neck.21"]}
 
 
 def score(modules: dict, insertion: str, imgsz: int, folder: Path) -> float:
@@ -42,7 +41,7 @@ def score(modules: dict, insertion: str, imgsz: int, folder: Path) -> float:
     report = transfer_weights(WEIGHTS, model.model, placement)
     assert report.transferred == report.total, str(report)
     metrics = model.val(data=str(DATA), imgsz=imgsz, batch=16, device="cpu", plots=False, verbose=False,
-                        project=str(folder), name="val", exist_ok=True)  # fmt: skip
+                        project=str(folder), name="val", exist_ok=True)
     value = float(metrics.box.map)
     saved.write_text(json.dumps({"map50_95": value, "transfer": str(report)}))
     return value
@@ -76,7 +75,7 @@ def main() -> None:
         "Each cell: mAP50-95 plain (module as published) / gated (`x + g * (A(x) - x)`, g = 0 at insertion).", "",
         "| type | " + " | ".join(f"{k} ({', '.join(v)})" for k, v in KINDS.items()) + " |",
         "| --- | --- | --- | --- | --- |", *rows, "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

@@ -70,14 +70,14 @@ def main() -> None:
                         plain.append(diff)
                         changed += diff > 0
             rows.append(f"| {name} ({task.name}) | {kind} ({positions[kind]}) | {gated:.1e} | {changed} of {len(ATTENTION)} | "
-                        f"{min(plain):.2e} to {max(plain):.2e} |")  # fmt: skip
+                        f"{min(plain):.2e} to {max(plain):.2e} |")
     publish(__file__, "\n".join([
         "# Step 0 of insertion for segment, pose and OBB heads", "", describe_machine(), "",
         "Command: `python results/benchmarks/step0_tasks.py`. Largest absolute difference of every model output from "
         f"the base's, over the {len(ATTENTION)} attention types ({', '.join(ATTENTION)}) at one position of each kind.", "",
         "| model | position kind | gated: largest difference | plain: types that change the output | plain: differences |",
         "| --- | --- | --- | --- | --- |", *rows, "",
-    ]))  # fmt: skip
+    ]))
 
 
 if __name__ == "__main__":

@@ -35,14 +35,14 @@ def main() -> None:
     task = task_of(base)
     proxy = build_proxy_data(load_dataset(args.data, task), work / "proxy", args.imgsz)
     settings = {"data": str(Path(args.data).resolve()), "model": args.model, "weights": args.weights, "epochs": args.epochs,
-                "imgsz": args.imgsz, "batch": args.batch}  # fmt: skip
+                "imgsz": args.imgsz, "batch": args.batch}
     saved = json.loads(out.read_text()) if out.is_file() else {}
     runs = saved.get("runs", []) if saved.get("settings") == settings else []
     for seed in range(len(runs), args.seeds):
         budget = Budget(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=2, seed=seed, device="cpu")
         record = train_candidate(Placement(), base, proxy, budget, work / f"seed{seed}", weights=args.weights, insertion="gated")
         runs.append({"seed": seed, "status": record.status, "reason": record.reason, "final": record.final,
-                     "wall_time_s": record.wall_time_s, "transfer": record.transfer})  # fmt: skip
+                     "wall_time_s": record.wall_time_s, "transfer": record.transfer})
         out.write_text(json.dumps({"settings": settings, "environment": environment(), "runs": runs}, indent=1))
     scores = [r["final"][task.score] for r in runs if r["status"] == "complete"]
     n = len(scores)
@@ -50,7 +50,7 @@ def main() -> None:
     low, high = sd_interval(sd, n) if sd else (None, None)
     needed = seeds_needed(0.01, sd, 0.05) if sd else None  # one-sided 5%, as the report states it
     rows = [f"| {r['seed']} | {r['status']} | " + " | ".join(f"{r['final'].get(m.name, float('nan')):.4f}" for m in task.metrics)
-            + " |" for r in runs]  # fmt: skip
+            + " |" for r in runs]
     publish(__file__, "\n".join([
         f"# Seed noise of the baseline on {dataset_name} ({task.name}, {task.score_label})", "", describe_machine(), "",
         f"Command: `python results/benchmarks/task_seed_noise.py --data {args.data} --model {args.model}"
@@ -62,7 +62,7 @@ def main() -> None:
         f"{task.score_label} over {n} seeds: mean {statistics.fmean(scores):.4f}, sd "
         + (f"{sd:.4f} (95% interval {low:.4f} to {high:.4f}); a paired test of equal seeds per side needs about "
            f"{needed} seeds per side to detect +0.01 at 80% power (one-sided 5%, correlation 0)." if sd else "undefined (one run)."), "",
-    ]), f"task_seed_noise_{dataset_name}")  # fmt: skip
+    ]), f"task_seed_noise_{dataset_name}")
 
 
 if __name__ == "__main__":

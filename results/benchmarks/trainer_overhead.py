@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 from machine import describe_machine, publish
-
 from trainers.offline import prepare_ultralytics
 
 ROUNDS = 3
@@ -51,7 +50,7 @@ def main() -> None:
         "| round | plain Ultralytics s | train_candidate s | ratio |", "| --- | --- | --- | --- |", *rows, "",
         f"median ratio: **{statistics.median(ratios):.3f}** (target: at most 1.10)", "",
         "CPU wall times are given only to show the ratio; coco128 on a GPU was not measured (no device lent).", "",
-    ])  # fmt: skip
+    ])
     publish(__file__, text)
 
 

@@ -7,9 +7,9 @@ Run: python results/benchmarks/transfer_counts.py  (writes transfer_counts.md be
 from __future__ import annotations
 
 import torch
-from machine import describe_machine, publish
 from ultralytics.nn.tasks import DetectionModel
 
+from machine import describe_machine, publish
 from spaces import Placement, build_yaml, find_positions, load_base, transfer_weights
 from spaces.transfer import name_matched_count
 

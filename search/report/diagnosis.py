@@ -26,7 +26,7 @@ def diagnostics_section(report: Report) -> list[str]:
     lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, decision), ""]
     lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
     lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
-              "objects are large against the RF of the level that detects them.", ""]  # fmt: skip
+              "objects are large against the RF of the level that detects them.", ""]
     lines += ["### Where the exported placement sits", ""] + placement_lines(decision, base, sizes, why) + [""]
     return lines
 
@@ -77,12 +77,12 @@ def sizes_text(sizes, why: str, base: BaseModel, imgsz: int) -> list[str]:
     if sizes is None:
         return [f"The size table is missing: {why}; has the dataset moved? The receptive fields alone:", ""] + stage_rows(base)
     return [f"Objects at the training size ({imgsz} px) against the theoretical receptive field (RF) of each stage:", "",
-            size_table_markdown(sizes, base.stages)]  # fmt: skip
+            size_table_markdown(sizes, base.stages)]
 
 
 def stage_rows(base: BaseModel) -> list[str]:
     rows = [[s["stage"] + (" Detect input" if s["detect"] else " backbone"), s["layer"], s["module"], s["stride"], s["rf"]]
-            for s in base.stages]  # fmt: skip
+            for s in base.stages]
     return table(["stage", "layer", "module", "stride (px)", "theoretical RF (px)"], rows)
 
 
@@ -96,7 +96,7 @@ def stride_share(stride: int, sizes, stages: list[dict]) -> str:
     if stride not in strides:
         inside = int(np.count_nonzero(sizes <= stride * OBJECTS_PER_STRIDE))
         return (f"no Detect level reads stride {stride}; {inside / sizes.size:.0%} of the objects ({inside}) "
-                f"are at most {stride * OBJECTS_PER_STRIDE} px (stride × {OBJECTS_PER_STRIDE})")  # fmt: skip
+                f"are at most {stride * OBJECTS_PER_STRIDE} px (stride × {OBJECTS_PER_STRIDE})")
     at = strides.index(stride)
     low = 0.0 if at == 0 else strides[at - 1] * OBJECTS_PER_STRIDE
     high = math.inf if at == len(strides) - 1 else stride * OBJECTS_PER_STRIDE

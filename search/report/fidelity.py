@@ -26,17 +26,17 @@ def proxy_section(report: Report) -> list[str]:
         return [metric(row.get("full"))] + ([each] if seeds > 1 else [])
 
     rows = [[r.get("trial"), r.get("placement_str"), *(metric(r["proxy"].get(b["label"])) for b in budgets),
-             *full_cells(r), r.get("status")] for r in found.get("rows") or []]  # fmt: skip
+             *full_cells(r), r.get("status")] for r in found.get("rows") or []]
     head = ["trial", "placement", *(f"proxy {b['label']}" + (" (searched)" if b.get("searched") else "") for b in budgets),
             f"full {task.score_label}" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""), *(["full per seed"] if seeds > 1 else []),
-            "full training"]  # fmt: skip
+            "full training"]
     lines = ["## Does the proxy predict full training?", "", candidates_text(found, task), ""]
     lines += table(head, rows) + [""]
     lines += [f"- proxy {b['label']}: {spearman_text(b)}" for b in budgets]
     notes = [seed_noise_text(found, report.decision.confirmation if report.decision else None, task), full_noise_text(found, task)]
     reading = ("Reading it: near +1 the proxy ranks placements as full training does; below about 0.6 it ranks them "
                "poorly, so raise --proxy-epochs, --proxy-imgsz or --proxy-fraction (check a richer budget on the same "
-               "candidates first: `validate-proxy --proxy-epochs N`).")  # fmt: skip
+               "candidates first: `validate-proxy --proxy-epochs N`).")
     return lines + [""] + [line for note in notes if note for line in (note, "")] + [reading, ""]
 
 
@@ -46,7 +46,7 @@ def candidates_text(found: dict, task: Task) -> str:
     runs = "the study's seed" if seeds == 1 else f"{seeds} seeds, scored on their mean"
     return (f"The top {k} placements by the search's proxy score and up to {k} random others, trained in full "
             f"({full.get('epochs', '–')} epochs at {full.get('imgsz', '–')} px, {runs}), against their "
-            f"{task.score_label} at each proxy budget checked (the study's seed).")  # fmt: skip
+            f"{task.score_label} at each proxy budget checked (the study's seed).")
 
 
 def seed_noise_text(found: dict, confirmation: Confirmation | None, task: Task) -> str | None:
@@ -61,10 +61,10 @@ def seed_noise_text(found: dict, confirmation: Confirmation | None, task: Task) 
         return None
     span, noise = max(scores) - min(scores), max(spreads)
     head = (f"At the searched budget these candidates' proxy scores span {span:.4f} {task.score_label}; one placement's seeds "
-            f"differed by up to {noise:.4f} (seed confirmation).")  # fmt: skip
+            f"differed by up to {noise:.4f} (seed confirmation).")
     if span <= noise:
         return (f"{head} **The candidates differ by less than seed noise**: no proxy budget can rank them reliably, and "
-                "ρ here, high or low, is mostly luck. Trust the seed-confirmed verdict, not the single-run ranking.")  # fmt: skip
+                "ρ here, high or low, is mostly luck. Trust the seed-confirmed verdict, not the single-run ranking.")
     return f"{head} The candidates differ by more than seed noise, so their ranking carries information."
 
 
@@ -77,7 +77,7 @@ def full_noise_text(found: dict, task: Task) -> str | None:
     noise = max(max(r["full_seeds"]) - min(r["full_seeds"]) for r in rows)
     means = [r["full"] for r in rows]
     return (f"In full training the candidates' mean scores span {max(means) - min(means):.4f} {task.score_label}; one "
-            f"placement's full-training seeds differed by up to {noise:.4f}.")  # fmt: skip
+            f"placement's full-training seeds differed by up to {noise:.4f}.")
 
 
 def spearman_text(found: dict) -> str:
@@ -85,7 +85,7 @@ def spearman_text(found: dict) -> str:
     n, rho, interval = found.get("n", 0), found.get("spearman"), found.get("interval")
     if rho is None:
         return (f"Spearman ρ is undefined: {n} candidates have both scores, and it needs at least 3 "
-                "with scores that are not all tied.")  # fmt: skip
+                "with scores that are not all tied.")
     p = found.get("p_value")
     chance = f", p={p:.3f} that ranks this good come by chance" if p is not None else ""
     if not interval:

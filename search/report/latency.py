@@ -41,16 +41,16 @@ def latency_section(report: Report) -> list[str]:
              f"Measured before each candidate trained, {describe(config.latency_device, itself['threads'])}, batch 1 at "
              f"{config.final_imgsz} px, each candidate interleaved with the baseline in {itself['rounds']} rounds (median ratio, "
              f"95% bootstrap interval). The baseline takes {measured['ms']:.1f} ms; timed against itself it gave "
-             f"{itself['ratio']:.3f}x [{itself['low']:.3f}, {itself['high']:.3f}], the spread of a ratio on this machine.", ""]  # fmt: skip
+             f"{itself['ratio']:.3f}x [{itself['low']:.3f}, {itself['high']:.3f}], the spread of a ratio on this machine.", ""]
     limits = [f"--max-slowdown {config.max_slowdown:g}" if config.max_slowdown is not None else "",
-              f"--max-latency-ms {config.max_latency_ms:g}" if config.max_latency_ms is not None else ""]  # fmt: skip
+              f"--max-latency-ms {config.max_latency_ms:g}" if config.max_latency_ms is not None else ""]
     slow = [t for t in report.groups.infeasible if "latency_ratio" in t.user_attrs]
     if any(limits):
         lines += [f"Limit {' and '.join(filter(None, limits))}: {len(slow)} proposed placement(s) over it, never trained.", ""]
     timed = timed_trials(report)
     rows = [[t.number, placement_text(t), metric(t.user_attrs.get(score)), f"{t.user_attrs['latency_ms']:.1f}",
              f"{t.user_attrs['latency_ratio']:.3f} [{t.user_attrs['latency_interval'][0]:.3f}, {t.user_attrs['latency_interval'][1]:.3f}]"]
-            for t in timed[:SHOWN]]  # fmt: skip
+            for t in timed[:SHOWN]]
     lines += table(["trial", "placement", f"{report.task.score_label} (proxy)", "latency ms", "x baseline [95%]"], rows) + [""]
     decision = report.decision
     if decision:
@@ -61,7 +61,7 @@ def latency_section(report: Report) -> list[str]:
         if ratio is not None:
             lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's "
                       f"{DEVICE_NAMES[config.latency_device]} latency "
-                      f"({ratio * measured['ms']:.1f} ms); {decision.sentence(score, report.task.score_label)}", ""]  # fmt: skip
+                      f"({ratio * measured['ms']:.1f} ms); {decision.sentence(score, report.task.score_label)}", ""]
     if report.files.get(PLOT):
         lines += [f"![{report.task.score_label} against latency]({PLOT})", ""]
     return lines

@@ -31,7 +31,7 @@ def header(report: Report) -> list[str]:
     if second:
         objective += f", {second.direction} {second.label} (Pareto search)"
     counts = (f"{len(groups.complete)} complete, {len(groups.pruned)} pruned, {len(groups.failed)} failed, "
-              f"{len(groups.infeasible)} infeasible (not trained), {len(groups.interrupted)} interrupted (retried)")  # fmt: skip
+              f"{len(groups.infeasible)} infeasible (not trained), {len(groups.interrupted)} interrupted (retried)")
     reused = sum(t.user_attrs.get("duplicate_of") is not None for t in groups.complete + groups.pruned)
     if reused:
         counts += f"; {reused} of those reused the result of an identical placement (not counted towards --trials)"
@@ -39,7 +39,7 @@ def header(report: Report) -> list[str]:
         waiting = sum(t.state == TrialState.WAITING for t in groups.unfinished)
         running = len(groups.unfinished) - waiting
         counts += "".join([f"; {waiting} queued, never started (the study reached --trials first)" if waiting else "",
-                           f"; {running} left running by a stopped worker, not counted" if running else ""])  # fmt: skip
+                           f"; {running} left running by a stopped worker, not counted" if running else ""])
     elif groups.unfinished:
         counts += f"; {len(groups.unfinished)} running or waiting"
     model = config.model + (f" from weights {config.weights}" if config.weights else "")
@@ -73,7 +73,7 @@ def provenance_lines(env: dict | None) -> list[str]:
 def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:
     """Training time of the trials (reused duplicates not counted twice) and the clock time of the search."""
     trained = [t for t in groups.complete + groups.pruned + groups.failed + groups.interrupted
-               if t.user_attrs.get("duplicate_of") is None]  # fmt: skip
+               if t.user_attrs.get("duplicate_of") is None]
     training = sum(t.user_attrs.get("wall_time_s") or 0.0 for t in trained)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
@@ -115,9 +115,9 @@ def leaderboard_frame(groups: Trials, task: Task):
             "seeds": len(scores.get(attrs.get("placement_key"), {})) or 1,
             "params": attrs.get("params"), "gflops": attrs.get("gflops"), "wall_time_s": attrs.get("wall_time_s"),
             "also": ", ".join(later.get(trial.number, [])),
-        })  # fmt: skip
+        })
     return pandas.DataFrame(rows, columns=["rank", "trial", "placement", *task.metric_names, "delta", "seeds", "params",
-                                           "gflops", "wall_time_s", "also"])  # fmt: skip
+                                           "gflops", "wall_time_s", "also"])
 
 
 def leaderboard(groups: Trials, task: Task) -> list[str]:
@@ -130,7 +130,7 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
     repeated = any(repeat_seed(t) is not None for t in groups.complete)
     delta = f"Δ {task.score_label} ({'mean over shared seeds' if repeated else 'single run'})"
     head = ["rank", "trial", "placement", *(["seeds"] if repeated else []), *(m.label for m in task.metrics), delta,
-            "params (vs baseline)", "GFLOPs", "wall time"]  # fmt: skip
+            "params (vs baseline)", "GFLOPs", "wall time"]
     params = [None if _value(p) is None else int(p) for p in frame["params"]]
     base_params = params[0] if groups.baseline is not None else None
     rows = []
@@ -139,7 +139,7 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
         trial = f"{row.trial} (also {row.also})" if row.also else row.trial
         rows.append([row.rank, trial, row.placement, *([row.seeds] if repeated else []),
                      *(metric(_value(values[m.name])) for m in task.metrics), signed(_value(row.delta)),
-                     count(size, base_params), metric_or_dash(_value(row.gflops), 2), duration(_value(row.wall_time_s))])  # fmt: skip
+                     count(size, base_params), metric_or_dash(_value(row.gflops), 2), duration(_value(row.wall_time_s))])
     gain = ("the mean gain over the baseline on the seeds both trained (the metrics shown are the study seed's run); "
             "placements are ranked on it, as the confirmation picks its contenders" if repeated else
             "one proxy run against the baseline's: a lead here is often seed noise, which the race on fresh seeds checks")
