@@ -405,6 +405,18 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
+def dashboard_studies(proc: subprocess.Popen, port: int, seconds: float) -> list[dict]:
+    """The study summaries a dashboard started as ``proc`` serves on ``port``, once it answers (within ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else proc.returncode
+        try:
+            return get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
+        except OSError:
+            assert time.monotonic() < deadline, f"the dashboard did not answer within {seconds:g} s"
+            time.sleep(0.3)
+
+
 def test_dashboard_serves_the_study_with_its_outcome(study_dir: Path):
     """Through optuna-dashboard's own HTTP API: the study, its note (verdict and leaderboard) and
     its artifacts (best.yaml, the final weights, report.html), each downloadable as it was."""
@@ -425,15 +437,7 @@ def test_dashboard_serves_the_study_with_its_outcome(study_dir: Path):
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                studies = get_json(f"{base}/api/studies")["study_summaries"]
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the dashboard did not answer within 30 s"
-                time.sleep(0.3)
+        studies = dashboard_studies(proc, port, 30)
         assert [s["study_name"] for s in studies] == ["s"]
         detail = get_json(f"{base}/api/studies/{studies[0]['study_id']}")
         assert detail["name"] == "s"

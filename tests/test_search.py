@@ -577,21 +577,13 @@ def test_the_quick_start_commands_run_on_generated_data(learnable_data, tmp_path
     run = [a for a in run if a not in ("--trials", "100")] + ["--trials", "3", "--out", str(tmp_path), "--study", "q", *TINY]
     done = _search(*run)
     assert done.returncode == 0, done.stderr[-3000:]
-    port = 8080 + os.getpid() % 1000
+    from test_report import dashboard_studies, free_port
+
+    port = free_port()
     args = [a.replace("results/<study>", str(tmp_path / "q")) for a in dashboard] + ["--port", str(port)]
     server = subprocess.Popen([sys.executable, "-m", "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import urllib.request
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as answer:
-                    assert b"study_summaries" in answer.read()
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "the dashboard did not answer"
-                time.sleep(0.5)
+        assert [s["study_name"] for s in dashboard_studies(server, port, 60)] == ["q"]
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -12,12 +12,11 @@ import os
 import random
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_report import TRIALS, free_port, get_json, make_confirmed_study
+from test_report import TRIALS, dashboard_studies, free_port, get_json, make_confirmed_study
 
 from helpers import one_line_error
 from search.cli import main
@@ -74,19 +73,10 @@ def _dashboard_answers(study: Path) -> dict:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "search", "dashboard", str(study), "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                studies = get_json(f"{base}/api/studies")["study_summaries"]
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the dashboard did not answer within 60 s"
-                time.sleep(0.3)
+        studies = dashboard_studies(proc, port, 60)
         assert [s["study_name"] for s in studies] == ["s"]
-        return get_json(f"{base}/api/studies/{studies[0]['study_id']}")
+        return get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
     finally:
         proc.terminate()
         try:
