@@ -405,6 +405,16 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a server started for a test: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def dashboard_studies(proc: subprocess.Popen, port: int, seconds: float) -> list[dict]:
     """The study summaries a dashboard started as ``proc`` serves on ``port``, once it answers (within ``seconds``)."""
     deadline = time.monotonic() + seconds
@@ -449,12 +459,7 @@ def test_dashboard_serves_the_study_with_its_outcome(study_dir: Path):
         with urllib.request.urlopen(f"{base}/artifacts/{studies[0]['study_id']}/{pt['artifact_id']}", timeout=5) as r:
             assert r.read() == b"weights"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         proc.stdout.close()
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_report import TRIALS, dashboard_studies, free_port, get_json, make_confirmed_study
+from test_report import TRIALS, dashboard_studies, free_port, get_json, make_confirmed_study, stop
 
 from helpers import one_line_error
 from search.cli import main
@@ -78,12 +78,7 @@ def _dashboard_answers(study: Path) -> dict:
         assert [s["study_name"] for s in studies] == ["s"]
         return get_json(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         output = proc.stdout.read()
         proc.stdout.close()
         assert "Traceback" not in output, output
