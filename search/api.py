@@ -123,7 +123,8 @@ def load(study: str | Path, storage: str | None = None) -> Result:
                              f"`python -m search resume {config.study_dir}`")
         folder = config.study_dir
         winner = decision.confirmation.winner if decision.confirmation else None
-        weights = next((w for w in (folder / "best.pt", folder / "final" / "weights" / "best.pt") if w.is_file()), None)
+        trained = folder / decision.final.weights if decision.final and decision.final.weights else None  # study-relative
+        weights = next((w for w in (folder / "best.pt", trained) if w is not None and w.is_file()), None)
         return Result(
             study=folder, verdict=decision.sentence(task.score, task.score_label), headline=decision.headline(task.score_label),
             improved=winner is not None, placement="" if decision.keeps_baseline else decision.placement_str,

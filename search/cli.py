@@ -246,11 +246,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.trial is not None:
         print("a trial keeps no weights (proxy trainings are not saved): train this YAML, or export the study's decision")
         return 0
-    from search.final import val_images
+    from search.final import FINAL_WEIGHTS, val_images
     from search.study import task_of_study
     from trainers.deploy import export_checked
 
-    weights = config.study_dir / "final" / "weights" / "best.pt"
+    weights = config.study_dir / FINAL_WEIGHTS
     if not weights.is_file():
         print(f"no deployment files: the final training's weights ({weights}) are missing; `python -m search resume "
               f"{config.study_dir}` trains them")

@@ -31,6 +31,8 @@ from trainers.data import load_dataset
 from trainers.deploy import CHECK_IMAGES, export_checked
 from trainers.train import Report, TrialRecord, full_train, head_args
 
+FINAL_WEIGHTS = Path("final") / "weights" / "best.pt"  # in the study folder: the decided model's trained weights
+
 
 def choose_winner(study: optuna.Study) -> FrozenTrial:
     """The best COMPLETE trial by the first objective (fewer parameters break ties); with repeat seeds
@@ -111,7 +113,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
         full = {}
         for folder, chosen, name in runs:
             progress.start(f"full training of {name}")
-            record = full[folder] = train_once(chosen, base, config, config.study_dir / folder, progress.report)
+            full[folder] = train_once(chosen, base, config, config.study_dir / folder, progress.report)
             progress.finish_run()
         final = _full_run(full["final"], run.task, "final")
         baseline = _full_run(full["final-baseline"], run.task, "final-baseline") if len(runs) > 1 else final
@@ -122,8 +124,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     if record.status != "complete":
         raise ValueError(f"the final training of {placement} failed: {record.reason} (see final/log)")
     shutil.copyfile(config.study_dir / "final" / "model.yaml", config.study_dir / "best.yaml")
-    export_checked(config.study_dir / "final" / "weights" / "best.pt", config.study_dir / "best", config.final_imgsz,
-                   val_images(config, run.task))
+    export_checked(config.study_dir / FINAL_WEIGHTS, config.study_dir / "best", config.final_imgsz, val_images(config, run.task))
     return decision
 
 

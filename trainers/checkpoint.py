@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 from ultralytics.cfg import DEFAULT_CFG_DICT
-from ultralytics.utils import LOGGER
 from ultralytics.utils.torch_utils import strip_optimizer
 
 from spaces.tasks import task_of
+from trainers.offline import ultralytics_logs_above
 
 
 def save_checkpoint(model, task: str, source, yaml_path: str | Path, out: str | Path, extra: dict) -> tuple[int, str]:
@@ -37,12 +37,8 @@ def save_checkpoint(model, task: str, source, yaml_path: str | Path, out: str | 
     with tempfile.TemporaryDirectory() as tmp:
         full = Path(tmp) / Path(out).name
         torch.save({"model": model, "train_args": model.args}, full)
-        level = LOGGER.level
-        LOGGER.setLevel(logging.WARNING)  # its "Optimizer stripped from <temporary file>" line would only confuse
-        try:
+        with ultralytics_logs_above(logging.WARNING):  # its "Optimizer stripped from <temporary file>" would only confuse
             saved = strip_optimizer(full, str(out), updates=extra)
-        finally:
-            LOGGER.setLevel(level)
     if not saved:
         raise RuntimeError(f"Ultralytics could not re-save {out}")
     return Path(out).stat().st_size, note

@@ -29,6 +29,7 @@ import yaml
 from filelock import FileLock
 
 from trainers.files import replace_file
+from trainers.offline import ultralytics_logs_above
 
 if TYPE_CHECKING:  # spaces imports Ultralytics: only once prepare_ultralytics has run
     from spaces.tasks import Task
@@ -383,14 +384,9 @@ def write_label_caches(root: Path, data: dict, task: str) -> None:
     cached warnings again)."""
     from ultralytics.data.dataset import YOLODataset
 
-    logger = logging.getLogger("ultralytics")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)  # above INFO also turns Ultralytics' progress bar off
-    try:
+    with ultralytics_logs_above(logging.CRITICAL + 1):  # the scan's progress bar off too
         for split in ("train", "val"):
             YOLODataset(img_path=str(root.resolve() / "images" / split), data=data, augment=False, task=task)
-    finally:
-        logger.setLevel(level)
 
 
 TOY_KEYPOINTS = 4  # a toy pose object's keypoints: the corners of its rectangle (the extreme points of its ellipse)

@@ -19,6 +19,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from trainers.offline import ultralytics_logs_above
+
 CONF = 0.25  # detections compared at Ultralytics' default confidence
 BOX_TOLERANCE_PX = 1.0  # boxes of "the same detection" differ by at most this, in pixels of the image
 RELATIVE_TOLERANCE = 1e-3  # raw outputs within this share of their largest magnitude: float32 export noise
@@ -91,7 +93,7 @@ def export_checked(weights: str | Path, stem: str | Path, imgsz: int, images: li
         dropped = drop_closed_gates(model.model)
         try:
             options = {"simplify": False} if name == "onnx" else {}  # the only format here that would run onnxslim
-            with _quiet():
+            with ultralytics_logs_above(logging.WARNING):  # the exporter's banner and hints are not ours to print
                 exported = Path(model.export(format=name, imgsz=imgsz, device="cpu", verbose=False, **options))
             check = _compare(reference, YOLO(str(exported), task=reference.task), images, imgsz)
             checks.append(ExportCheck(name, exported.name, dropped_gates=dropped, **check))
@@ -163,15 +165,3 @@ def _same_detections(a, b) -> tuple[bool, float]:
         return False, float("inf")
     px = float((boxes_a.data[order_a, :4] - boxes_b.data[order_b, :4]).abs().max())
     return px <= BOX_TOLERANCE_PX, px
-
-
-class _quiet:
-    """Ultralytics' exporter banner and hints off while an export runs (they are not ours to print)."""
-
-    def __enter__(self):
-        self.logger = logging.getLogger("ultralytics")
-        self.level = self.logger.level
-        self.logger.setLevel(logging.WARNING)
-
-    def __exit__(self, *exc):
-        self.logger.setLevel(self.level)

@@ -46,15 +46,12 @@ def export_onnx(model_yaml: Path, imgsz: int) -> Path:
 
     from ultralytics import YOLO
 
-    logger = logging.getLogger("ultralytics")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # the exporter's banner and hints are not ours to print
-    model = YOLO(str(model_yaml))
-    model.model.pt_path = str(model_yaml.with_suffix(".pt"))  # else the exporter writes a YAML model's file into the cwd
-    try:
+    from trainers.offline import ultralytics_logs_above
+
+    with ultralytics_logs_above(logging.WARNING):  # the exporter's banner and hints are not ours to print
+        model = YOLO(str(model_yaml))
+        model.model.pt_path = str(model_yaml.with_suffix(".pt"))  # else the exporter writes a YAML model's file into the cwd
         exported = model.export(format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=False, device="cpu", verbose=False)
-    finally:
-        logger.setLevel(level)
     return Path(exported)
 
 

@@ -21,15 +21,18 @@ workers), which should still call it themselves: it is idempotent and cheap the 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from trainers.files import replace_file
 
-__all__ = ["prepare_ultralytics"]
+__all__ = ["prepare_ultralytics", "ultralytics_logs_above"]
 
 # Settings that make Ultralytics call out or load third-party loggers; all off. `api_key` empty keeps
 # the Platform callbacks inert (they need a key), `raytune` off keeps Ultralytics' own Ray Tune
@@ -171,3 +174,16 @@ def _refuse_downloads() -> None:
 
 def _ultralytics_modules() -> list[ModuleType]:
     return [m for n, m in list(sys.modules.items()) if n.partition(".")[0] == "ultralytics" and m is not None]
+
+
+@contextmanager
+def ultralytics_logs_above(level: int) -> Iterator[None]:
+    """Ultralytics' log lines below ``level`` (a `logging` level) off while the block runs, as they were after it: its
+    banners and hints where we print our own lines (``logging.CRITICAL + 1`` also turns its progress bars off)."""
+    logger = logging.getLogger("ultralytics")
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
