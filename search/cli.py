@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in {"space", "build"}:
         _prepare()
-    from trainers.interrupt import Terminated, ctrl_c_kept, raise_if_pressed, terminated
+    from trainers.interrupt import Terminated, ctrl_c_kept, handled, raise_if_pressed, terminated
 
     with nullcontext() if args.command == "dashboard" else ctrl_c_kept():  # Ctrl-C is how a dashboard stops
         try:
@@ -441,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated; Ray Tune re-raises it as a KeyboardInterrupt)
             sigterm = isinstance(e, Terminated) or terminated()
+            handled()
             print(f"\n{interrupted_text(getattr(args, 'study_dir', None), 'terminated (SIGTERM)' if sigterm else 'interrupted')}",
                   file=sys.stderr)
             return EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED

@@ -68,3 +68,30 @@ def test_a_sigterm_handler_a_library_installed_is_replaced_again():
     before = signal.getsignal(signal.SIGTERM)
     sigterm_kept()  # outside the keeper: nothing changes
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+_CAUGHT_IN_EVAL = """
+import os, signal, sys, time
+from trainers.interrupt import handled
+try:
+    eval("[os.kill(os.getpid(), signal.SIGINT), time.sleep(5)]")  # the press lands inside a string's code
+except KeyboardInterrupt:
+    if sys.argv[1] == "handled":
+        handled()
+raise SystemExit(130)
+"""
+
+
+@pytest.mark.parametrize("how", ["handled", "not"])
+def test_a_handled_ctrl_c_ends_with_the_commands_exit_code(tmp_path, how):
+    """A Ctrl-C that passed through ``eval`` of a string (as namedtuple's and dataclasses' generated code does) makes
+    ``python -m`` kill itself with SIGINT at exit (-2), whatever code it returned; `handled` keeps the command's 130.
+    The "not" case shows the failure this guards against (it is what failed the Ctrl-C end-to-end test once)."""
+    import subprocess
+    from pathlib import Path
+
+    (tmp_path / "caught_in_eval.py").write_text(_CAUGHT_IN_EVAL)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    done = subprocess.run([sys.executable, "-m", "caught_in_eval", how], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == (130 if how == "handled" else -signal.SIGINT), done.stderr

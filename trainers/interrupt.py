@@ -75,6 +75,16 @@ def terminated() -> bool:
     return _terminated.is_set()
 
 
+def handled() -> None:
+    """Tell CPython that a KeyboardInterrupt was handled, so the exit code the command returns is the one the shell sees.
+
+    A KeyboardInterrupt that passed on its way out through an ``eval`` or ``exec`` of a string (``collections.namedtuple``
+    and ``dataclasses`` build code that way) leaves a mark in CPython, and ``python -m`` then ends by killing itself
+    with SIGINT at exit, whatever the code (a parent sees -2, not 130). Any string run that finishes clears that mark.
+    """
+    exec("")
+
+
 def raise_if_pressed() -> None:
     """Raise KeyboardInterrupt (`Terminated` for a SIGTERM) again if Ctrl-C was pressed, in case its first one was dropped."""
     if _pressed.is_set():
