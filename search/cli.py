@@ -327,7 +327,8 @@ DEMO_OPTIONS = {"proxy_epochs": 6, "proxy_imgsz": 64, "proxy_batch": 4, "final_e
                 "train_args": {"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0.0, "warmup_epochs": 0, "nbs": 4}}
 
 
-DEMO_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
+DEMO_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml",
+               "classify": "yolov8n-cls.yaml"}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

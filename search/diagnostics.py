@@ -244,8 +244,8 @@ def _stage_name(stride: int) -> str:
 def stage_table(model_dict: dict) -> list[dict]:
     """One row per stride level: the last backbone layer at each stride, then each Detect input.
 
-    Rows are `receptive_fields` rows plus ``"stage"`` (e.g. ``"P3/8"``) and ``"detect"`` (True for
-    the head's inputs); approximation: a level's rf is that of the one layer that ends it.
+    Rows are `receptive_fields` rows plus ``"stage"`` (e.g. ``"P3/8"``), ``"detect"`` (True for
+    the head's inputs) and ``"where"`` (``"backbone"``, or e.g. ``"Detect input"``); approximation: a level's rf is that of the one layer that ends it.
     """
     from spaces.layers import HEADS, resolve_layers
 
@@ -253,8 +253,9 @@ def stage_table(model_dict: dict) -> list[dict]:
     last_at = {row["stride"]: row for row, layer in zip(fields, layers) if layer.in_backbone}
     heads = [layer for layer in layers if layer.module in HEADS]
     detect = [fields[j] for j in heads[-1].inputs] if heads else []
-    return [{**row, "stage": _stage_name(row["stride"]), "detect": False} for row in last_at.values()] + [
-        {**row, "stage": _stage_name(row["stride"]), "detect": True} for row in detect
+    head = heads[-1].module if heads else ""
+    return [{**row, "stage": _stage_name(row["stride"]), "detect": False, "where": "backbone"} for row in last_at.values()] + [
+        {**row, "stage": _stage_name(row["stride"]), "detect": True, "where": f"{head} input"} for row in detect
     ]
 
 
@@ -284,8 +285,7 @@ def size_table_markdown(sizes: np.ndarray, stages: list[dict]) -> str:
     ]
     for s in stages:
         size_range, share = assigned.get(s["layer"], ("–", "–")) if s["detect"] else ("–", "–")
-        where = "Detect input" if s["detect"] else "backbone"
-        cells = [f"{s['stage']} {where}", s["layer"], s["module"], s["stride"], s["rf"], size_range, share]
+        cells = [f"{s['stage']} {s['where']}", s["layer"], s["module"], s["stride"], s["rf"], size_range, share]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     if sizes.size:
         p10, p50, p90 = np.percentile(sizes, [10, 50, 90])

@@ -131,8 +131,10 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
 def val_images(config: RunConfig, task: Task) -> list[Path]:
     """The first `CHECK_IMAGES` val images of the study, in its own view of the data (or, for a study from before the
     view, the dataset's): what its deployment files are checked on."""
-    view = config.study_dir / "data" / "images" / "val"
-    return (sorted(view.iterdir()) if view.is_dir() else list(load_dataset(config.data, task).val))[:CHECK_IMAGES]
+    views = (config.study_dir / "data" / "images" / "val", config.study_dir / "data" / "val")  # boxes' view, a classifier's
+    view = next((v for v in views if v.is_dir()), None)
+    images = sorted(p for p in view.rglob("*") if p.is_file()) if view else list(load_dataset(config.data, task).val)
+    return images[:CHECK_IMAGES]
 
 
 def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Roles:
 #   channels    args[0] is the output channel count, scaled by width (parse_model's channel-first blocks)
-#   head        a detection-family head, of any task (its inputs are the neck paths)
+#   head        the model's output head, of any task (its inputs are the neck paths; a classifier's one input)
 #   backbone    a block of stacked bottlenecks after which attention may go (`backbone.<i>`)
 #   fusable     its bottlenecks can host attention inside (`fused.<i>`): those built from `Bottleneck`
 #   removable   the base's own attention block, which a placement may drop (`drop.<i>`)
@@ -20,7 +20,7 @@ from __future__ import annotations
 _BLOCKS = {
     "Conv": "channels conv", "DWConv": "channels conv", "GhostConv": "channels conv", "SCDown": "channels conv",
     "ConvTranspose": "channels", "nn.ConvTranspose2d": "channels", "DWConvTranspose2d": "channels",
-    "Focus": "channels", "Classify": "channels", "SPP": "channels", "SPPF": "channels", "SPPELAN": "channels",
+    "Focus": "channels", "Classify": "channels head", "SPP": "channels", "SPPF": "channels", "SPPELAN": "channels",
     "ADown": "channels pool_conv", "AConv": "channels pool_conv",
     "Bottleneck": "channels bottlenecks", "GhostBottleneck": "channels", "C2fAttn": "channels",
     "C1": "channels backbone bottlenecks", "C2": "channels backbone bottlenecks",

@@ -4,7 +4,7 @@ Names carry the base layer index, so they read against the base YAML:
 
 - ``backbone.<i>``: after backbone block ``i`` (C3, C2f, C3k2, A2C2f, ...);
 - ``sppf.<i>``: after layer ``i``, the input of SPPF ("before SPPF");
-- ``neck.<i>``: after head layer ``i``, on a path into the detection head;
+- ``neck.<i>``: after layer ``i``, on a path into the head (a classifier's one: "before the head");
 - ``fused.<i>``: inside every bottleneck of block ``i`` (as the community's C3SE/C2f_CBAM do);
 - ``drop.<i>``: the base's own attention block ``i`` (e.g. YOLO11's C2PSA), kept or removed.
 

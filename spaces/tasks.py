@@ -3,7 +3,7 @@
 A `Task` says everything that differs between tasks: the head blocks that make a base model one of
 its models, the Ultralytics model class that builds it, the metrics a training reports (Ultralytics'
 results key, our name, the report's label), the score the search maximises, and which label files
-Ultralytics would drop. Loss names are not listed: the diagnostics read them from the training's own
+Ultralytics would drop (none for a classifier, whose data is one folder of images per class). Loss names are not listed: the diagnostics read them from the training's own
 records (Ultralytics derives them from its loss). A new task is one row here plus its
 tests; the trainer, the search, the report and the data checks read it from there.
 """
@@ -35,11 +35,26 @@ class Task:
     metrics: tuple[Metric, ...]
     score: str  # our name of the metric the search maximises
     # Why a label file would be dropped by Ultralytics, from its lines' value counts and the values per object
-    # of the data's keypoints (kpt_shape; 0 without); None when it is usable.
-    label_problem: Callable[[list[int], int], str | None]
+    # of the data's keypoints (kpt_shape; 0 without); None when it is usable. None: the task has no label files.
+    label_problem: Callable[[list[int], int], str | None] | None
     keypoints: bool = False  # label lines are a box, then the data's keypoints (kpt_shape)
     masks: bool = False  # it learns masks from polygon labels
     rotated: bool = False  # its boxes are rotated: label lines are four corners
+
+    @property
+    def image_folders(self) -> bool:
+        """Its data is an ImageFolder (``train/<class>/``, ``val/<class>/``, no label files): classification."""
+        return self.label_problem is None
+
+    @property
+    def shown_beside(self) -> tuple[Metric, ...]:
+        """The scores a race's table shows beside the searched one: box precision and recall, or a classifier's top-5."""
+        return tuple(m for m in self.metrics if m.name in ("precision", "recall")) or tuple(m for m in self.metrics if m.name != self.score)
+
+    @property
+    def boxes(self) -> bool:
+        """It reports box precision and recall (every task but classification)."""
+        return any(m.name == "precision" for m in self.metrics)
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -55,6 +70,9 @@ class Task:
         segmentation user who deploys the boxes)."""
         if metric not in METRICS_SEARCHED:
             raise ValueError(f"--metric '{metric}' is not known; choose one of {', '.join(METRICS_SEARCHED)}")
+        if metric == "box" and not self.boxes:
+            raise ValueError(f"--metric box: a {self.name} model has no boxes; leave --metric out to search its "
+                             f"{self.score_label}")
         return self if metric == "task" else replace(self, score="map50_95")
 
     def model(self, cfg, **kwargs):
@@ -69,6 +87,12 @@ BOX = (  # the box scores every task but classification reports, under (B)
     Metric("metrics/recall(B)", "recall", "R"),
     Metric("metrics/mAP50(B)", "map50", "mAP50"),
     Metric("metrics/mAP50-95(B)", "map50_95", "mAP50-95"),
+)
+
+
+ACCURACY = (  # a classifier's scores: the share of val images whose class is its first guess, or among its first five
+    Metric("metrics/accuracy_top1", "top1", "top-1 acc"),
+    Metric("metrics/accuracy_top5", "top5", "top-5 acc"),
 )
 
 
@@ -109,11 +133,12 @@ TASKS = {
     "pose": Task("pose", frozenset({"Pose", "Pose26"}), "PoseModel", _beside_boxes("P", "pose"), "pose_map50_95", _keypoints,
                  keypoints=True),
     "obb": Task("obb", frozenset({"OBB", "OBB26"}), "OBBModel", BOX, "map50_95", _rotated_boxes, rotated=True),
+    "classify": Task("classify", frozenset({"Classify"}), "ClassificationModel", ACCURACY, "top1", None),
 }
 
 # Heads of models no task here trains yet, and what they are (for the one-line refusal).
 NOT_SERVED = {
-    "Classify": "a classification model", "YOLOEDetect": "a YOLOE model (open-vocabulary, needs text embeddings)",
+    "YOLOEDetect": "a YOLOE model (open-vocabulary, needs text embeddings)",
     "YOLOESegment": "a YOLOE segmentation model (open-vocabulary, needs text embeddings)",
     "WorldDetect": "a YOLO-World model (open-vocabulary, needs text embeddings)",
     "RTDETRDecoder": "an RT-DETR model (transformer decoder, no YOLO detection head)",
@@ -129,5 +154,5 @@ def task_of(model: dict, name: str = "the base model") -> Task:
         what = NOT_SERVED.get(head, f"not a model of a task this tool serves (last layer {head})")
         served = ", ".join(f"{t.name} ({'/'.join(sorted(t.heads))} head)" for t in TASKS.values())
         raise ValueError(f"{name} is {what}; this tool searches YOLO models of these tasks: {served}, e.g. yolov8n.yaml, "
-                         "yolo11n.yaml, yolov5nu.yaml or a checkpoint of one")
+                         "yolo11n.yaml, yolov8n-cls.yaml or a checkpoint of one")
     return found

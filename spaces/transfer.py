@@ -53,6 +53,11 @@ def check_matches(source: str | Path | nn.Module, base: dict) -> None:
     model of another task (segment, pose, obb): its backbone, neck and box head transfer, and the task's own
     head branches start fresh."""
     checkpoint = base_model(source)
+    made_for, base_task = task_of(checkpoint.yaml).name, task_of(base).name
+    if "classify" in (made_for, base_task) and made_for != base_task:
+        raise ValueError(f"checkpoint '{source}' is a {made_for} model and the base a {base_task} model: a classifier and a "
+                         "box model share no head and few layers; give a checkpoint of the base's task (e.g. yolov8n-cls.pt for "
+                         "yolov8n-cls.yaml) or leave --weights out to train from scratch")
     expected = task_of(base).model({**base, "nc": checkpoint.yaml.get("nc", base.get("nc"))}, verbose=False).state_dict()
     found = checkpoint.state_dict()
     wrong = [k for k, v in found.items() if k not in expected or expected[k].shape != v.shape]

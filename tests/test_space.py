@@ -235,11 +235,11 @@ def test_generated_file_loads_whatever_scale_its_name_suggests(tmp_path):
 
 @pytest.mark.parametrize(
     ("model", "what"),
-    [("yolov8n-cls.yaml", "classification"), ("yolov8s-worldv2.yaml", "YOLO-World"), ("yoloe-v8s-seg.yaml", "YOLOE"),
+    [("yolov8s-worldv2.yaml", "YOLO-World"), ("yoloe-v8s-seg.yaml", "YOLOE"),
      ("rtdetr-l.yaml", "RT-DETR")],
 )
 def test_other_tasks_and_families_are_refused_in_one_line(model, what):
-    with pytest.raises(ValueError, match=f"is an? {what}.*searches YOLO models of these tasks: detect .*segment .*pose .*obb") as err:
+    with pytest.raises(ValueError, match=f"is an? {what}.*searches YOLO models of these tasks: detect .*segment .*pose .*obb .*classify") as err:
         load_base(model)
     assert "\n" not in str(err.value)
 
@@ -273,12 +273,12 @@ def test_a_single_type_may_be_written_without_a_list(tmp_path):
 
 def test_block_roles_are_consistent():
     """The one block table (`spaces.blocks`): a fusable block is a backbone block of bottlenecks,
-    removable blocks are global attention, heads play no other role."""
+    removable blocks are global attention, heads play no other role (but Classify's channel-first arguments)."""
     from spaces.blocks import BLOCKS, ROLES, having
 
     assert set().union(*BLOCKS.values()) <= ROLES
     assert having("fusable") <= having("backbone") & having("bottlenecks")
     assert having("removable") <= having("global")
-    assert all(BLOCKS[name] == {"head"} for name in having("head"))
+    assert all(BLOCKS[name] <= {"head", "channels"} for name in having("head"))  # Classify's args[0] is its class count
     with pytest.raises(ValueError, match="unknown block role"):
         having("attention")

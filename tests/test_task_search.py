@@ -91,7 +91,8 @@ def _flat(out) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("model", ["yolov8n-seg.yaml", "yolov8n-pose.yaml", "yolov8n-obb.yaml", "yolo26n-seg.yaml",
-                                   "yolo26n-pose.yaml", "yolo26n-obb.yaml"])
+                                   "yolo26n-pose.yaml", "yolo26n-obb.yaml", "yolov8n-cls.yaml", "yolo11n-cls.yaml",
+                                   "yolo26n-cls.yaml"])
 def test_gated_insertion_keeps_every_task_head_exactly(model):
     """SE at one position of each kind, gated: the same outputs as the base, to the last bit; plain differs."""
     base = load_base(model)

@@ -20,7 +20,8 @@ def test_every_task_row_is_complete(name):
 
 
 @pytest.mark.parametrize("generation", ["yolov8n", "yolo11n", "yolo26n"])
-@pytest.mark.parametrize("name, suffix", [("detect", ""), ("segment", "-seg"), ("pose", "-pose"), ("obb", "-obb")])
+@pytest.mark.parametrize("name, suffix", [("detect", ""), ("segment", "-seg"), ("pose", "-pose"), ("obb", "-obb"),
+                                          ("classify", "-cls")])
 def test_the_task_is_read_from_the_base_model(generation, name, suffix):
     base = load_base(f"{generation}{suffix}.yaml")
     assert task_of(base) is TASKS[name]
@@ -28,8 +29,8 @@ def test_the_task_is_read_from_the_base_model(generation, name, suffix):
 
 
 def test_a_base_of_a_task_not_served_is_one_line():
-    with pytest.raises(ValueError, match="is a classification model; this tool searches YOLO models of these tasks") as err:
-        load_base("yolov8n-cls.yaml")
+    with pytest.raises(ValueError, match="is an RT-DETR model .*; this tool searches YOLO models of these tasks") as err:
+        load_base("rtdetr-l.yaml")
     assert "\n" not in str(err.value)
 
 
@@ -57,3 +58,5 @@ def test_a_segmentation_search_may_search_the_box_score():
     assert TASKS["detect"].scored_on("box") == TASKS["detect"]
     with pytest.raises(ValueError, match="--metric 'mask' is not known; choose one of task, box"):
         TASKS["segment"].scored_on("mask")
+    with pytest.raises(ValueError, match="--metric box: a classify model has no boxes; leave --metric out to search its top-1 acc"):
+        TASKS["classify"].scored_on("box")

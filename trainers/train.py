@@ -271,6 +271,7 @@ def train_candidate(
     from ultralytics import YOLO
 
     from spaces import build_yaml, transfer_weights, write_yaml
+    from trainers.data import ultralytics_data
     from spaces.build import attention_layers
     from spaces.gate import gate_values
     from spaces.space import model_cost
@@ -324,7 +325,7 @@ def train_candidate(
 
             model.add_callback("on_train_epoch_end", on_train_epoch_end)
             model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
-            model.train(data=str(data), project=str(workdir.parent), name=workdir.name, **budget.train_args())
+            model.train(data=ultralytics_data(data), project=str(workdir.parent), name=workdir.name, **budget.train_args())
         except _Stop as stop:
             record.status, record.reason = stop.status, stop.reason
             record.pruned_at = stop.epoch if stop.status == "pruned" else None

@@ -22,11 +22,16 @@ if TYPE_CHECKING:
 def diagnostics_section(report: Report) -> list[str]:
     """Fitting of the baseline, object sizes against receptive fields, and where the placement sits."""
     folder, config, groups, decision, base = report.folder, report.config, report.groups, report.decision, report.base
-    sizes, why = training_object_sizes(config, report.task)
     lines = ["## Diagnostics", "", "### Fitting", "", fit_text(folder, groups, decision), ""]
-    lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
-    lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
-              "objects are large against the RF of the level that detects them.", ""]
+    if report.task.image_folders:  # a classifier labels whole images: no object sizes to set against the stages
+        sizes, why = None, ""
+        lines += ["### Receptive fields", ""] + ([f"The stage table is missing: {base.missing}."] if base.missing else stage_rows(base))
+        lines += ["", "Theoretical RFs overstate what a network uses.", ""]
+    else:
+        sizes, why = training_object_sizes(config, report.task)
+        lines += ["### Object sizes and receptive fields", ""] + sizes_text(sizes, why, base, config.final_imgsz) + [""]
+        lines += ["Theoretical RFs overstate what a network uses; attention that pools the whole map adds most where "
+                  "objects are large against the RF of the level that detects them.", ""]
     lines += ["### Where the exported placement sits", ""] + placement_lines(decision, base, sizes, why) + [""]
     return lines
 
@@ -81,8 +86,7 @@ def sizes_text(sizes, why: str, base: BaseModel, imgsz: int) -> list[str]:
 
 
 def stage_rows(base: BaseModel) -> list[str]:
-    rows = [[s["stage"] + (" Detect input" if s["detect"] else " backbone"), s["layer"], s["module"], s["stride"], s["rf"]]
-            for s in base.stages]
+    rows = [[f"{s['stage']} {s['where']}", s["layer"], s["module"], s["stride"], s["rf"]] for s in base.stages]
     return table(["stage", "layer", "module", "stride (px)", "theoretical RF (px)"], rows)
 
 
@@ -106,13 +110,14 @@ def stride_share(stride: int, sizes, stages: list[dict]) -> str:
 
 
 def position_line(name: str, what: str, base: BaseModel, sizes, why: str) -> str:
-    """Where one position of the placement sits: its layer's stride and RF, and the objects at that stride."""
+    """Where one position of the placement sits: its layer's stride and RF, and the objects at that stride (none when
+    ``sizes`` is None and ``why`` empty: a classifier)."""
     kind, index = position_layer(name)
     row = base.fields[index]
     where = {"fused": f"inside the bottlenecks of layer {index}", "drop": f"layer {index} removed"}.get(kind, f"after layer {index}")
     rf = "sees the whole map (global RF)" if row["rf"] == "global" else f"theoretical RF {row['rf']} px"
-    share = stride_share(row["stride"], sizes, base.stages) if sizes is not None else f"object shares unknown: {why}"
-    return f"- `{name}` ({what}): {where} ({row['module']}), stride {row['stride']}, {rf}; {share}."
+    share = stride_share(row["stride"], sizes, base.stages) if sizes is not None else f"object shares unknown: {why}" if why else ""
+    return f"- `{name}` ({what}): {where} ({row['module']}), stride {row['stride']}, {rf}" + (f"; {share}." if share else ".")
 
 
 def placement_lines(decision: Decision | None, base: BaseModel, sizes, why: str) -> list[str]:

@@ -37,20 +37,20 @@ def race_table(found: Confirmation, task: Task) -> list[str]:
     rows = [seed_row(found.baseline, "baseline", task)]
     rows += [seed_row(c, f"candidate {i}" + (" (winner)" if i - 1 == found.winner else ""), task)
              for i, c in enumerate(found.candidates, 1)]
-    head = ["", "trial", "placement", "runs", f"{task.score_label} mean ± sd", "P (mean)", "R (mean)", "in the race",
-            "against the baseline", "trade-off"]
+    head = ["", "trial", "placement", "runs", f"{task.score_label} mean ± sd", *(f"{m.label} (mean)" for m in task.shown_beside),
+            "in the race", "against the baseline", "trade-off"]
     return table(head, rows)
 
 
 def seed_row(entry: SeedRuns, label: str, task: Task) -> list[object]:
-    """One confirmation row: runs, mean ± sd of ``task``'s score, mean P and R, its fate in the race, the
+    """One confirmation row: runs, mean ± sd of ``task``'s score, the means of the scores shown beside it, its fate in the race, the
     comparison and the trade-off."""
     scores = entry.scores(task.score)
     runs = str(len(scores)) + (f" ({entry.failed_runs} failed)" if entry.failed_runs else "")
     comparison = entry.comparison or {}
     against = comparison.get("line") or ("–" if label == "baseline" or entry.race else "not compared: no seed run completed")
-    return [label, entry.trial, entry.placement_str, runs, mean_sd(scores), mean_of(entry.scores("precision")),
-            mean_of(entry.scores("recall")), entry.race or "–", against, entry.tradeoff or "–"]
+    return [label, entry.trial, entry.placement_str, runs, mean_sd(scores), *(mean_of(entry.scores(m.name)) for m in task.shown_beside),
+            entry.race or "–", against, entry.tradeoff or "–"]
 
 
 def race_text(found: Confirmation) -> str:
