@@ -3,7 +3,7 @@ and returns the decision as a `Result`; ``search.load(study)`` reads the same `R
 moved) study. `complete` is the one path both take: the command line's ``run``, ``resume`` and ``demo`` call it
 too.
 
-Every keyword of `run` is a `search.config.RunConfig` field, the declaration that also builds the command line's
+Every keyword of `run` is a `search.config.run_config.RunConfig` field, the declaration that also builds the command line's
 options, with the same defaults and the same checks; bad input raises `SearchError`, whose message is the line the
 command line prints after ``error:``.
 """
@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from search.config import RUN_FIELDS, RunConfig, check_writable, load_study_config, same_kind
+from search.config.run_config import RUN_FIELDS, RunConfig
+from search.config.run_file import same_kind
+from search.config.study_folder import check_writable, load_study_config, prepare
 
 KINDS = {"int": "an int", "float": "a number", "str": "a string", "bool": "True or False", "dict": "a dict"}  # by type
 
@@ -31,7 +33,7 @@ class Outcome:
     words, why there is none."""
 
     config: RunConfig
-    decision: object | None  # search.decision.Decision
+    decision: object | None  # search.final.decision.Decision
     waiting: str = ""
 
 
@@ -57,10 +59,11 @@ class Result:
 def complete(config: RunConfig, show_progress: bool = True) -> Outcome:
     """Run ``config``'s search (the executor it names), then, as the last worker, confirm, retrain, export and write the
     report and the dashboard's outcome. Raises ``ValueError`` in one line for what cannot go on."""
-    from search.executor import run_search
-    from search.final import final_claim, finalize
+    from search.final.training import final_claim, finalize
     from search.report import write_report
-    from search.study import failed_baseline, held_elsewhere
+    from search.study.executor import run_search
+    from search.study.records import failed_baseline
+    from search.study.storage import held_elsewhere
 
     run = run_search(config, show_progress=show_progress)
     trials = run.study.get_trials(deepcopy=False)
@@ -107,10 +110,11 @@ def run(data: str, *, quiet: bool = False, **options) -> Result:
 def load(study: str | Path, storage: str | None = None) -> Result:
     """The `Result` of a finished study folder (wherever it was moved to); ``storage``: its URL with the password
     run.yaml does not keep. Raises `SearchError` for a folder that holds no study or one that has not decided."""
-    from search.decision import Decision
+    from search.final.decision import Decision
     from search.report.context import sort_trials
     from search.report.summary import leaderboard_frame
-    from search.study import load_study, task_of_study
+    from search.study.records import task_of_study
+    from search.study.storage import load_study
     from trainers.deploy import read_checks
 
     with _as_search_error():
@@ -149,27 +153,14 @@ def _config(data: str, options: dict) -> RunConfig:
 
 
 def prepare_run(config: RunConfig) -> None:
-    """What the command line checks and prepares before a search (`search.cli.cmd_run` calls it too); Ultralytics'
+    """What the command line checks and prepares before a search (`search.commands.cmd_run` calls it too); Ultralytics'
     own bars and logs stay off, ours show progress."""
-    from search.executor import check_executor
+    from search.study.executor import check_executor
 
     check_executor(config.executor)
     config.validate()
     check_writable(config.study_dir)
     prepare(config.study_dir / "config", quiet=True)
-
-
-def prepare(config_dir: Path | None = None, quiet: bool = False) -> None:
-    """Offline-safe Ultralytics with its files in ``config_dir`` (a temp folder if None); ``quiet``: Ultralytics' own
-    bars and logs off (ours show progress)."""
-    import os
-    import tempfile
-
-    from trainers.offline import prepare_ultralytics
-
-    if quiet:
-        os.environ["YOLO_VERBOSE"] = "False"
-    prepare_ultralytics(config_dir or Path(tempfile.gettempdir()) / f"yolo-attention-search-{os.getuid()}")  # per user
 
 
 @contextmanager

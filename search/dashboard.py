@@ -44,10 +44,10 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     from optuna.artifacts import upload_artifact
     from optuna_dashboard import save_note
 
-    from search.decision import Decision
+    from search.final.decision import Decision
     from search.report import leaderboard, sort_trials
     from search.report.outcome import race_table
-    from search.study import task_of_study
+    from search.study.records import task_of_study
 
     folder = Path(study_dir)
     store = artifact_store(folder)
@@ -80,16 +80,6 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     save_note(study, "\n".join(note))
 
 
-def progress_note(study: optuna.Study):
-    """A function that puts one line of the full trainings' progress into the study's note (so the dashboard shows it
-    while they run; `publish_outcome` replaces it), or None without optuna-dashboard."""
-    try:
-        from optuna_dashboard import save_note
-    except ImportError:
-        return None
-    return lambda line: save_note(study, f"## Full training in progress\n\n{line}")
-
-
 def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080, study_dir: str | Path | None = None) -> None:
     """Serve optuna-dashboard for ``storage_url`` at http://host:port/ until Ctrl-C or SIGTERM (blocking), with
     the artifacts of ``study_dir`` when given (a read-only study's, where it has them). Only reads the study."""
@@ -100,12 +90,12 @@ def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080,
         raise ValueError("optuna-dashboard is not installed; pip install 'yolo-attention-search[dashboard]'") from None
     if not 0 < port < 65536:
         raise ValueError(f"--port {port} is not a port; give one in 1..65535")
-    from search.study import opening_error
+    from search.study.storage import opening_error
 
     try:  # opened here, so a damaged file or a wrong URL is one line (the search's own), not a traceback
         storage = get_storage(storage_url)
         storage.get_all_studies()
-    except Exception as e:  # SQLAlchemy's many kinds, as in search.study.open_study
+    except Exception as e:  # SQLAlchemy's many kinds, as in search.study.storage.open_study
         raise opening_error(storage_url, e) from None
     store = None
     if study_dir is not None and (os.access(study_dir, os.W_OK) or (Path(study_dir) / ARTIFACTS).is_dir()):

@@ -2,7 +2,7 @@
 
 A new Ultralytics block is one row here; every module that sorts blocks reads its set from
 `having`: the YAML resolver (`spaces.layers`), the positions of a base (`spaces.positions`) and
-the receptive-field diagnosis (`search.diagnostics`).
+the receptive-field diagnosis (`search.report.receptive_fields`).
 """
 
 from __future__ import annotations

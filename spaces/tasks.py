@@ -3,9 +3,9 @@
 A `Task` says everything that differs between tasks: the head blocks that make a base model one of
 its models, the Ultralytics model class that builds it, the metrics a training reports (Ultralytics'
 results key, our name, the report's label), the score the search maximises, and which label files
-Ultralytics would drop (none for a classifier, whose data is one folder of images per class). Loss names are not listed: the diagnostics read them from the training's own
-records (Ultralytics derives them from its loss). A new task is one row here plus its
-tests; the trainer, the search, the report and the data checks read it from there.
+Ultralytics would drop (none for a classifier, whose data is one folder of images per class). Loss names
+are not listed: the diagnostics read them from the training's own records (Ultralytics derives them from
+its loss). A new task is one row here plus its tests; the trainer, the search, the report and the data checks read it from there.
 """
 
 from __future__ import annotations

@@ -54,9 +54,9 @@ def drive_ray_searcher(config, record_of) -> None:
 
     import pytest
 
-    from search.loop import TrialLoop
-    from search.ray_executor import RECORD_KEY, OptunaSearcher
-    from search.trials import start_search
+    from search.study.loop import TrialLoop
+    from search.study.ray_executor import RECORD_KEY, OptunaSearcher
+    from search.study.start import start_search
 
     searcher = OptunaSearcher(TrialLoop(start_search(config)))
     for n in range(100):

@@ -1,4 +1,4 @@
-"""`search.decision`: the study's decision read back as it was stored, and `export` writing that decision
+"""`search.final.decision`: the study's decision read back as it was stored, and `export` writing that decision
 (not the best single proxy run) on a hand-made study."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from test_report import FINAL, confirmed_final, make_confirmed_study, make_study
 
 from helpers import one_line_error
 from search.cli import main
-from search.decision import Decision
+from search.final.decision import Decision
 from spaces.tasks import TASKS
 
 

@@ -1,4 +1,4 @@
-"""`search.diagnostics`: fitting lines, object sizes from labels, receptive fields of YOLO models."""
+"""`search.report.receptive_fields`: fitting lines, object sizes from labels, receptive fields of YOLO models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from search.diagnostics import fit_gap_line, object_sizes, receptive_fields, size_table_markdown, stage_table
+from search.report.receptive_fields import fit_gap_line, object_sizes, receptive_fields, size_table_markdown, stage_table
 
 
 def _epochs(train: list[float], val: list[float]) -> list[dict]:

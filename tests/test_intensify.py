@@ -1,4 +1,4 @@
-"""Intensification: the rule (`search.intensify`) on plain scores, and repeat seeds as trials of a real study,
+"""Intensification: the rule (`search.select.intensify`) on plain scores, and repeat seeds as trials of a real study,
 through both executors' loops and a real search.
 
 Real parts: the rule, the Optuna study in SQLite, `start_search` on a generated dataset, the Ray
@@ -16,15 +16,17 @@ from collections import Counter
 import pytest
 from optuna.trial import TrialState
 
-import search.inprocess
+import search.study.inprocess
 from helpers import TINY, drive_ray_searcher, study_of
 from search.cli import main
 from search.config import RunConfig
-from search.inprocess import InProcess
-from search.intensify import next_repeat, paired_gain, ranking
-from search.loop import TrialLoop
-from search.study import count_trials, requeue, seed_scores
-from search.trials import identity_changes, queue_prior, start_search
+from search.select.intensify import next_repeat, paired_gain, ranking
+from search.study.inprocess import InProcess
+from search.study.loop import TrialLoop
+from search.study.records import count_trials, seed_scores
+from search.study.start import identity_changes, start_search
+from search.study.storage import requeue
+from search.study.trial_steps import queue_prior
 from spaces import Placement
 from trainers.train import TrialRecord
 
@@ -99,7 +101,8 @@ def _ray_searcher(config: RunConfig) -> None:
 @pytest.mark.parametrize("prior", [False, True], ids=["sampled", "usual-first"])
 def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, prior, toy_data, tmp_path, monkeypatch):
     """Each (placement, seed) trains once, also while repeats wait in the queue behind the usual placements."""
-    monkeypatch.setattr(search.inprocess, "train_candidate", lambda placement, base, proxy, budget, *a: _record(placement, budget.seed))
+    monkeypatch.setattr(search.study.inprocess, "train_candidate",
+                        lambda placement, base, proxy, budget, *a: _record(placement, budget.seed))
     trials = 24 if prior else 14  # the 16 usual placements first, then repeats
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=trials, sampler="random", pruner="none",
                        proxy_epochs=1, proxy_imgsz=64, seed=3, intensify=2, intensify_seeds=3, prior=prior).resolved()

@@ -1,4 +1,4 @@
-"""Measured latency (`trainers.latency`, `search.latency`): a real ONNX export timed with ONNX Runtime, the
+"""Measured latency (`trainers.latency`, `search.study.latency_probe`): a real ONNX export timed with ONNX Runtime, the
 cache by placement, the latency limits decided on the interval and the options' one-line errors.
 
 No test here asserts on a measured time: the timing logic is fed known durations (stand-in runners or a
@@ -19,8 +19,8 @@ import trainers.latency
 from helpers import TRAIN, one_line_error, study_of
 from search.cli import main
 from search.config import LATENCY_DEVICES, RunConfig
-from search.latency import RECHECK_ROUNDS, LatencyProbe
-from search.trials import start_search, study_data
+from search.study.latency_probe import RECHECK_ROUNDS, LatencyProbe
+from search.study.start import start_search, study_data
 from spaces import Placement
 from trainers.latency import DEVICES, ROUNDS, WARMUP, Timing, compare, compare_torch, export_onnx, interleave, missing_extra
 
@@ -113,7 +113,7 @@ def test_each_placement_is_timed_once_per_study(toy_data, tmp_path, monkeypatch)
     """The baseline against itself once, each placement once: a second probe on the same study (a resume, another
     worker) and a duplicate placement reuse the study's figures. The real timing runs; only calls are counted."""
     calls = []
-    monkeypatch.setattr("search.latency.compare", lambda *a, **k: calls.append(a) or compare(*a, **k))
+    monkeypatch.setattr("search.study.latency_probe.compare", lambda *a, **k: calls.append(a) or compare(*a, **k))
     config = _config(toy_data, tmp_path, objective="map+latency")
     run = start_search(config)
     first = run.latency.measure(HEAVY)
@@ -128,10 +128,10 @@ def test_a_candidate_over_the_limit_is_infeasible_and_never_trains(toy_data, tmp
     excess as the trial's Optuna constraint. The timing is stood in for (a real one is noisy at 64 px); the
     export, the cache and the loop are real."""
     slow = Timing(1.5, 1.45, 1.55, 3.0, 2.0, ROUNDS)
-    monkeypatch.setattr("search.latency.compare", lambda candidate, reference, rounds: slow)
+    monkeypatch.setattr("search.study.latency_probe.compare", lambda candidate, reference, rounds: slow)
     config = _config(toy_data, tmp_path, max_slowdown=1.1, sampler="random", trials=1)
     run = start_search(config)
-    from search.loop import TrialLoop
+    from search.study.loop import TrialLoop
 
     loop = TrialLoop(run)
     baseline = loop.next_trial()  # the baseline always trains: every candidate is compared with it
@@ -180,12 +180,12 @@ def test_a_limit_is_decided_on_the_interval(toy_data, tmp_path, monkeypatch, lim
         ratio, low, high = script.pop(0)
         return Timing(ratio, low, high, 2.0 * ratio, 2.0, rounds)
 
-    monkeypatch.setattr("search.latency.compare", stand_in)
+    monkeypatch.setattr("search.study.latency_probe.compare", stand_in)
     def export(model, imgsz):  # an empty file: the stand-in timings never read it
         model.with_suffix(".onnx").touch()
         return model.with_suffix(".onnx")
 
-    monkeypatch.setattr("search.latency.export_onnx", export)
+    monkeypatch.setattr("search.study.latency_probe.export_onnx", export)
     run = start_search(_config(toy_data, tmp_path, sampler="random", trials=1, **limits))
     for _ in range(2):  # the second trial of the placement measures nothing
         trial = run.study.ask()

@@ -1,4 +1,4 @@
-"""`search.loop.TrialLoop`, the trial loop every executor shares: its stop rule, checked once through
+"""`search.study.loop.TrialLoop`, the trial loop every executor shares: its stop rule, checked once through
 both executors, and twins of another worker's trial in training.
 
 Real parts: the Optuna study in SQLite, `start_search` on a generated dataset, the Ray executor's Tune
@@ -13,13 +13,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-import search.inprocess
+import search.study.inprocess
 from helpers import drive_ray_searcher
 from search.config import RunConfig
-from search.inprocess import InProcess
-from search.loop import TrialLoop
-from search.study import open_study, placement_params
-from search.trials import load_inputs, start_search
+from search.study.inprocess import InProcess
+from search.study.loop import TrialLoop
+from search.study.records import placement_params
+from search.study.start import load_inputs, start_search
+from search.study.storage import open_study
 from spaces import Placement
 from trainers.train import TrialRecord
 
@@ -54,7 +55,7 @@ def _ray_searcher(config: RunConfig) -> None:
 @pytest.mark.parametrize("drive", [_in_process, _ray_searcher], ids=["inprocess", "ray"])
 def test_trials_another_worker_holds_count_towards_the_total(drive, toy_data, tmp_path, monkeypatch):
     """--trials 3 with one trial held by another worker: this worker trains 2, whichever executor."""
-    monkeypatch.setattr(search.inprocess, "train_candidate", _record)
+    monkeypatch.setattr(search.study.inprocess, "train_candidate", _record)
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=3, sampler="random", pruner="none",
                        proxy_epochs=1, proxy_imgsz=64).resolved()
     config.study_dir.mkdir(parents=True)
@@ -88,7 +89,7 @@ def test_a_twin_of_another_workers_trial_waits_and_is_told_its_outcome(toy_data,
 def test_the_last_epoch_is_never_pruned(tmp_path):
     """A pruner that prunes every value (ThresholdPruner above any fitness) may stop a trial before its
     last epoch, never at it: a training that ran every epoch is complete."""
-    from search.trials import report_epoch
+    from search.study.trial_steps import report_epoch
 
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(lower=2.0))
     config = RunConfig(data="d.yaml", out=str(tmp_path), study="s", proxy_epochs=2)

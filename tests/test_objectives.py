@@ -1,4 +1,4 @@
-"""`search.objectives`: the registry of second objectives, the values a trial is told with, and the
+"""`search.config.objectives`: the registry of second objectives, the values a trial is told with, and the
 names the study gives its objectives (what optuna-dashboard shows instead of "Objective 0")."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from optuna.trial import TrialState
 
 from helpers import one_line_error
 from search.config import RunConfig
-from search.objectives import CHOICES, OBJECTIVES, directions, second_objective
-from search.study import open_study
-from search.trials import StudyRun, outcome, start_search
+from search.config.objectives import CHOICES, OBJECTIVES, directions, second_objective
+from search.study.start import StudyRun, start_search
+from search.study.storage import open_study
+from search.study.trial_steps import outcome
 from spaces.tasks import TASKS
 from trainers.train import TrialRecord
 
@@ -34,7 +35,7 @@ def test_every_registered_objective_is_an_option_with_its_direction():
 def test_a_trial_is_told_the_task_score_then_the_second_objective(objective, told, tmp_path):
     config = RunConfig(data="unused.yaml", out=str(tmp_path), study="s", objective=objective)
     run = StudyRun(config, None, None, {}, tmp_path, TASKS["detect"])  # outcome reads the config and the task only
-    attrs = {"latency_ratio": 1.07}  # measured before training (search.latency), kept on the trial
+    attrs = {"latency_ratio": 1.07}  # measured before training (search.study.latency_probe), kept on the trial
     assert outcome(RECORD, run, attrs) == (told, TrialState.COMPLETE)
 
 

@@ -1,4 +1,4 @@
-"""`search.power`: minimal detectable effect, seeds needed, and seed noise measured from scores."""
+"""`search.select.power`: minimal detectable effect, seeds needed, and seed noise measured from scores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search.power import (
+from search.select.power import (
     detectable_effect,
     fewest_seeds,
     paired_detectable,
@@ -18,7 +18,7 @@ from search.power import (
     welch_detectable,
     welch_power,
 )
-from search.verdict import compare
+from search.select.verdict import compare
 
 
 @pytest.mark.parametrize("seeds, correlation", [(3, 0.0), (5, 0.5), (8, 0.8)])

@@ -13,7 +13,7 @@ from ultralytics.nn.tasks import DetectionModel
 
 from search.cli import main
 from search.config import PROXY_EPOCHS, RunConfig
-from search.study import make_pruner
+from search.study.storage import make_pruner
 from spaces import load_base
 
 

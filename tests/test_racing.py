@@ -1,4 +1,4 @@
-"""`search.racing` on simulated scores, its wiring to cached trainings (`search.confirm`) and its options."""
+"""`search.select.racing` on simulated scores, its wiring to cached trainings (`search.final.confirm`) and its options."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from optuna.trial import TrialState, create_trial
 from scipy import stats
 
 from search.config import RunConfig
-from search.power import RELIABLE_PAIRS, paired_detectable, welch_detectable
-from search.racing import ALPHA, MIN_PAIRS, SELECTION_ROUNDS, Drop, Race, Round, look_level, looks, minimal_budget, race
-from search.verdict import PAIRED, WELCH
+from search.select.power import RELIABLE_PAIRS, paired_detectable, welch_detectable
+from search.select.racing import ALPHA, MIN_PAIRS, SELECTION_ROUNDS, Drop, Race, Round, look_level, looks, minimal_budget, race
+from search.select.verdict import PAIRED, WELCH
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
 
@@ -234,7 +234,7 @@ def test_whole_procedure_false_improves_at_most_5_percent_and_finds_a_real_winne
 
 
 def test_an_intensified_search_keeps_its_false_improves_at_most_5_percent():
-    """The same with the intensification (`search.intensify`): the race's seeds are fresh, so picking its
+    """The same with the intensification (`search.select.intensify`): the race's seeds are fresh, so picking its
     contenders on repeat seeds cannot inflate false improvements; repeats cost visited placements."""
     simulation = _selection_power()
     design, searches = simulation.Design(trials=100, top=2, budget=20, leaders=2, seeds=2), 300
@@ -243,7 +243,7 @@ def test_an_intensified_search_keeps_its_false_improves_at_most_5_percent():
     assert 0 < null.repeats < 50 and null.runs <= 120
 
 
-# --- wiring: search.confirm over cached proxy runs ---------------------------------------------
+# --- wiring: search.final.confirm over cached proxy runs ---------------------------------------------
 
 
 def _study(means: dict[str, float]) -> optuna.Study:
@@ -260,9 +260,9 @@ def _study(means: dict[str, float]) -> optuna.Study:
 
 
 def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monkeypatch):
-    import search.trials
-    from search.confirm import confirm
-    from search.trials import StudyRun
+    import search.study.trial_steps
+    from search.final.confirm import confirm
+    from search.study.start import StudyRun
     from spaces.tasks import TASKS
     from trainers.train import TrialRecord
 
@@ -280,7 +280,7 @@ def test_confirm_races_on_fresh_seeds_and_resumes_from_saved_runs(tmp_path, monk
         return TrialRecord(status="complete", placement=placement.to_dict(),
                            final={"map50_95": score, "precision": 0.6 + score, "recall": 0.5, "map50": score + 0.2})
 
-    monkeypatch.setattr(search.trials, "train_candidate", fake_train)
+    monkeypatch.setattr(search.study.trial_steps, "train_candidate", fake_train)
     run = StudyRun(config, study, None, {}, tmp_path / "proxy", TASKS["detect"])  # nothing is built: training is a stand-in
     result = confirm(run, show_progress=True)
     winner = result.chosen

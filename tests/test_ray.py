@@ -25,13 +25,13 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import TRAIN, one_line_error, study_of
-from search import ray_executor
 from search.cli import main
 from search.config import RunConfig
-from search.loop import TrialLoop
-from search.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
-from search.study import rdb_storage
-from search.trials import StudyRun
+from search.study import ray_executor
+from search.study.loop import TrialLoop
+from search.study.ray_executor import EPOCH_KEY, RECORD_KEY, OptunaSearcher, PruningScheduler, ray_temp_dir
+from search.study.start import StudyRun
+from search.study.storage import rdb_storage
 from spaces.tasks import TASKS
 
 # The toy training budget with 2 proxy epochs: enough to compare what the two executors do.
@@ -187,7 +187,7 @@ def _assert_asks_one_more(suggestion: dict, study: optuna.Study, first_new: int)
 def test_trials_in_flight_count_and_a_running_twin_is_waited_for(tmp_path):
     """No more trials are asked than --trials needs, and a placement asked while an identical one
     trains is not trained twice: it is told its twin's outcome."""
-    from search.study import placement_params
+    from search.study.records import placement_params
     from spaces import Placement
 
     space, config = _space_and_config(tmp_path, trials=3)
@@ -208,7 +208,7 @@ def test_trials_in_flight_count_and_a_running_twin_is_waited_for(tmp_path):
 
 
 def test_twins_of_a_failed_trial_train_once_more(tmp_path):
-    from search.study import placement_params
+    from search.study.records import placement_params
     from spaces import Placement
 
     space, config = _space_and_config(tmp_path, trials=3)
@@ -240,7 +240,7 @@ _ASK_TELL = textwrap.dedent(
     """
     import os, sys, time
     import optuna
-    from search.study import rdb_storage
+    from search.study.storage import rdb_storage
 
     url, name, k, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -257,7 +257,7 @@ _ASK_TELL = textwrap.dedent(
 
 def test_one_sqlite_storage_takes_concurrent_processes(tmp_path):
     """N=4 processes, k=5 ask/tell cycles each, one study.db: exactly N*k trials, numbers 0..N*k-1
-    each once, none lost or duplicated (the storage search.study.open_study uses)."""
+    each once, none lost or duplicated (the storage search.study.storage.open_study uses)."""
     n, k = 4, 5
     url = f"sqlite:///{tmp_path / 'study.db'}"
     optuna.create_study(study_name="shared", storage=rdb_storage(url))

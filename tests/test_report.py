@@ -72,7 +72,7 @@ NOISE = {"sd": 0.0125, "correlation": -0.2, "effect": 0.01, "test_rounds": 3, "d
 
 def confirmed_final() -> dict:
     """A `finalize` summary after a racing confirmation of one candidate that kept the baseline (winner None)."""
-    from search.verdict import compare, tradeoff_line, verdict_line
+    from search.select.verdict import compare, tradeoff_line, verdict_line
 
     comparison = compare(SEEDS["candidate"], SEEDS["baseline"], 0.9, paired=True)
     baseline = {"trial": 0, "placement_str": "baseline (no attention)", "failed_runs": 0, "map50_95": SEEDS["baseline"],
@@ -222,7 +222,7 @@ def test_report_when_attention_wins(tmp_path: Path, toy: Path):
 
 
 def test_confirmation_of_an_older_study_is_still_described():
-    from search.decision import Confirmation
+    from search.final.decision import Confirmation
     from search.report.outcome import race_text, resolution_text
     from spaces.tasks import TASKS
 
@@ -236,7 +236,7 @@ def test_confirmation_of_an_older_study_is_still_described():
 
 
 def test_seed_noise_line_says_when_candidates_are_within_noise():
-    from search.decision import Confirmation
+    from search.final.decision import Confirmation
     from search.report.fidelity import seed_noise_text
     from spaces.tasks import TASKS
 
@@ -314,8 +314,8 @@ def test_a_fluke_that_lost_its_race_is_in_no_headline(tmp_path: Path, toy: Path,
 
     from search.config import storage_url_of
     from search.dashboard import publish_outcome
-    from search.decision import Decision
-    from search.progress import FinalProgress
+    from search.final.decision import Decision
+    from search.study.progress import FinalProgress
     from spaces.tasks import TASKS
 
     study_dir = make_confirmed_study(tmp_path, toy)
@@ -359,8 +359,7 @@ def test_the_final_training_shows_progress_in_the_dashboard_note(study_dir: Path
     from optuna_dashboard import get_note
 
     from search.config import storage_url_of
-    from search.dashboard import progress_note
-    from search.progress import FinalProgress
+    from search.study.progress import FinalProgress, progress_note
     from spaces.tasks import TASKS
 
     study = optuna.load_study(study_name="s", storage=storage_url_of(study_dir))

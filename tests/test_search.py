@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from helpers import TINY, TRAIN, one_line_error, pickle_globals, study_of
 from search.cli import main
-from search.study import interrupted_numbers
+from search.study.records import interrupted_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -269,7 +269,7 @@ def test_validate_proxy_trains_candidates_in_full(finished_search, capsys):
 
 
 def test_spearman_interval_and_chance():
-    from search.validate import spearman_interval, spearman_p
+    from search.final.proxy_check import spearman_interval, spearman_p
 
     low, high = spearman_interval(0.8, 12)
     assert abs(low - 0.41) < 0.03 and abs(high - 0.94) < 0.02  # Fisher z: about [0.41, 0.94] for n = 12
@@ -349,13 +349,13 @@ def test_two_workers_started_together_with_other_budgets_do_not_share_a_study(to
     while the first is between its own check and recording its options: exactly one is refused."""
     import threading
 
-    from search import trials as trials_module
     from search.config import RunConfig
+    from search.study import start as start_module
 
     configs = [RunConfig(data=str(toy_data), out=str(tmp_path), study="w", proxy_imgsz=64, proxy_epochs=epochs).resolved()
                for epochs in (1, 2)]
     checked, outcomes = threading.Event(), {}
-    original = trials_module.check_same_data
+    original = start_module.check_same_data
 
     def check_then_let_the_other_in(study, trials, config, content):  # the first worker waits here for the second's check
         if config is configs[0]:
@@ -367,12 +367,12 @@ def test_two_workers_started_together_with_other_budgets_do_not_share_a_study(to
 
     def start(config):
         try:
-            trials_module.start_search(config)
+            start_module.start_search(config)
             outcomes[config.proxy_epochs] = "ran"
         except ValueError as e:
             outcomes[config.proxy_epochs] = str(e)
 
-    monkeypatch.setattr(trials_module, "check_same_data", check_then_let_the_other_in)
+    monkeypatch.setattr(start_module, "check_same_data", check_then_let_the_other_in)
     start(configs[0])
     deadline = time.monotonic() + 60
     while len(outcomes) < 2 and time.monotonic() < deadline:
@@ -436,7 +436,7 @@ def test_an_image_size_ultralytics_would_change_is_refused(learnable_data, tmp_p
 
 def test_ctrl_c_names_the_study_folder(tmp_path, monkeypatch, capsys):
     """The interrupt message names the study folder to resume, not a placeholder (issue 29)."""
-    import search.cli
+    import search.commands
     from search.cli import interrupted_text
     from trainers.data import make_toy_dataset
 
@@ -444,7 +444,7 @@ def test_ctrl_c_names_the_study_folder(tmp_path, monkeypatch, capsys):
         raise KeyboardInterrupt
 
     data = make_toy_dataset(tmp_path / "toy", n_train=2, n_val=2, imgsz=32)
-    monkeypatch.setattr(search.cli, "_search", pressed)  # Ctrl-C as the search starts
+    monkeypatch.setattr(search.commands, "_search", pressed)  # Ctrl-C as the search starts
     assert main(["run", "--data", str(data), "--out", str(tmp_path / "out dir"), "--study", "c", "--quiet"]) == 130
     err = capsys.readouterr().err.strip()
     assert err == f"interrupted: every finished trial and run is kept in the study; run the same command again (or " \
@@ -503,7 +503,7 @@ def test_the_python_call_decides_as_the_command_line_does(finished_search, learn
     """README's example, run with the end-to-end test's options: search.run returns the decision, placement and
     leaderboard the command line reached on the same seed; search.load reads the same Result from a moved study."""
     import search
-    from search.decision import Decision
+    from search.final.decision import Decision
     from spaces.tasks import TASKS
 
     study_dir, _ = finished_search

@@ -22,9 +22,10 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import one_line_error
-from search import study as study_module
 from search.config import RunConfig
-from search.study import WORKER, count_trials, interrupted_numbers, open_study, recover_dead_trials
+from search.study import storage as storage_module
+from search.study.records import count_trials, interrupted_numbers
+from search.study.storage import WORKER, open_study, recover_dead_trials
 
 
 def _config(tmp_path) -> RunConfig:
@@ -100,9 +101,9 @@ def test_workers_take_trials_one_at_a_time_and_name_themselves_at_once(tmp_path)
     config = _config(tmp_path)
     study = open_study(config)
     study.enqueue_trial({"modules": 0})
-    code = ("from search.config import RunConfig; from search.study import ask, open_study; "
+    code = ("from search.config import RunConfig; from search.study.storage import ask, open_study; "
             f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved(); ask(open_study(config), config)")
-    with study_module.study_lock(config):  # another worker, asking or recovering
+    with storage_module.study_lock(config):  # another worker, asking or recovering
         other = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
         with pytest.raises(subprocess.TimeoutExpired):
             other.wait(timeout=5)
@@ -128,8 +129,8 @@ def test_a_worker_beats_for_the_trials_it_holds_and_no_other(tmp_path):
 
 
 def test_a_silent_heartbeat_fails_the_trial_on_any_machine(tmp_path, monkeypatch):
-    monkeypatch.setattr(study_module, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(study_module, "GRACE_S", 1)
+    monkeypatch.setattr(storage_module, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(storage_module, "GRACE_S", 1)
     study = open_study(_config(tmp_path))
     trial = _running(study, "another-host:1")
     study._storage.record_heartbeat(trial._trial_id)
@@ -258,10 +259,10 @@ def test_two_workers_share_one_study(server, tmp_path, request):
 def test_one_worker_finalizes_and_a_killed_ones_claim_is_free_again(tmp_path):
     """`final_claim` is True for one holder at a time, whether the other holder is another process or
     this one; a holder killed with SIGKILL (no cleanup of its own) leaves the claim free to take."""
-    from search.final import final_claim
+    from search.final.training import final_claim
 
     config = _config(tmp_path)
-    code = ("from search.config import RunConfig; from search.final import final_claim; "
+    code = ("from search.config import RunConfig; from search.final.training import final_claim; "
             f"config = RunConfig(data='d.yaml', out={str(tmp_path)!r}, study='s').resolved()\n"
             "with final_claim(config) as mine:\n    print(mine, flush=True)\n    input()")
     holder = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parent.parent, text=True,

@@ -135,8 +135,8 @@ def test_a_detection_checkpoint_starts_a_model_of_another_task(tmp_path, capsys)
 
 def test_metric_box_makes_a_segmentation_search_score_its_boxes(toy, tmp_path):
     from search.config import RunConfig
-    from search.study import task_of_study
-    from search.trials import start_search
+    from search.study.records import task_of_study
+    from search.study.start import start_search
 
     config = RunConfig(data=str(toy["segment"]), model="yolov8n-seg.yaml", out=str(tmp_path), study="s", metric="box",
                        proxy_imgsz=64).resolved()
@@ -146,8 +146,8 @@ def test_metric_box_makes_a_segmentation_search_score_its_boxes(toy, tmp_path):
 
 
 def test_an_unknown_demo_task_is_one_line(capsys):
-    assert "--task 'classify' is not known; choose one of detect, segment, pose, obb" in one_line_error(
-        ["demo", "--task", "classify"], capsys)
+    assert "--task 'depth' is not known; choose one of detect, segment, pose, obb, classify" in one_line_error(
+        ["demo", "--task", "depth"], capsys)
 
 
 def test_an_image_with_more_objects_than_max_det_is_said(tmp_path):

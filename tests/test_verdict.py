@@ -1,4 +1,4 @@
-"""`search.verdict`: paired and Welch's t comparisons (against scipy), verdict and trade-off lines."""
+"""`search.select.verdict`: paired and Welch's t comparisons (against scipy), verdict and trade-off lines."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search.verdict import PAIRED, WELCH, Comparison, beats_baseline, compare, tradeoff_line, verdict_line
+from search.select.verdict import PAIRED, WELCH, Comparison, beats_baseline, compare, tradeoff_line, verdict_line
 
 
 def test_welch_interval_matches_a_hand_computation():

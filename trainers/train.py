@@ -271,11 +271,11 @@ def train_candidate(
     from ultralytics import YOLO
 
     from spaces import build_yaml, transfer_weights, write_yaml
-    from trainers.data import ultralytics_data
     from spaces.build import attention_layers
     from spaces.gate import gate_values
     from spaces.space import model_cost
     from spaces.tasks import task_of
+    from trainers.data import ultralytics_data
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,11 @@
 """The search's final training of the baseline against plain Ultralytics: is the model we hand back at least as good?
 
 For each seed, the un-modified base model is trained twice on the same data with the same epochs, image size and
-batch: once as a study's final training does (`search.final.train_once`'s budget: `RunConfig.final_budget`, through
+batch: once as a study's final training does (`search.final.training.train_once`'s budget: `RunConfig.final_budget`, through
 `trainers.train.full_train`, from ``--weights`` by the search's index-aware transfer) and once as a user would with
 plain Ultralytics (``YOLO(weights).train(...)``, or ``YOLO(model).load(weights)`` when the base YAML's task differs
 from the checkpoint's). Both score best.pt's re-validation (Ultralytics' ``final_eval``) on the data's val split.
-The report gives each side's mean and sd, their difference with its 95% Welch interval (`search.verdict.compare`: a
+The report gives each side's mean and sd, their difference with its 95% Welch interval (`search.select.verdict.compare`: a
 seed fixes the batches on both sides, but the re-initialised class layer draws differently, so the runs are not
 paired), and each run's best epoch and last-epoch score, so a training that fell after its best epoch shows. The
 goal is "within noise or better": no difference beyond noise, or ours ahead. Finished runs are kept in the .json and
@@ -69,7 +69,7 @@ def main() -> None:
     args = training_parser(__doc__, epochs=10, imgsz=320, batch=16, seeds=3).parse_args()
     dataset_name, work = prepared_work("final-vs-ultralytics", args.data)
     out = HERE / f"final_vs_ultralytics_{dataset_name}.json"
-    from search.provenance import environment
+    from search.study.provenance import environment
     from spaces import load_base
     from spaces.tasks import task_of
 
@@ -111,7 +111,7 @@ def report(args, dataset_name: str, runs: list[dict], task) -> str:
              "| seed | side | best.pt | best epoch | score there | last epoch | minutes |", "| --- | --- | --- | --- | --- | --- | --- |",
              *rows, ""]
     if len(seeds) >= 2:
-        from search.verdict import compare, verdict_line
+        from search.select.verdict import compare, verdict_line
 
         ours_scores, plain_scores = [score["ours", s] for s in seeds], [score["plain", s] for s in seeds]
         found = compare(ours_scores, plain_scores, 0.95)  # Welch's t: a seed fixes the batches, not the head's init

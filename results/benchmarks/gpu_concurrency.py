@@ -96,7 +96,7 @@ def schedule(args: argparse.Namespace) -> None:
     work = Path(args.work)
     (work / "runs").mkdir(parents=True, exist_ok=True)
     prepare_ultralytics(work / "config")
-    from search.provenance import environment
+    from search.study.provenance import environment
     from trainers.data import build_proxy_data, load_dataset
 
     t0 = time.time()
@@ -168,7 +168,7 @@ def _busy(samples: list[list[float]], began: float, ended: float) -> str:
 
 def _arm_rows(runs: list[dict], label: str) -> list[str]:
     """One row per arm: runs, mean ± sd, P, R, Welch's 95% interval against the baseline, same-seed r."""
-    from search.verdict import compare
+    from search.select.verdict import compare
 
     by_arm = {arm: sorted((r for r in runs if r["arm"] == arm and r["status"] == "complete"), key=lambda r: r["seed"]) for arm in ARMS}
     base = by_arm["baseline"]
@@ -195,7 +195,7 @@ def publish_report() -> None:
     from seed_noise import HEADER, LEGEND, noise_rows
 
     from machine import describe_machine, publish
-    from search.power import seed_noise
+    from search.select.power import seed_noise
 
     result = json.loads(PROXY_RUNS.read_text())
     one = next(p for p in result["phases"] if p["concurrency"] == 1)

@@ -26,7 +26,7 @@ from pathlib import Path
 from scipy import stats
 
 from machine import describe_machine, publish
-from search.provenance import environment
+from search.study.provenance import environment
 from trainers.offline import prepare_ultralytics
 
 HERE = Path(__file__).resolve().parent

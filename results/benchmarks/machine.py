@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.provenance import environment, machine_text, versions_text
+from search.study.provenance import environment, machine_text, versions_text
 
 
 def describe_machine(env: dict | None = None) -> str:
@@ -24,11 +24,13 @@ def publish(script: str, text: str, name: str | None = None) -> None:
 
 
 def prepared_work(prefix: str, data: str) -> tuple[str, Path]:
-    """(dataset name, scratch folder ``<tmp>/<prefix>-<dataset>``) of a benchmark that trains on ``data``, with
+    """(dataset name, scratch folder ``<tmp>/<prefix>-<dataset>``) of a benchmark that trains on ``data`` (a data.yaml or
+    an ImageFolder), with
     Ultralytics made offline-safe there first (as every search does)."""
     import tempfile
 
-    name = Path(data).resolve().parent.name
+    path = Path(data).resolve()
+    name = path.name if path.is_dir() else path.parent.name  # a classifier's ImageFolder, or a data.yaml's folder
     work = Path(tempfile.gettempdir()) / f"{prefix}-{name}"
     from trainers.offline import prepare_ultralytics
 

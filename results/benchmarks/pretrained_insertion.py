@@ -10,7 +10,7 @@ best.pt re-validated), and its whole record (every epoch, gates included) is kep
 JSON are reused: rerun the same command to finish an interrupted benchmark or to add seeds.
 
 Each attention arm is compared with its other insertion and with the baseline by Welch's t on the
-seeds both have (`search.verdict.compare`, 95% interval), so "no difference beyond noise" is stated
+seeds both have (`search.select.verdict.compare`, 95% interval), so "no difference beyond noise" is stated
 as such.
 
 Run: python results/benchmarks/pretrained_insertion.py [--seeds 4] [--extra-seeds 6] [--epochs 5] [--imgsz 320] [--no-train]
@@ -27,7 +27,7 @@ import statistics
 from pathlib import Path
 
 from machine import describe_machine, publish
-from search.provenance import environment
+from search.study.provenance import environment
 from trainers.offline import prepare_ultralytics
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -115,7 +115,7 @@ def _scores(runs: list[dict], label: str) -> dict[int, float]:
 def comparisons(runs: list[dict], names: list[str] | None) -> list[str]:
     """Per placement: gated against plain, and each against the baseline (Welch's t, 95%, on the
     seeds both sides have)."""
-    from search.verdict import compare, verdict_line
+    from search.select.verdict import compare, verdict_line
 
     lines = []
     for name, _, _ in [a for a in arms(names) if a[1] == "plain"]:

@@ -1,7 +1,7 @@
 """The median pruner's warm-up in the pretrained regime: replay the real fine-tune curves of
 `pretrained_insertion.json` (bccd from yolov8n.pt, 5 epochs, the CPU default; 7 arms per seed), or
 with --runs those of `gpu_full_finetune.json` (30 epochs on an H200, the GPU default; 4 arms per
-seed), under Optuna's MedianPruner with 3 startup trials, as `search.study.make_pruner` builds it,
+seed), under Optuna's MedianPruner with 3 startup trials, as `search.study.storage.make_pruner` builds it,
 for each warm-up. With --studies, the curves are those of real searches run with `--pruner none`
 (one study per seed; every completed trial is one arm), e.g. the CPU default proxy of 10 epochs at 224 px
 over the baseline and the 16 usual placements.
@@ -33,8 +33,8 @@ from scipy import stats
 
 from machine import describe_machine, publish
 from search.config import load_study_config, storage_url_of
-from search.provenance import machine_text, versions_text
-from search.study import MEDIAN_STARTUP_TRIALS, warmup_epochs
+from search.study.provenance import machine_text, versions_text
+from search.study.storage import MEDIAN_STARTUP_TRIALS, warmup_epochs
 
 HERE = Path(__file__).parent
 LONG_WARMUPS = (1, 2, 3, 5, 10, 15, 20, 25)  # the warm-ups tried for proxies of more than 10 epochs

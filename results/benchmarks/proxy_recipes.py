@@ -13,7 +13,7 @@ in the .json and not trained again.
 
 With ``--arms``, placements (gpu_concurrency.py's arms) train under the recipes on the same seeds too; the
 report then adds each arm's paired gain over the baseline and same-seed correlation, the seed noise of all
-placements as a search's report measures it (`search.power.seed_noise`), and whether each recipe's gains
+placements as a search's report measures it (`search.select.power.seed_noise`), and whether each recipe's gains
 agree with the 30-epoch H200 fine-tune's (gpu_full_finetune.json) within noise.
 
 Run: python results/benchmarks/proxy_recipes.py --data ../shared/datasets/bccd/data.yaml \\
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset_name, work = prepared_work("proxy-recipes", args.data)
     out = HERE / f"proxy_recipes_{dataset_name}.json"
-    from search.provenance import environment
+    from search.study.provenance import environment
     from spaces import Placement, load_base
     from spaces.tasks import task_of
     from trainers.data import build_proxy_data, load_dataset
@@ -141,7 +141,7 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
     from crn_correlation import run_score
     from scipy import stats
 
-    from search.power import seed_noise
+    from search.select.power import seed_noise
 
     references = {}
     for file, label in (("gpu_concurrency.json", "5 epochs, H200"), ("gpu_full_finetune.json", "30 epochs, H200")):
@@ -183,7 +183,7 @@ def arm_section(recipes: list[str], arms: list[str], score: dict[tuple, float]) 
         "H200 rows are gpu_concurrency.py's runs (AMP, 8 at a time; gpu_concurrency.md); the placements are its arms "
         "(gated insertion). Three arms, each interval at 95% with no correction for three.", "",
         "| proxy | arm | seeds | mean ± sd | gain [95%] | r [95%] |", "| --- | --- | --- | --- | --- | --- |", *rows, "",
-        "Seed noise over all four placements, as a search's report measures it (`search.power.seed_noise`: sd pooled "
+        "Seed noise over all four placements, as a search's report measures it (`search.select.power.seed_noise`: sd pooled "
         "within placements, same-seed correlation pooled over pairs), the figures `selection_power.py` simulates:", "",
         *noise, "",
         "Does each proxy rank the placements as the 30-epoch fine-tune does?", "", *agreement, "",

@@ -1,5 +1,5 @@
 """Which pruner: replay the real learning curves of a study searched without pruning under each
-pruner our CLI offers (the very objects `search.study.make_pruner` builds), in 200 random orders.
+pruner our CLI offers (the very objects `search.study.storage.make_pruner` builds), in 200 random orders.
 
 For each pruner: epochs trained (% of no pruning), how often the truly best candidate (highest
 final mAP50-95) is trained to the end, and the mean regret (best score found below the true best).
@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from machine import describe_machine, publish
 from search.config import load_study_config, storage_url_of
-from search.study import make_pruner
+from search.study.storage import make_pruner
 
 ORDERS = 200
 

@@ -72,7 +72,7 @@ def main() -> None:
 
     import search
     from search.cli import main as cli
-    from search.provenance import environment
+    from search.study.provenance import environment
     from trainers.data import make_toy_dataset
 
     YOLO.train = _stand_in_train

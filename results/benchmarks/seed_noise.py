@@ -4,7 +4,7 @@ Reads the runs of `pretrained_insertion.json` (bccd fine-tuned from yolov8n.pt, 
 the baseline and each placement on the same seeds, so seed s gives every arm the same data order).
 For each way of scoring one run it measures, over the arms and the seeds they share: the seed sd
 (pooled within arms), the same-seed correlation between arms, how far the arms' means spread, and
-the smallest gain a paired comparison detects at 80% power (`search.power`, one-sided 5%), for 3
+the smallest gain a paired comparison detects at 80% power (`search.select.power`, one-sided 5%), for 3
 and 6 seeds, with the seeds that a gain of 0.01 mAP50-95 needs.
 
 Run: python results/benchmarks/seed_noise.py [--arms plain|gated|all]   (writes seed_noise.md)
@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from machine import describe_machine, publish
-from search.power import detectable_effect, seed_noise, seeds_needed
+from search.select.power import detectable_effect, seed_noise, seeds_needed
 
 RUNS = Path(__file__).with_name("pretrained_insertion.json")
 ALPHA = 0.05

@@ -3,10 +3,10 @@
 A search of ``--trials`` proxy runs (the baseline's included) draws placements one by one from a pool of
 ``--pool`` (in random order: the sampler is not modelled, so every placement is as likely to come early)
 and scores each with one run on the study's seed. With ``--leaders K --leader-seeds S`` it intensifies
-as the product does (`search.intensify`: after every run, the K best placements by their paired gain
+as the product does (`search.select.intensify`: after every run, the K best placements by their paired gain
 over the baseline get seeds up to S, the baseline every seed they have), and those repeat runs are
 trials too, so fewer placements are visited. The best ``--top`` by paired gain enter the product's own
-race (`search.racing.race`, with `search.verdict.compare`) against the baseline, on fresh seeds, within
+race (`search.select.racing.race`, with `search.select.verdict.compare`) against the baseline, on fresh seeds, within
 ``--budget`` runs. A run's score is its placement's true mean plus seed noise of sd ``--sd``, whose part
 ``sqrt(--corr) * sd`` is shared by every placement trained with the same seed (common random numbers);
 ``--winners`` placements of the pool are truly better than the baseline by ``--effect``, the rest equal
@@ -37,8 +37,8 @@ import numpy as np
 
 from machine import describe_machine, publish
 from search.config import RunConfig
-from search.intensify import next_repeat, ranking
-from search.racing import ALPHA, minimal_budget, race
+from search.select.intensify import next_repeat, ranking
+from search.select.racing import ALPHA, minimal_budget, race
 
 BASELINE = "0"  # placement key of the baseline; the winners are "1".."K"
 DEFAULTS = RunConfig(data="")  # the product's defaults
@@ -197,8 +197,8 @@ def main() -> None:
         "# Selection under noise: search, intensification, racing confirmation and verdict on simulated scores", "",
         describe_machine() + f", scipy {version('scipy')}", f"- command: `{command}`",
         f"- a pool of {pool} placements besides the baseline, visited in random order, one proxy run each on the study's "
-        f"seed, seed sd {args.sd:g} mAP50-95; intensification (`search.intensify`) as the column says; the top T by "
-        f"paired gain race the baseline on fresh seeds (`search.racing`, one-sided alpha {ALPHA:g}); {args.winners} "
+        f"seed, seed sd {args.sd:g} mAP50-95; intensification (`search.select.intensify`) as the column says; the top T by "
+        f"paired gain race the baseline on fresh seeds (`search.select.racing`, one-sided alpha {ALPHA:g}); {args.winners} "
         f"placement(s) truly better by {args.effect:g}, the rest equal to the baseline; {args.reps} simulated searches "
         "per setting and case, numpy seed " + str(args.seed),
         f"- goals: false improves <= {GOAL_FALSE:g}, power >= {GOAL_POWER:g} at this effect, trials + budget <= {GOAL_RUNS} runs", "",

@@ -1,7 +1,7 @@
 """Seed noise of the baseline's proxy score on a task's real dataset: the un-modified base model trained
 with N seeds at one proxy budget, as the search's trials train (`trainers.train.train_candidate` on the
 study-style proxy data), scored on the task's own score (re-validated best.pt), with the sd's 95% interval
-(chi-square) and the seeds a gain of 0.01 would need (`search.power`). This is the noise a search on that
+(chi-square) and the seeds a gain of 0.01 would need (`search.select.power`). This is the noise a search on that
 task must beat; bccd's is in seed_noise.md.
 
 Run: python results/benchmarks/task_seed_noise.py --data ../shared/datasets/tiger-pose/data.yaml \\
@@ -24,8 +24,8 @@ def main() -> None:
     args = training_parser(__doc__, seeds=4, epochs=5, imgsz=320, batch=16).parse_args()
     dataset_name, work = prepared_work("task-seed-noise", args.data)
     out = HERE / f"task_seed_noise_{dataset_name}.json"
-    from search.power import seeds_needed
-    from search.provenance import environment
+    from search.select.power import seeds_needed
+    from search.study.provenance import environment
     from spaces import Placement, load_base
     from spaces.tasks import task_of
     from trainers.data import build_proxy_data, load_dataset

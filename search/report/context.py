@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.config import RunConfig, load_study_config, storage_url_of
-from search.decision import Decision
+from search.config.run_config import RunConfig
+from search.config.study_folder import load_study_config, storage_url_of
+from search.final.decision import Decision
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
-from search.study import first_baseline, interrupted_numbers, load_study, rank_key, task_of_study
+from search.study.records import first_baseline, interrupted_numbers, rank_key, task_of_study
+from search.study.storage import load_study
 from trainers.train import one_line
 
 
@@ -70,8 +72,8 @@ class BaseModel:
     """The base model's layers and receptive fields, or why they could not be read."""
 
     layers: list = field(default_factory=list)  # spaces.layers.Layer rows
-    fields: list[dict] = field(default_factory=list)  # search.diagnostics.receptive_fields rows
-    stages: list[dict] = field(default_factory=list)  # search.diagnostics.stage_table rows
+    fields: list[dict] = field(default_factory=list)  # search.report.receptive_fields.receptive_fields rows
+    stages: list[dict] = field(default_factory=list)  # search.report.receptive_fields.stage_table rows
     missing: str = ""
 
 
@@ -81,8 +83,7 @@ def ready_ultralytics(folder: Path) -> None:
 
     if "ultralytics" in sys.modules:
         return
-    from search.api import prepare
-    from search.config import study_config_dir
+    from search.config.study_folder import prepare, study_config_dir
 
     prepare(os.environ.get("YOLO_CONFIG_DIR") or study_config_dir(folder))  # a read-only study: a temporary folder
 
@@ -91,7 +92,7 @@ def read_base_model(config: RunConfig, folder: Path) -> BaseModel:
     """Layers, receptive fields and stages of ``config.model`` (imports torch and Ultralytics)."""
     try:
         ready_ultralytics(folder)
-        from search.diagnostics import receptive_fields, stage_table
+        from search.report.receptive_fields import receptive_fields, stage_table
         from spaces.layers import load_base, resolve_layers
 
         model = load_base(config.model)

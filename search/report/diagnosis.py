@@ -1,5 +1,5 @@
 """The diagnostics section: how the baseline fitted, object sizes against each stage's receptive field,
-and where the exported placement sits (`search.diagnostics` computes; this module words it)."""
+and where the exported placement sits (`search.report.receptive_fields` computes; this module words it)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from search.config import RunConfig
-from search.decision import Decision
-from search.diagnostics import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
+from search.config.run_config import RunConfig
+from search.final.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
+from search.report.receptive_fields import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.report.text import sentence, table
 from trainers.train import one_line
 
@@ -39,7 +39,7 @@ def diagnostics_section(report: Report) -> list[str]:
 def training_object_sizes(config: RunConfig, task: Task):
     """Object sizes (px at ``final_imgsz``) of the training labels the study trained on (its resolved
     data.yaml), or None and why they are missing."""
-    from search.trials import study_data
+    from search.study.start import study_data
     from trainers.data import label_path, load_dataset
 
     try:

@@ -10,7 +10,7 @@ from search.report.context import Report, read_report
 from search.report.diagnosis import diagnostics_section
 from search.report.fidelity import proxy_section
 from search.report.importance import importance_section, pareto_section
-from search.report.latency import latency_section
+from search.report.latency_section import latency_section
 from search.report.outcome import confirmation_section, deployment_section, final_section
 from search.report.plots import write_plots
 from search.report.summary import header, leaderboard_section, other_trials

@@ -1,11 +1,11 @@
 """The section on proxy fidelity: do the proxy's scores rank the validated candidates as full training
-does (`search.validate`), and are their differences larger than seed noise?"""
+does (`search.final.proxy_check`), and are their differences larger than seed noise?"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from search.decision import Confirmation
+from search.final.decision import Confirmation
 from search.report.context import Report
 from search.report.text import metric, table
 

@@ -3,7 +3,7 @@ Pareto front."""
 
 from __future__ import annotations
 
-from search.objectives import second_objective
+from search.config.objectives import second_objective
 from search.report.context import Report
 from search.report.text import metric, placement_text, table
 

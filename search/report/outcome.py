@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from search.decision import Confirmation, Decision, FullRun, SeedRuns
-from search.power import SD_BOUND
+from search.final.decision import Confirmation, Decision, FullRun, SeedRuns
 from search.report.context import Report
-from search.verdict import PAIRED
+from search.select.power import SD_BOUND
+from search.select.verdict import PAIRED
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
@@ -54,7 +54,7 @@ def seed_row(entry: SeedRuns, label: str, task: Task) -> list[object]:
 
 
 def race_text(found: Confirmation) -> str:
-    """How the confirmation decided: the race (`search.racing`), or the fixed seeds of older studies."""
+    """How the confirmation decided: the race (`search.select.racing`), or the fixed seeds of older studies."""
     if found.budget is None:
         return (f"Each placement's proxy training repeated with {found.seeds} seeds (the search's run is the first) "
                 "and compared by Welch's t (a study from before the racing confirmation).")
@@ -74,8 +74,8 @@ def race_text(found: Confirmation) -> str:
 
 def resolution_text(noise: dict | None, budget: int | None, score: str) -> str | None:
     """The smallest gain of ``score`` (its label) this confirmation could tell from noise, from the spread
-    the race measured (`search.racing.Race.resolution`), and the seeds a gain of ``noise["effect"]``
-    would need; None without measured noise. With fewer than `search.power.RELIABLE_PAIRS` pairs it
+    the race measured (`search.select.racing.Race.resolution`), and the seeds a gain of ``noise["effect"]``
+    would need; None without measured noise. With fewer than `search.select.power.RELIABLE_PAIRS` pairs it
     says first that the race can only see large gains."""
     if not noise:
         return None

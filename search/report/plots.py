@@ -10,10 +10,10 @@ from pathlib import Path
 
 from optuna.importance import BaseImportanceEvaluator
 
-from search.decision import Decision
+from search.final.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
-from search.report.latency import PLOT as LATENCY_PLOT
-from search.report.latency import pareto_front, timed_trials
+from search.report.latency_section import PLOT as LATENCY_PLOT
+from search.report.latency_section import pareto_front, timed_trials
 from trainers.latency import DEVICE_NAMES
 
 

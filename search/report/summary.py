@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search.objectives import second_objective
-from search.provenance import machine_text, versions_text
+from search.config.objectives import second_objective
 from search.report.context import Report, Trials
 from search.report.text import count, difference, duration, metric, metric_or_dash, placement_text, signed, table
-from search.study import finished_by_key, ranked_by_gain, repeat_seed, seed_scores
+from search.study.provenance import machine_text, versions_text
+from search.study.records import finished_by_key, ranked_by_gain, repeat_seed, seed_scores
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
@@ -85,7 +85,7 @@ def leaderboard_frame(groups: Trials, task: Task):
     """The leaderboard as a `pandas.DataFrame`, one row per placement: the baseline, then the completed placements
     best first, with ``task``'s metrics (fractions), ``delta`` (the score against the baseline's: one proxy run, or
     with repeat seeds the mean gain on the seeds both trained, by which placements are then ranked as the race picks
-    its contenders: `search.intensify.ranking`), ``seeds``, ``params``, ``gflops``, ``wall_time_s`` and ``also`` (the
+    its contenders: `search.select.intensify.ranking`), ``seeds``, ``params``, ``gflops``, ``wall_time_s`` and ``also`` (the
     later trials folded into the row: duplicates, repeat seeds). What `search.run` returns and `leaderboard` prints."""
     import pandas
 

@@ -2,7 +2,7 @@
 
 A one-sided t test at level ``alpha`` with ``seeds`` seeds per side finds a true gain with
 probability ``power`` (80% by default) only from `detectable_effect` up; the power comes from the
-noncentral t distribution (`scipy.stats.nct`). The test is the one `search.verdict.compare` picks:
+noncentral t distribution (`scipy.stats.nct`). The test is the one `search.select.verdict.compare` picks:
 the paired t on same-seed differences when same-seed scores correlate positively (sd of a difference
 ``sd * sqrt(2 (1 - correlation))``, ``seeds - 1`` degrees of freedom), else Welch's t with equal
 seeds and variances per side. Welch's power is exact too: the share b of one side in the summed
@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
-from search.verdict import MIN_PAIRS
+from search.select.verdict import MIN_PAIRS
 
 POWER = 0.8
 QUADRATURE_NODES = 32  # Gauss-Jacobi nodes for Welch's power: exact to ~1e-6 for smooth integrands

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from optuna.trial import TrialState
 
-from search.study import study_lock
+from search.study.storage import study_lock
 from spaces import Placement, build_yaml, write_yaml
 from trainers.latency import ROUNDS, Timing, compare, compare_torch, export_onnx
 from trainers.train import head_args
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import Trial
 
-    from search.config import RunConfig
+    from search.config.run_config import RunConfig
 
 CACHE = "latency"  # study attribute: placement key -> timing dict
 BASELINE = "latency_baseline"  # study attribute: the baseline's own ms and self-ratio spread

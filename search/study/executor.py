@@ -1,7 +1,7 @@
 """The extension point for running a search: an `Executor` asks Optuna for placements, trains them
 and tells Optuna, until ``--trials`` trials count.
 
-Every executor shares one trial loop (`search.loop.TrialLoop`: ask, prepare, report epochs, finish,
+Every executor shares one trial loop (`search.study.loop.TrialLoop`: ask, prepare, report epochs, finish,
 the stop rule), so baseline, infeasible, duplicate, pruned and failed trials are treated alike whichever
 runs them; an executor only trains what the loop hands out. `EXECUTORS` is the registry: a new executor
 is a subclass and one row, named there by module and class so that an executor's own dependencies
@@ -15,12 +15,12 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from search.config import RunConfig
-    from search.trials import StudyRun
+    from search.config.run_config import RunConfig
+    from search.study.start import StudyRun
 
 EXECUTORS = {  # --executor name -> "module:class"
-    "inprocess": "search.inprocess:InProcess",  # one trial at a time, in this process
-    "ray": "search.ray_executor:RayTune",  # side by side on Ray Tune, on this machine or a cluster
+    "inprocess": "search.study.inprocess:InProcess",  # one trial at a time, in this process
+    "ray": "search.study.ray_executor:RayTune",  # side by side on Ray Tune, on this machine or a cluster
 }
 
 
@@ -30,7 +30,7 @@ class Executor(ABC):
     @abstractmethod
     def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
         """Evaluate placements until ``config.trials`` trials count (or ``config.timeout`` passes);
-        returns the run as `search.trials.start_search` resolved it."""
+        returns the run as `search.study.start.start_search` resolved it."""
 
 
 def check_executor(name: str) -> None:

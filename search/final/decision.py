@@ -34,7 +34,7 @@ class SeedRuns:
     failed_runs: int = 0
     metrics: dict[str, list[float]] = field(default_factory=dict)  # metric -> one score per seed in ``seeds``
     race: str | None = None
-    comparison: dict | None = None  # the tested candidate's `search.verdict.Comparison` fields and its ``line``
+    comparison: dict | None = None  # the tested candidate's `search.select.verdict.Comparison` fields and its ``line``
     tradeoff: str | None = None
 
     def scores(self, metric: str) -> list[float]:
@@ -56,7 +56,7 @@ class SeedRuns:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """The race of the best placements against the baseline on fresh seeds (`search.confirm`).
+    """The race of the best placements against the baseline on fresh seeds (`search.final.confirm`).
     ``winner`` indexes ``candidates``; None when no candidate beat the baseline beyond noise."""
 
     baseline: SeedRuns
@@ -67,7 +67,7 @@ class Confirmation:
     alpha: float = 0.05
     runs: int = 0
     stopped: str = ""
-    noise: dict | None = None  # `search.racing.Race.resolution`
+    noise: dict | None = None  # `search.select.racing.Race.resolution`
     seeds: int | None = None  # studies from before the race
 
     @property
@@ -188,7 +188,7 @@ class Decision:
 
 
 def raced_gain(comparison: dict, label: str) -> str:
-    """``+0.0120 mAP50-95 [90% +0.0030, +0.0210], 6 seeds``: a race's mean gain (a `search.verdict.Comparison`'s
+    """``+0.0120 mAP50-95 [90% +0.0030, +0.0210], 6 seeds``: a race's mean gain (a `search.select.verdict.Comparison`'s
     fields) with its interval when it has one."""
     text = f"{comparison['difference']:+.4f} {label}"
     if comparison.get("low") is not None and comparison.get("high") is not None:

@@ -1,11 +1,11 @@
-"""Confirmation: the top candidates race the baseline on fresh seeds (`search.racing`).
+"""Confirmation: the top candidates race the baseline on fresh seeds (`search.select.racing`).
 
 One proxy run ranks placements barely better than chance: its seed noise is as large as the effect
 of attention, and the best of many single runs is biased upwards (docs/ARCHITECTURE.md, "Facts"). So the best
 ``--confirm-top K`` distinct placements of the search (by their mean gain over the baseline on shared
-seeds, `search.intensify.ranking`) race the baseline within ``--confirm-budget N`` proxy runs (the
+seeds, `search.select.intensify.ranking`) race the baseline within ``--confirm-budget N`` proxy runs (the
 baseline's included), on seeds the search never used (``seed + 1, ...``, after ``--intensify``'s
-repeat seeds); `search.racing` holds the rules (selection, dropping, the test and its correction). The winner
+repeat seeds); `search.select.racing` holds the rules (selection, dropping, the test and its correction). The winner
 is exported only when it passes that test; otherwise the baseline is. Each run is saved in
 ``confirm/<placement key>/seed<seed>/`` and not repeated on resume: the race replays the same
 decisions from the saved scores.
@@ -18,12 +18,13 @@ from dataclasses import replace
 
 import optuna
 
-from search.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
-from search.progress import RaceProgress
-from search.racing import ALPHA, Race, race
-from search.study import baseline_trial, placement_of, ranked_by_gain
-from search.trials import StudyRun, saved_proxy_run
-from search.verdict import Comparison, tradeoff_line, verdict_line
+from search.final.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
+from search.select.racing import ALPHA, Race, race
+from search.select.verdict import Comparison, tradeoff_line, verdict_line
+from search.study.progress import RaceProgress
+from search.study.records import baseline_trial, placement_of, ranked_by_gain
+from search.study.start import StudyRun
+from search.study.trial_steps import saved_proxy_run
 from spaces import Placement
 from spaces.tasks import Task
 
@@ -36,7 +37,7 @@ def _seed_run(placement: Placement, seed: int, run: StudyRun) -> dict:
 
 def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
     """The first trials of the best ``top`` placements of the search by their mean gain over the baseline on
-    the seeds both trained (`search.intensify.ranking`: one seed each without ``--intensify``), the baseline's excluded."""
+    the seeds both trained (`search.select.intensify.ranking`: one seed each without ``--intensify``), the baseline's excluded."""
     return [trial for trial, _ in ranked_by_gain(study.get_trials(deepcopy=False), base_trial.user_attrs["placement_key"])[:top]]
 
 

@@ -1,4 +1,4 @@
-"""The report's latency section, when the study measured it (`search.latency`): how it was measured and how
+"""The report's latency section, when the study measured it (`search.study.latency_probe`): how it was measured and how
 stable a ratio is on this machine, each candidate's latency beside its score, the limit, and the decision's
 latency; `search.report.plots` draws the score against latency with the Pareto front and the limit (``latency.png``)."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from optuna.trial import FrozenTrial
 
-from search.latency import BASELINE, CACHE
 from search.report.context import Report
 from search.report.text import metric, placement_text, table
+from search.study.latency_probe import BASELINE, CACHE
 from trainers.latency import DEVICE_NAMES, describe
 
 PLOT = "latency.png"

@@ -1,4 +1,4 @@
-"""After the search: confirm the best candidates with seeds (`search.confirm`), retrain the winner
+"""After the search: confirm the best candidates with seeds (`search.final.confirm`), retrain the winner
 (and the baseline beside it) in full, export ``best.yaml``.
 
 Layout (docs/ARCHITECTURE.md): ``final/`` holds the winner's model.yaml, weights/best.pt, results.csv and
@@ -18,26 +18,24 @@ import optuna
 from filelock import FileLock, Timeout
 from optuna.trial import FrozenTrial
 
-from search.config import RunConfig
-from search.confirm import confirm
-from search.dashboard import progress_note
-from search.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
-from search.progress import FinalProgress
-from search.study import first_baseline, placement_of, ranked_by_gain, repeat_seed, scored_trials, task_of_study
-from search.trials import StudyRun, score_metrics, study_data
-from spaces import Placement, build_yaml, write_yaml
+from search.config.run_config import RunConfig
+from search.final.confirm import confirm
+from search.final.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
+from search.final.export import FINAL_WEIGHTS, val_images
+from search.study.progress import FinalProgress, progress_note
+from search.study.records import first_baseline, placement_of, ranked_by_gain, repeat_seed, scored_trials
+from search.study.start import StudyRun, study_data
+from search.study.trial_steps import score_metrics
+from spaces import Placement
 from spaces.tasks import Task
-from trainers.data import load_dataset
-from trainers.deploy import CHECK_IMAGES, export_checked
-from trainers.train import Report, TrialRecord, full_train, head_args
-
-FINAL_WEIGHTS = Path("final") / "weights" / "best.pt"  # in the study folder: the decided model's trained weights
+from trainers.deploy import export_checked
+from trainers.train import Report, TrialRecord, full_train
 
 
 def choose_winner(study: optuna.Study) -> FrozenTrial:
     """The best COMPLETE trial by the first objective (fewer parameters break ties); with repeat seeds
     (``--intensify``), the first trial of the placement with the best mean gain over the baseline on shared
-    seeds, or the baseline when none gains (`search.intensify.ranking`, as the race picks contenders)."""
+    seeds, or the baseline when none gains (`search.select.intensify.ranking`, as the race picks contenders)."""
     ranked = scored_trials(study)
     if not ranked:
         raise ValueError(f"study '{study.study_name}' has no completed trial yet; run or resume it first")
@@ -89,7 +87,7 @@ def final_claim(config: RunConfig):
 def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     """Confirm the top candidates with seeds, retrain winner and baseline in full, write ``best.yaml``.
 
-    ``run`` is the search that just ran (`search.executor.run_search`); its proxy data serves the
+    ``run`` is the search that just ran (`search.study.executor.run_search`); its proxy data serves the
     confirmation. The winner is the baseline itself when no candidate beats it beyond seed noise. The
     `Decision` is kept in the study (`Decision.of_study` reads it). Hold `final_claim` around it when
     several workers share the study.
@@ -128,15 +126,6 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     return decision
 
 
-def val_images(config: RunConfig, task: Task) -> list[Path]:
-    """The first `CHECK_IMAGES` val images of the study, in its own view of the data (or, for a study from before the
-    view, the dataset's): what its deployment files are checked on."""
-    views = (config.study_dir / "data" / "images" / "val", config.study_dir / "data" / "val")  # boxes' view, a classifier's
-    view = next((v for v in views if v.is_dir()), None)
-    images = sorted(p for p in view.rglob("*") if p.is_file()) if view else list(load_dataset(config.data, task).val)
-    return images[:CHECK_IMAGES]
-
-
 def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:
     """What the study keeps of a full training into the study's ``folder``: its scored metrics (``task``'s),
     size, time and weights (a path inside the study, so that the study can move)."""
@@ -146,33 +135,3 @@ def _full_run(record: TrialRecord, task: Task, folder: str) -> FullRun:
     return FullRun(record.status, {k: scored.get(k) for k in task.metric_names}, record.reason, record.params, record.gflops,
                    record.wall_time_s, weights, len(record.epochs), record.gates, best.get("epoch"), best.get(task.score),
                    last.get(task.score))
-
-
-def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str | Path, trial: int | None = None) -> tuple[Path, str]:
-    """Write the model YAML of trial ``trial`` to ``output``; by default of the placement the study decided
-    on (`Decision`, the baseline when attention lost). Returns the path and what was exported, in words."""
-    task = task_of_study(study)
-    if trial is None:
-        decision = Decision.of_study(study, task.metric_names)
-        if decision is None:
-            best = scored_trials(study)
-            hint = f"; or choose a trial: --trial {best[0].number} had the best single proxy run" if best else ""
-            raise ValueError(f"study '{study.study_name}' has not decided yet (its final step has not run): finish it with "
-                             f"`python -m search resume {config.study_dir}`{hint}")
-        number, placement = decision.trial, Placement.from_dict(decision.placement)
-        said = f"the study's decision, trial {number} ({placement}): {decision.sentence(task.score, task.score_label)}"
-    else:
-        chosen = _trial(study, trial)
-        number, placement = chosen.number, placement_of(chosen)
-        said = f"trial {number} ({placement}), chosen by --trial"
-    model = {**build_yaml(base, placement, config.insertion), **head_args(study_data(config))}
-    path = write_yaml(model, output, comment=f"trial {number} of study {study.study_name}\nplacement: {placement}")
-    return path, said
-
-
-def _trial(study: optuna.Study, number: int) -> FrozenTrial:
-    trials = study.get_trials(deepcopy=False)
-    if not 0 <= number < len(trials) or "placement" not in trials[number].user_attrs:
-        raise ValueError(f"study '{study.study_name}' has no evaluated trial {number}; see `report` for the list")
-    return trials[number]
-

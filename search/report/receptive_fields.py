@@ -245,7 +245,8 @@ def stage_table(model_dict: dict) -> list[dict]:
     """One row per stride level: the last backbone layer at each stride, then each Detect input.
 
     Rows are `receptive_fields` rows plus ``"stage"`` (e.g. ``"P3/8"``), ``"detect"`` (True for
-    the head's inputs) and ``"where"`` (``"backbone"``, or e.g. ``"Detect input"``); approximation: a level's rf is that of the one layer that ends it.
+    the head's inputs) and ``"where"`` (``"backbone"``, or e.g. ``"Detect input"``); approximation: a level's rf
+    is that of the one layer that ends it.
     """
     from spaces.layers import HEADS, resolve_layers
 

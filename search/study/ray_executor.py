@@ -4,7 +4,7 @@ Wiring: **only the driver process talks to the Optuna storage.** One module, ove
 this text: the searcher, the scheduler and the trainable below are three sides of one protocol with
 Tune, and change together.
 
-- `OptunaSearcher` (a Tune ``Searcher``) hands Tune the trials of the study's `search.loop.TrialLoop`,
+- `OptunaSearcher` (a Tune ``Searcher``) hands Tune the trials of the study's `search.study.loop.TrialLoop`,
   the loop every executor shares (asking, infeasible and repeated placements, twins, the stop rule);
   when a trial ends it gives the loop the `TrialRecord`, which tells Optuna COMPLETE, PRUNED or FAIL.
 - `PruningScheduler` (a Tune ``FIFOScheduler``) receives every epoch result, reports the fitness to
@@ -23,11 +23,11 @@ plain SQLite serves a whole cluster, since one process writes it: no database se
 file locking over a network filesystem. Asks happen just in time (at most ``--workers`` trials are
 live), so TPE proposes each trial knowing every result finished by then.
 
-Stopping: the loop's rule (`search.loop`): trials in flight and other workers' running trials count
+Stopping: the loop's rule (`search.study.loop`): trials in flight and other workers' running trials count
 towards ``--trials``, so no more are asked than needed; the searcher then answers ``Searcher.FINISHED``.
 
 Resume: as in-process. Kill the driver and rerun: trials it left RUNNING are marked FAIL
-``interrupted`` and queued again by `search.study.open_study`; Tune starts a fresh experiment
+``interrupted`` and queued again by `search.study.storage.open_study`; Tune starts a fresh experiment
 (``<study>/ray/search-<time>``), never restored, since Optuna's storage holds the state. A worker that
 dies is re-run up to ``--trial-retries`` times (Tune's ``FailureConfig``), from its first epoch.
 
@@ -70,14 +70,14 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
-from search.config import RunConfig
-from search.executor import Executor
+from search.config.run_config import RunConfig
+from search.study.executor import Executor
 
-# search.trials, spaces and trainers.train import Ultralytics, which must not load in a worker before
+# search.study.start, spaces and trainers.train import Ultralytics, which must not load in a worker before
 # prepare_ultralytics has set its environment: they are imported where used.
 if TYPE_CHECKING:
-    from search.loop import Asked, TrialLoop
-    from search.trials import StudyRun
+    from search.study.loop import Asked, TrialLoop
+    from search.study.start import StudyRun
     from trainers.train import TrialRecord
 
 # Result keys (JSON strings, so Tune's result flattening leaves them whole).
@@ -115,7 +115,7 @@ class Running:
 
 
 class OptunaSearcher(Searcher):
-    """Tune's searcher over the study's `search.loop.TrialLoop`: `suggest` hands out its next trial,
+    """Tune's searcher over the study's `search.study.loop.TrialLoop`: `suggest` hands out its next trial,
     `on_trial_complete` finishes it (driver only)."""
 
     def __init__(self, loop: TrialLoop):
@@ -124,7 +124,7 @@ class OptunaSearcher(Searcher):
         self.running: dict[str, Running] = {}  # Tune trial id -> trial in training
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        from search.trials import trial_dir
+        from search.study.trial_steps import trial_dir
 
         asked = self.loop.next_trial()  # Tune's driver loop asks here often: a dropped Ctrl-C stops it too
         if asked is None:
@@ -202,7 +202,7 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     import ray
     from ray import tune
 
-    from search.trials import trial_dir
+    from search.study.trial_steps import trial_dir
     from spaces import Placement
     from trainers.train import train_candidate
 
@@ -347,9 +347,9 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     import ray
     from ray import tune
 
-    from search.loop import TrialLoop
-    from search.progress import Progress
-    from search.trials import start_search
+    from search.study.loop import TrialLoop
+    from search.study.progress import Progress
+    from search.study.start import start_search
     from trainers.interrupt import sigterm_kept
 
     if ray.is_initialized():

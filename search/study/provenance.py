@@ -1,6 +1,6 @@
 """Where and with what a result was made: UTC date, machine and library versions.
 
-A study records it when a run starts (`search.trials.start_search`), so its report says which
+A study records it when a run starts (`search.study.start.start_search`), so its report says which
 Ultralytics, torch and Optuna trained the trials and on which hardware; the benchmark scripts under
 ``results/benchmarks/`` head their reports with the same facts.
 """

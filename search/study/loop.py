@@ -1,6 +1,6 @@
 """One worker's trial loop, shared by every executor: ask, check, hand out, tell, until the stop rule.
 
-An executor (`search.executor`) only trains what `TrialLoop.next_trial` hands out, streams each epoch
+An executor (`search.study.executor`) only trains what `TrialLoop.next_trial` hands out, streams each epoch
 back through `TrialLoop.report` and hands the `TrialRecord` to `TrialLoop.finish`; the loop decides
 everything else, the same way for every executor:
 
@@ -8,9 +8,9 @@ everything else, the same way for every executor:
   would), the sampler stalled, or the trials
   counted so far, those that other workers on the same storage hold and those this loop has handed out
   but not told reach ``--trials``;
-- a placement that is infeasible or already trained is told at once (`search.trials.prepare_trial`);
-- once the baseline trains, the usual placements are queued (`search.trials.queue_prior`), and with
-  ``--intensify`` a leader's repeat seed before each ask (`search.trials.queue_repeat`);
+- a placement that is infeasible or already trained is told at once (`search.study.trial_steps.prepare_trial`);
+- once the baseline trains, the usual placements are queued (`search.study.trial_steps.queue_prior`), and with
+  ``--intensify`` a leader's repeat seed before each ask (`search.study.trial_steps.queue_repeat`);
 - a placement that this loop or another worker trains right now waits for it and is told its outcome
   (trained again only when that twin failed): two workers never wait for each other, the earlier
   trial trains.
@@ -27,18 +27,10 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, Trial
 
-from search.study import (
-    STALL_LIMIT,
-    ask,
-    count_trials,
-    failed_baseline,
-    finished_by_key,
-    held_elsewhere,
-    repeat_seed,
-    running_twin,
-    stalled,
-)
-from search.trials import StudyRun, finish_trial, prepare_trial, queue_prior, queue_repeat, report_epoch, tell_duplicate
+from search.study.records import STALL_LIMIT, count_trials, failed_baseline, finished_by_key, repeat_seed, stalled
+from search.study.start import StudyRun
+from search.study.storage import ask, held_elsewhere, running_twin
+from search.study.trial_steps import finish_trial, prepare_trial, queue_prior, queue_repeat, report_epoch, tell_duplicate
 from trainers.interrupt import raise_if_pressed
 
 if TYPE_CHECKING:
@@ -52,7 +44,7 @@ class Asked:
 
     trial: Trial
     placement: Placement
-    seed: int  # the training seed: the study's, or a repeat seed of the intensification (`search.intensify`)
+    seed: int  # the training seed: the study's, or a repeat seed of the intensification (`search.select.intensify`)
 
     @property
     def number(self) -> int:
@@ -136,7 +128,7 @@ class TrialLoop:
 
     def abandon(self, asked: Asked) -> None:
         """Forget ``asked`` untold (its training was stopped from outside): it stays RUNNING, and the
-        next search on the study queues it again (`search.study.recover_dead_trials`)."""
+        next search on the study queues it again (`search.study.storage.recover_dead_trials`)."""
         self.handed_out.pop(asked.number, None)
 
     def _keys_in_training(self) -> set[str]:

@@ -33,7 +33,7 @@ class Objective:
 OBJECTIVES = {
     "params": Objective("params", "parameters", "minimize", 0, lambda record, attrs: record.params),
     "gflops": Objective("gflops", "GFLOPs", "minimize", 2, lambda record, attrs: record.gflops),
-    # measured before training (search.latency), as a ratio to the baseline's time on this machine
+    # measured before training (search.study.latency_probe), as a ratio to the baseline's time on this machine
     "latency": Objective("latency", "latency (x baseline)", "minimize", 3, lambda record, attrs: attrs["latency_ratio"]),
 }
 

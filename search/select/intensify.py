@@ -12,7 +12,7 @@ one that stays ahead has its lead confirmed on several seeds before the race.
 The ranking is each placement's mean gain over the baseline on the seeds both ran (`paired_gain`).
 Only completed runs count; a repeat that failed is not tried again (``tried``). The functions are pure,
 over plain scores, so the simulator (results/benchmarks/selection_power.py) runs the same rule as the
-search (`search.loop`).
+search (`search.study.loop`).
 """
 
 from __future__ import annotations

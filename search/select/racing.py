@@ -6,7 +6,7 @@ upwards (the winner's curse; results/benchmarks/selection_power.md). So the sear
 choose who enters the race, and every score here comes from fresh seeds: round r trains the
 baseline and every contender still in with the same seed ``first_seed + r - 1`` (common random
 numbers: a seed fixes data order and augmentation, so same-seed scores correlate and the paired
-comparison of `search.verdict.compare` is less noisy). A race has two stages:
+comparison of `search.select.verdict.compare` is less noisy). A race has two stages:
 
 1. Selection (only with several contenders): `SELECTION_ROUNDS` rounds of every contender and the
    baseline, fewer when the budget would leave the test less than `MIN_PAIRS` rounds. After each
@@ -28,7 +28,7 @@ comparison of `search.verdict.compare` is less noisy). A race has two stages:
 The race stops as soon as the verdict is settled or the budget (proxy runs, the baseline's and
 failed ones included) is spent; an arm whose runs failed `MAX_FAILED` times leaves it (the baseline:
 the race ends without a verdict). It takes a ``run(placement_key, seed) -> score or None`` callable
-(None: the run failed), so simulated scores can drive it; `search.confirm` wires it to cached
+(None: the run failed), so simulated scores can drive it; `search.final.confirm` wires it to cached
 trainings, so a race replayed after a kill makes the same decisions without training again.
 """
 
@@ -39,7 +39,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from search.power import (
+from search.select.power import (
     RELIABLE_PAIRS,
     SD_BOUND,
     fewest_seeds,
@@ -50,7 +50,7 @@ from search.power import (
     welch_detectable,
     welch_power,
 )
-from search.verdict import MIN_PAIRS, PAIRED, WELCH, Comparison, beats_baseline, compare
+from search.select.verdict import MIN_PAIRS, PAIRED, WELCH, Comparison, beats_baseline, compare
 
 ALPHA = 0.05  # one-sided: the highest rate of a false "improves" over the whole procedure
 SELECTION_ROUNDS = 2  # a third round cost the test more rounds than it gained (simulated with selection_power.py)
@@ -133,7 +133,7 @@ class Race:
         one same-seed difference; Welch's: of a difference of two independent runs, from the sides'
         ``candidate_sd`` and ``baseline_sd``), ``difference_df`` (its degrees of freedom; Welch's:
         Welch-Satterthwaite's), ``difference_sd_upper`` (its one-sided upper bound at confidence
-        ``sd_bound``: `search.power.sd_upper_bound`) and ``few_pairs`` (fewer than `RELIABLE_PAIRS`
+        ``sd_bound``: `search.select.power.sd_upper_bound`) and ``few_pairs`` (fewer than `RELIABLE_PAIRS`
         pairs: the report says the race can only see large gains). None without two pairs (two runs
         a side)."""
         paired = _pairing(self)

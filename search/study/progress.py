@@ -1,7 +1,8 @@
 """Progress bars: one for the study (trials done, pruned, failed, the best single run against the
 baseline's, elapsed and remaining time) and one for the trial in training (epochs, current score); one for
 the seed confirmation (runs of the budget, the run in training, the running verdict); one for the full
-trainings after it (epochs, score, time left), whose last line is the decision."""
+trainings after it (epochs, score, time left), whose last line is the decision, also shown in the study's
+note on optuna-dashboard while they run (`progress_note`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tqdm import tqdm
 from spaces import Placement
 
 if TYPE_CHECKING:
-    from search.racing import Race
+    from search.select.racing import Race
     from spaces.tasks import Task
 
 
@@ -30,7 +31,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            from search.study import count_trials
+            from search.study.records import count_trials
 
             done = count_trials(self.study.get_trials(deepcopy=False))  # a resume's rate counts only its own trials
             self.bar = tqdm(total=self.total, initial=done, desc="study", unit="trial", position=0)
@@ -62,7 +63,7 @@ class Progress:
         """Refresh the study bar from storage."""
         if self.bar is None:
             return
-        from search.study import count_trials, first_baseline, rank_key
+        from search.study.records import count_trials, first_baseline, rank_key
 
         trials = self.study.get_trials(deepcopy=False)  # read once per refresh
         states = [t.state for t in trials if not t.user_attrs.get("infeasible")]
@@ -78,7 +79,7 @@ class Progress:
 
 
 class RaceProgress:
-    """One tqdm bar for the seed confirmation (`search.racing`): proxy runs spent of the budget, the
+    """One tqdm bar for the seed confirmation (`search.select.racing`): proxy runs spent of the budget, the
     run in training (candidate, round, seed) and the running verdict; silent when ``enabled`` is False.
 
     ``labels`` names each placement key as the bar shows it (``trial 12``).
@@ -104,7 +105,7 @@ class RaceProgress:
             self.bar.set_postfix_str(f"round {round_number}, seed {seed}: {self.labels[key]}; {self.state}"[:120])
 
     def round(self, race: Race) -> None:
-        """A round ended (``race`` is the `search.racing.Race` so far): show the runs and the verdict so far."""
+        """A round ended (``race`` is the `search.select.racing.Race` so far): show the runs and the verdict so far."""
         if self.bar is None:
             return
         self.bar.n = race.runs
@@ -129,7 +130,7 @@ def race_state(race: Race, labels: dict[str, str]) -> str:
 
 
 class FinalProgress:
-    """One tqdm bar for the full trainings after the race (`search.final`): epochs done of all of them, the run
+    """One tqdm bar for the full trainings after the race (`search.final.training`): epochs done of all of them, the run
     in training with its last score and the time left, the same line handed to ``note`` (the dashboard's note,
     or None); `done` leaves the decision as its last line. Silent on the console when ``enabled`` is False."""
 
@@ -184,3 +185,13 @@ class FinalProgress:
             self.bar.set_postfix_str(line[:160])
         if self.note is not None:
             self.note(line)
+
+
+def progress_note(study: optuna.Study):
+    """A function that puts one line of the full trainings' progress into the study's note (so the dashboard shows it
+    while they run; `publish_outcome` replaces it), or None without optuna-dashboard."""
+    try:
+        from optuna_dashboard import save_note
+    except ImportError:
+        return None
+    return lambda line: save_note(study, f"## Full training in progress\n\n{line}")

@@ -27,10 +27,11 @@ from pathlib import Path
 import optuna
 from scipy import stats
 
-from search.config import RunConfig
-from search.final import train_once
-from search.study import placement_of, scored_trials, task_of_study
-from search.trials import saved_proxy_run, study_data
+from search.config.run_config import RunConfig
+from search.final.training import train_once
+from search.study.records import placement_of, scored_trials, task_of_study
+from search.study.start import study_data
+from search.study.trial_steps import saved_proxy_run
 from spaces import Placement
 from spaces.tasks import Task
 from trainers.data import build_proxy_data, load_dataset

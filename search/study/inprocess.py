@@ -1,4 +1,4 @@
-"""The default executor: one trial at a time, in this process (`search.executor`)."""
+"""The default executor: one trial at a time, in this process (`search.study.executor`)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import shutil
 import time
 from dataclasses import replace
 
-from search.config import RunConfig
-from search.executor import Executor
-from search.loop import TrialLoop
-from search.progress import Progress
-from search.trials import StudyRun, start_search, trial_dir
+from search.config.run_config import RunConfig
+from search.study.executor import Executor
+from search.study.loop import TrialLoop
+from search.study.progress import Progress
+from search.study.start import StudyRun, start_search
+from search.study.trial_steps import trial_dir
 from trainers.train import train_candidate
 
 TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the placement it waits for
 
 
 class InProcess(Executor):
-    """Trains each trial the loop hands out here and now (`search.loop.TrialLoop`)."""
+    """Trains each trial the loop hands out here and now (`search.study.loop.TrialLoop`)."""
 
     def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
         run = start_search(config)
