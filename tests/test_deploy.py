@@ -105,7 +105,8 @@ def test_a_model_with_attention_builds_and_loads_on_a_machine_without_the_search
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
-TASK_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
+TASK_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml",
+               "classify": "yolov8n-cls.yaml"}
 PLACEMENT = {"backbone.6": ["se"], "fused.4": ["cbam"], "neck.15": ["eca"]}
 
 
@@ -141,21 +142,22 @@ def test_a_trained_winner_predicts_validates_exports_and_fine_tunes_without_the_
     assert tuned.is_file() and not [n for n in pickle_globals(tuned) if n.split(".")[0] in SEARCH_ONLY]
 
 
-@pytest.mark.parametrize("task", ["segment", "pose", "obb"])
+@pytest.mark.parametrize("task", ["segment", "pose", "obb", "classify"])
 @pytest.mark.parametrize("generation", ["yolov8n", "yolo26n"])
 def test_every_task_and_generation_loads_as_itself_without_the_search(task, generation, tmp_path):
-    """A segment, pose or OBB model with gated and plain attention, YOLOv8 and YOLO26 heads, saved as the search saves
-    a checkpoint: where only Ultralytics and yolo_attention_modules import, it loads as its task and predicts."""
+    """A segment, pose, OBB or classify model with gated and plain attention, YOLOv8 and YOLO26 heads, saved as the
+    search saves a checkpoint: where only Ultralytics and yolo_attention_modules import, it loads as its task and predicts."""
     from ultralytics import YOLO
 
     from search.cli import main
+    from spaces import find_positions, load_base
 
     yaml_name = TASK_MODELS[task].replace("yolov8n", generation)
     base = YOLO(yaml_name)
     base.model.names = {i: f"c{i}" for i in range(len(base.model.names))}
     base.save(tmp_path / "base.pt")
     insertion = "plain" if generation == "yolo26n" else "gated"  # both ways, across the matrix
-    neck = "neck.15" if generation == "yolov8n" else "neck.16"  # the first path into the head
+    neck = next(p.name for p in find_positions(load_base(yaml_name)) if p.kind == "neck")  # the first path into the head
     places = ["--place=backbone.6=se", "--place=fused.4=cbam", f"--place={neck}=eca"]
     assert main(["build", "--model", yaml_name, *places, "--insertion", insertion, "--weights", str(tmp_path / "base.pt"),
                  "--save-weights", str(tmp_path / "attn.pt"), "-o", str(tmp_path / "attn.yaml")]) == 0

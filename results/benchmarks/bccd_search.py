@@ -44,8 +44,8 @@ OPTIONS = {
     # the pose branch starts fresh: 3 epochs score ~0 keypoint mAP (task_seed_noise_tiger-pose.md), so 10
     "tiger-pose_search": ["--model", "yolov8n-pose.yaml", "--weights", DETECTOR, *TASK_BUDGET, "--proxy-epochs", "10"],
     # the crops are about 20-150 px: 64 px keeps the proxies at seconds an epoch on the CPU
-    "bccd-cls_search": ["--model", "yolov8n-cls.yaml", "--trials", "8", "--proxy-epochs", "5", "--proxy-imgsz", "64",
-                        "--confirm-top", "1", "--confirm-budget", "8", "--final-epochs", "10", "--final-imgsz", "64"],
+    "bccd-cls_search": ["--model", "yolov8n-cls.yaml", "--trials", "12", "--proxy-epochs", "5", "--proxy-imgsz", "64",
+                        "--confirm-top", "2", "--confirm-budget", "16", "--final-epochs", "10", "--final-imgsz", "64"],
 }
 
 
