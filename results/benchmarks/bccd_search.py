@@ -72,6 +72,7 @@ def main() -> None:
     shutil.copy(study_dir / "report.html", report)  # self-contained: plots inline, says when and where it ran
     start_from = "fine-tuned from yolov8n.pt" if DETECTOR in OPTIONS[name] else "from scratch"
     flag = f" --case {args.case}" if args.case else " --pretrained" if args.pretrained else ""
+    said = [line for line in done.stderr.strip().splitlines() if "warn" not in line.lower()]  # not torch's deprecations
     resolution = [line for line in (study_dir / "report.md").read_text().splitlines() if "cannot be told from noise" in line]
     text = "\n".join([
         f"# A real search on {DATASET[name]} ({start_from}, CPU, small budget)",
@@ -80,7 +81,7 @@ def main() -> None:
         f"--data {data.relative_to(SHARED / 'datasets')} {' '.join(OPTIONS[name]).replace(str(SHARED), '../shared')}`",
         f"- exit code {done.returncode}; wall time {seconds / 60:.1f} min", "",
         f"The study's own report, plots inline: [{report.name}]({report.name}).", "",
-        "```", *done.stdout.strip().splitlines()[-6:], *done.stderr.strip().splitlines()[-3:], "```", "",
+        "```", *done.stdout.strip().splitlines()[-6:], *said[-3:], "```", "",
         *[f"Resolution (from the report): {line.strip()}" for line in resolution], "",
     ])
     (HERE / f"{name}.md").write_text(text)
