@@ -61,6 +61,7 @@ def complete(config: RunConfig, show_progress: bool = True) -> Outcome:
     report and the dashboard's outcome. Raises ``ValueError`` in one line for what cannot go on."""
     from search.final.training import final_claim, finalize
     from search.report import write_report
+    from search.study.attributes import TrialView
     from search.study.executor import run_search
     from search.study.records import failed_baseline
     from search.study.storage import held_elsewhere
@@ -69,7 +70,7 @@ def complete(config: RunConfig, show_progress: bool = True) -> Outcome:
     trials = run.study.get_trials(deepcopy=False)
     failed = failed_baseline(trials)
     if failed:
-        raise ValueError(f"the baseline (trial {failed.number}) failed: {failed.user_attrs.get('reason')}; every placement would "
+        raise ValueError(f"the baseline (trial {failed.number}) failed: {TrialView(failed).reason}; every placement would "
                          "fail the same way: fix that, then run the same command again (the study goes on)")
     decision, waiting = None, ""
     others = held_elsewhere(trials)

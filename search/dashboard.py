@@ -25,7 +25,6 @@ import optuna
 
 ARTIFACTS = "artifacts"  # folder of the study's artifact store
 OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "best.onnx", "report.html")  # study-relative, when present
-DIGESTS = "artifact_digests"  # study user attribute: outcome file -> sha1 of the content last uploaded
 
 
 def artifact_store(study_dir: str | Path):
@@ -47,11 +46,12 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     from search.final.decision import Decision
     from search.report import leaderboard, sort_trials
     from search.report.outcome import race_table
+    from search.study.attributes import StudyView, record_artifact_digests
     from search.study.records import task_of_study
 
     folder = Path(study_dir)
     store = artifact_store(folder)
-    digests = dict(study.user_attrs.get(DIGESTS) or {})
+    digests = StudyView(study).artifact_digests
     files = []
     with tempfile.TemporaryDirectory(dir=folder / ARTIFACTS) as staging:
         for name in OUTCOME_FILES:
@@ -68,7 +68,7 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
                 upload_artifact(artifact_store=store, file_path=str(staged), study_or_trial=study)
                 digests[name] = digest
             files.append(f"- `{name}`: artifact `{path.name}` (sha1 {digest[:12]})")
-    study.set_user_attr(DIGESTS, digests)
+    record_artifact_digests(study, digests)
     task = task_of_study(study)
     decision = Decision.of_study(study, task.metric_names)
     said = decision.sentence(task.score, task.score_label) if decision else "no final step has run yet"

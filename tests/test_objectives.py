@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import TrialState, create_trial
 
 from helpers import one_line_error
 from search.config import RunConfig
@@ -35,8 +35,8 @@ def test_every_registered_objective_is_an_option_with_its_direction():
 def test_a_trial_is_told_the_task_score_then_the_second_objective(objective, told, tmp_path):
     config = RunConfig(data="unused.yaml", out=str(tmp_path), study="s", objective=objective)
     run = StudyRun(config, None, None, {}, tmp_path, TASKS["detect"])  # outcome reads the config and the task only
-    attrs = {"latency_ratio": 1.07}  # measured before training (search.study.latency_probe), kept on the trial
-    assert outcome(RECORD, run, attrs) == (told, TrialState.COMPLETE)
+    trial = create_trial(state=TrialState.RUNNING, user_attrs={"latency_ratio": 1.07})  # measured before training
+    assert outcome(RECORD, run, trial) == (told, TrialState.COMPLETE)
 
 
 def test_the_study_names_its_objectives(toy_data, tmp_path):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from search.study.attributes import TrialView
     from trainers.train import TrialRecord
 
 SCORE = "map"  # --objective's name for the task's own score (mAP50-95 for detection)
@@ -27,14 +28,14 @@ class Objective:
     label: str  # how the report and the dashboard name it
     direction: str  # "minimize" or "maximize"
     digits: int  # decimals the report prints
-    measure: Callable[[TrialRecord, dict], float]  # its value for one training and its trial's user attributes
+    measure: Callable[[TrialRecord, TrialView], float]  # its value for one training and what its trial keeps
 
 
 OBJECTIVES = {
-    "params": Objective("params", "parameters", "minimize", 0, lambda record, attrs: record.params),
-    "gflops": Objective("gflops", "GFLOPs", "minimize", 2, lambda record, attrs: record.gflops),
+    "params": Objective("params", "parameters", "minimize", 0, lambda record, trial: record.params),
+    "gflops": Objective("gflops", "GFLOPs", "minimize", 2, lambda record, trial: record.gflops),
     # measured before training (search.study.latency_probe), as a ratio to the baseline's time on this machine
-    "latency": Objective("latency", "latency (x baseline)", "minimize", 3, lambda record, attrs: attrs["latency_ratio"]),
+    "latency": Objective("latency", "latency (x baseline)", "minimize", 3, lambda record, trial: trial.latency_ratio),
 }
 
 CHOICES = (SCORE, *(f"{SCORE}+{name}" for name in OBJECTIVES))  # the values --objective takes

@@ -43,6 +43,24 @@ def same_kind(value, declared: str) -> bool:
     return isinstance(value, kind) and (declared == "bool" or not isinstance(value, bool))
 
 
+# What older studies lack and what the versions that wrote them did, in run.yaml and in the study's ``config``.
+OLD_STUDY_DEFAULTS = {
+    "insertion": "plain",  # studies from before gated insertion inserted plainly
+    "proxy_recipe": "ultralytics",  # and those from before recipes trained with its defaults
+    "proxy_imgsz": 320,  # every run.yaml holds it; one without it meant the old fixed default
+    "prior": False,  # nor did they queue the usual placements: a resume does not start now
+    "metric": "task",  # the task's own score, before --metric
+    "intensify": 0,  # no repeat seeds, before --intensify
+    "intensify_seeds": 2,
+    "latency_device": "cpu",  # latency timed on the CPU, before --latency-device
+}
+
+
+def with_old_defaults(values: dict) -> dict:
+    """``values`` (run.yaml's, or the study's ``config``) with `OLD_STUDY_DEFAULTS` for the keys it lacks."""
+    return values | {key: value for key, value in OLD_STUDY_DEFAULTS.items() if key not in values}
+
+
 def write_run_file(path: str | Path, public: dict) -> None:
     """Write a run's options (`RunConfig.public`: without the storage password) as YAML, ``run.yaml``."""
     replace_file(path, yaml.safe_dump(public, sort_keys=False))
@@ -57,10 +75,7 @@ def run_file_values(path: str | Path, declared: tuple[Field, ...]) -> dict:
         raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); restore the file the search wrote") from None
     if not isinstance(values, dict) or "data" not in values:
         raise ValueError(f"{path}: not a run configuration (a mapping with at least 'data'); restore the file the search wrote")
-    values.setdefault("insertion", "plain")  # studies from before gated insertion inserted plainly
-    values.setdefault("proxy_recipe", "ultralytics")  # and those from before recipes trained with its defaults
-    values.setdefault("proxy_imgsz", 320)  # every run.yaml holds it; one without it meant the old fixed default
-    values.setdefault("prior", False)  # nor did they queue the usual placements: a resume does not start now
+    values = with_old_defaults(values)
     # Studies from before the racing confirmation gave seeds per candidate (confirm_seeds); a budget
     # replaces it (below), and the race reuses their saved seed runs (same folders, same seeds).
     seeds_era = values.pop("confirm_seeds", None) is not None and "confirm_budget" not in values

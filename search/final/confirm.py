@@ -21,6 +21,7 @@ import optuna
 from search.final.decision import NOTHING_RACED, Confirmation, SeedRuns, race_verdict
 from search.select.racing import ALPHA, Race, race
 from search.select.verdict import Comparison, tradeoff_line, verdict_line
+from search.study.attributes import TrialView
 from search.study.progress import RaceProgress
 from search.study.records import baseline_trial, placement_of, ranked_by_gain
 from search.study.start import StudyRun
@@ -38,7 +39,7 @@ def _seed_run(placement: Placement, seed: int, run: StudyRun) -> dict:
 def _contenders(study: optuna.Study, base_trial: optuna.trial.FrozenTrial, top: int) -> list[optuna.trial.FrozenTrial]:
     """The first trials of the best ``top`` placements of the search by their mean gain over the baseline on
     the seeds both trained (`search.select.intensify.ranking`: one seed each without ``--intensify``), the baseline's excluded."""
-    return [trial for trial, _ in ranked_by_gain(study.get_trials(deepcopy=False), base_trial.user_attrs["placement_key"])[:top]]
+    return [trial for trial, _ in ranked_by_gain(study.get_trials(deepcopy=False), TrialView(base_trial).placement_key)[:top]]
 
 
 def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
@@ -49,9 +50,9 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
     if base_trial is None or base_trial.state != optuna.trial.TrialState.COMPLETE:
         raise ValueError(f"study '{study.study_name}' has no completed baseline trial to confirm against")
     top = _contenders(study, base_trial, config.confirm_top)
-    trials = {t.user_attrs["placement_key"]: t for t in (base_trial, *top)}
+    trials = {TrialView(t).placement_key: t for t in (base_trial, *top)}
     labels = {key: f"trial {t.number}" for key, t in trials.items()}
-    base_key, keys = base_trial.user_attrs["placement_key"], [t.user_attrs["placement_key"] for t in top]
+    base_key, keys = TrialView(base_trial).placement_key, [TrialView(t).placement_key for t in top]
     runs: dict[tuple[str, int], dict] = {}
     with RaceProgress(config.confirm_budget, labels, enabled=show_progress) as progress:
 
@@ -66,7 +67,7 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
     candidates = [_entry(trials[k], runs, found, run.task) for k in keys]
     if found is None:
         return Confirmation(baseline, candidates, None, NOTHING_RACED, config.confirm_budget, ALPHA)
-    named = lambda key: f"{labels[key]} ({trials[key].user_attrs['placement_str']})" if key else None  # noqa: E731
+    named = lambda key: f"{labels[key]} ({TrialView(trials[key]).placement_str})" if key else None  # noqa: E731
     line = verdict_line(found.comparison, run.task.score_label) if found.comparison is not None else None
     verdict = race_verdict(named(found.winner), labels.get(found.leader), line, found.stopped)
     return Confirmation(baseline, candidates, keys.index(found.winner) if found.winner is not None else None, verdict,
@@ -76,10 +77,11 @@ def confirm(run: StudyRun, show_progress: bool = True) -> Confirmation:
 def _entry(trial: optuna.trial.FrozenTrial, runs: dict[tuple[str, int], dict], found: Race | None, task: Task) -> SeedRuns:
     """A placement's confirmation: its completed runs' metrics and seeds, its fate in the race, and
     (tested candidates) the comparison and the precision/recall trade-off against the baseline."""
-    key = trial.user_attrs["placement_key"]
+    view = TrialView(trial)
+    key = view.placement_key
     mine = sorted((seed, m) for (k, seed), m in runs.items() if k == key)
     done = [(seed, m) for seed, m in mine if m["status"] == "complete" and m.get(task.score) is not None]
-    entry = SeedRuns(trial.number, trial.user_attrs["placement_str"], trial.user_attrs["placement"], [seed for seed, _ in done],
+    entry = SeedRuns(trial.number, view.placement_str, view.placement_dict, [seed for seed, _ in done],
                      len(mine) - len(done), {k: [m[k] for _, m in done] for k in task.metric_names})
     if found is None or key == found.baseline:
         return entry

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import optuna
 
+from search.study.attributes import StudyView
+
 TIE = 5e-5  # score differences below this print as +0.0000: a tie, not a win or a loss
-FINAL_ATTR = "final"  # the study's user attribute that holds its `Decision`
 
 
 def _known(cls, values: dict) -> dict:
@@ -164,7 +165,7 @@ class Decision:
     @classmethod
     def of_study(cls, study: optuna.Study, metric_names: tuple[str, ...]) -> Decision | None:
         """The decision ``study`` recorded, or None before its final step ran."""
-        values = study.user_attrs.get(FINAL_ATTR)
+        values = StudyView(study).decision
         return cls.from_dict(values, metric_names) if values else None
 
     def sentence(self, score: str, label: str) -> str:

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial
 
 from search.config.run_config import RunConfig
 from search.final.decision import Decision
+from search.study.attributes import TrialView
 from search.study.records import placement_of, scored_trials, task_of_study
 from search.study.start import study_data
 from spaces import Placement, build_yaml, write_yaml
@@ -55,6 +56,6 @@ def export_trial(study: optuna.Study, config: RunConfig, base: dict, output: str
 
 def _trial(study: optuna.Study, number: int) -> FrozenTrial:
     trials = study.get_trials(deepcopy=False)
-    if not 0 <= number < len(trials) or "placement" not in trials[number].user_attrs:
+    if not 0 <= number < len(trials) or TrialView(trials[number]).placement_dict is None:
         raise ValueError(f"study '{study.study_name}' has no evaluated trial {number}; see `report` for the list")
     return trials[number]

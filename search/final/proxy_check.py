@@ -29,6 +29,7 @@ from scipy import stats
 
 from search.config.run_config import RunConfig
 from search.final.training import train_once
+from search.study.attributes import StudyView, TrialView, record_proxy_validation
 from search.study.records import placement_of, scored_trials, task_of_study
 from search.study.start import study_data
 from search.study.trial_steps import saved_proxy_run
@@ -41,7 +42,7 @@ def pick_candidates(study: optuna.Study, k: int, seed: int = 0) -> list[optuna.t
     """The top ``k`` distinct placements by proxy score, then ``k`` random other completed ones."""
     distinct, seen = [], set()
     for trial in scored_trials(study):
-        key = trial.user_attrs.get("placement_key")
+        key = TrialView(trial).placement_key
         if key not in seen:
             seen.add(key)
             distinct.append(trial)
@@ -128,7 +129,7 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
     proxy, task = proxy or config, task_of_study(study)
     own, other = proxy_settings(config), proxy_settings(proxy)
     full_budget = {"epochs": config.final_epochs, "imgsz": config.final_imgsz, "seeds": full_seeds}
-    stored = study.user_attrs.get("proxy_validation") or {}
+    stored = StudyView(study).proxy_validation or {}
     if stored.get("k") != k:
         stored = {}  # other candidates: earlier proxy scores do not apply
     earlier = {row["trial"]: row["proxy"] for row in stored.get("rows", [])}
@@ -136,18 +137,18 @@ def validate_proxy(study: optuna.Study, config: RunConfig, base: dict, k: int, p
     tag = "proxy-{epochs}ep-{imgsz}px-{fraction:g}".format(**other)
     rows = []
     for trial in pick_candidates(study, k, config.seed):
-        placement, key = placement_of(trial), trial.user_attrs["placement_key"]
+        placement, key = placement_of(trial), TrialView(trial).placement_key
         full = full_runs(placement, key, base, config, full_seeds, study)
         scores = {**earlier.get(trial.number, {}), budget_label(own): trial.values[0]}
         if data is not None:
             run = saved_proxy_run(placement, base, data, proxy.proxy_budget, config.study_dir / "validate" / tag / key, config, task)
             scores[budget_label(other)] = run[task.score] if run["status"] == "complete" else None
-        rows.append({"trial": trial.number, "placement_str": trial.user_attrs.get("placement_str"), "proxy": scores, **full})
+        rows.append({"trial": trial.number, "placement_str": TrialView(trial).placement_str, "proxy": scores, **full})
     checked = {b["label"]: b["budget"] for b in stored.get("budgets", [])} | {budget_label(own): own, budget_label(other): other}
     budgets = []
     for label, settings in sorted(checked.items(), key=lambda item: _cost(item[1])):
         pairs = [(row["proxy"].get(label), row["full"]) for row in rows]
         budgets.append({"label": label, "budget": settings, "searched": settings == own, **rank_agreement(pairs)})
     result = {"k": k, "full_budget": full_budget, "rows": rows, "budgets": budgets}
-    study.set_user_attr("proxy_validation", result)
+    record_proxy_validation(study, result)
     return result

@@ -20,10 +20,11 @@ from optuna.trial import FrozenTrial
 
 from search.config.run_config import RunConfig
 from search.final.confirm import confirm
-from search.final.decision import FINAL_ATTR, Decision, FullRun, unconfirmed_verdict
+from search.final.decision import Decision, FullRun, unconfirmed_verdict
 from search.final.export import FINAL_WEIGHTS, val_images
+from search.study.attributes import TrialView, record_decision
 from search.study.progress import FinalProgress, progress_note
-from search.study.records import first_baseline, placement_of, ranked_by_gain, repeat_seed, scored_trials
+from search.study.records import first_baseline, placement_of, ranked_by_gain, scored_trials
 from search.study.start import StudyRun, study_data
 from search.study.trial_steps import score_metrics
 from spaces import Placement
@@ -41,9 +42,9 @@ def choose_winner(study: optuna.Study) -> FrozenTrial:
         raise ValueError(f"study '{study.study_name}' has no completed trial yet; run or resume it first")
     trials = study.get_trials(deepcopy=False)
     base = first_baseline(trials)
-    if base is None or not any(repeat_seed(t) is not None for t in trials):
+    if base is None or not any(TrialView(t).repeat_seed is not None for t in trials):
         return ranked[0]
-    ranked_placements = ranked_by_gain(trials, base.user_attrs["placement_key"])
+    ranked_placements = ranked_by_gain(trials, TrialView(base).placement_key)
     return ranked_placements[0][0] if ranked_placements and ranked_placements[0][1] > 0 else base
 
 
@@ -100,7 +101,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
     else:
         trial = choose_winner(study)
         placement = str(placement_of(trial))
-        decision = Decision(trial.number, trial.user_attrs["placement"], placement, unconfirmed_verdict(trial.number, placement),
+        decision = Decision(trial.number, TrialView(trial).placement_dict, placement, unconfirmed_verdict(trial.number, placement),
                             unconfirmed=True)
     placement = Placement.from_dict(decision.placement)
     runs = [("final", placement, f"trial {decision.trial} ({decision.placement_str})")]
@@ -116,7 +117,7 @@ def finalize(run: StudyRun, show_progress: bool = True) -> Decision:
         final = _full_run(full["final"], run.task, "final")
         baseline = _full_run(full["final-baseline"], run.task, "final-baseline") if len(runs) > 1 else final
         decision = replace(decision, final=final, baseline=baseline)
-        study.set_user_attr(FINAL_ATTR, decision.to_dict())
+        record_decision(study, decision.to_dict())
         progress.done(decision.headline(run.task.score_label))
     record = full["final"]
     if record.status != "complete":

@@ -20,6 +20,7 @@ from search.final.decision import Decision
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
+from search.study.attributes import TrialView
 from search.study.records import first_baseline, interrupted_numbers, rank_key, task_of_study
 from search.study.storage import load_study
 from trainers.train import one_line
@@ -44,7 +45,7 @@ def sort_trials(trials: list[FrozenTrial]) -> Trials:
     groups = Trials()
     interrupted = interrupted_numbers(trials)
     for t in trials:
-        if t.user_attrs.get("infeasible"):
+        if TrialView(t).infeasible:
             groups.infeasible.append(t)
         elif t.number in interrupted:
             groups.interrupted.append(t)

@@ -13,6 +13,7 @@ from search.final.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
 from search.report.receptive_fields import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.report.text import sentence, table
+from search.study.attributes import TrialView
 from trainers.train import one_line
 
 if TYPE_CHECKING:
@@ -62,8 +63,8 @@ def baseline_epochs(folder: Path, groups: Trials, decision: Decision | None) -> 
             epochs = []
         if epochs:
             return epochs, "The baseline's full retraining"
-    if groups.baseline is not None and groups.baseline.user_attrs.get("epochs"):
-        return groups.baseline.user_attrs["epochs"], f"The baseline's proxy run (trial {groups.baseline.number})"
+    if groups.baseline is not None and TrialView(groups.baseline).epochs:
+        return TrialView(groups.baseline).epochs, f"The baseline's proxy run (trial {groups.baseline.number})"
     return [], ""
 
 

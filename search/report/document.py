@@ -14,10 +14,9 @@ from search.report.latency_section import latency_section
 from search.report.outcome import confirmation_section, deployment_section, final_section
 from search.report.plots import write_plots
 from search.report.summary import header, leaderboard_section, other_trials
+from search.study.attributes import attribute_columns
 
 TRIALS_CSV = "trials.csv"
-TRIAL_COLUMNS = ("placement_str", "baseline", "prior", "seed", "duplicate_of", "params", "gflops", "latency_ms", "latency_ratio",
-                 "wall_time_s", "pruned_at", "reason", "infeasible")
 SECTIONS = (header, leaderboard_section, other_trials, confirmation_section, final_section, deployment_section, latency_section,
             proxy_section, diagnostics_section, importance_section, pareto_section)
 
@@ -67,8 +66,8 @@ def write_trials_csv(report: Report, folder: Path | None = None) -> bool:
     """``trials.csv``: one row per trial (Optuna's ``trials_dataframe``): number, state, value(s) (the
     search's score, of COMPLETE trials), ``last_epoch_fitness`` (Ultralytics' fitness at the last epoch
     trained, pruned trials included), the sampled parameters (``params_*``), the trial's placement and metrics (the
-    task's, then `TRIAL_COLUMNS`,
-    ``params`` being the model's parameter count), into ``folder`` (default: the study folder); False without trials."""
+    task's, then `search.study.attributes.CSV_ATTRIBUTES`, ``params`` being the model's parameter count), into
+    ``folder`` (default: the study folder); False without trials."""
     folder = folder or report.folder
     frame = report.study.trials_dataframe(multi_index=False)
     names = report.study.metric_names or []  # Optuna names value columns after them; the file keeps one schema
@@ -83,10 +82,10 @@ def write_trials_csv(report: Report, folder: Path | None = None) -> bool:
     frame.loc[frame["state"] != "COMPLETE", values] = None
     last = {t.number: t.intermediate_values[max(t.intermediate_values)] for t in report.study.trials if t.intermediate_values}
     frame["last_epoch_fitness"] = frame["number"].map(last)
-    attrs = {f"user_attrs_{name}" for name in (*report.task.metric_names, *TRIAL_COLUMNS)}
+    attrs = attribute_columns(report.task.metric_names)
     kept = ["number", "state"] + [c for c in frame.columns if c in {"datetime_start", "datetime_complete", "last_epoch_fitness"}
-                                  | attrs or c.startswith(("value", "params_"))]
-    frame[kept].rename(columns=lambda c: c.removeprefix("user_attrs_")).to_csv(folder / TRIALS_CSV, index=False)
+                                  | set(attrs) or c.startswith(("value", "params_"))]
+    frame[kept].rename(columns=attrs).to_csv(folder / TRIALS_CSV, index=False)
     return True
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from search.final.decision import Confirmation
 from search.report.context import Report
 from search.report.text import metric, table
+from search.study.attributes import StudyView
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 def proxy_section(report: Report) -> list[str]:
     """Proxy against full-training score of the validated candidates, per proxy budget checked, and each
     budget's rank correlation with full training."""
-    found, task = report.study.user_attrs.get("proxy_validation"), report.task
+    found, task = StudyView(report.study).proxy_validation, report.task
     if not found:
         return []
     budgets, seeds = found.get("budgets") or [], (found.get("full_budget") or {}).get("seeds", 1)

@@ -8,7 +8,7 @@ from optuna.trial import FrozenTrial
 
 from search.report.context import Report
 from search.report.text import metric, placement_text, table
-from search.study.latency_probe import BASELINE, CACHE
+from search.study.attributes import StudyView, TrialView
 from trainers.latency import DEVICE_NAMES, describe
 
 PLOT = "latency.png"
@@ -18,7 +18,7 @@ SHOWN = 15  # candidates the table lists, best score first
 def timed_trials(report: Report) -> list[FrozenTrial]:
     """Trained trials with a latency figure, best score first (the baseline among them)."""
     groups = report.groups
-    return [t for t in ([groups.baseline] if groups.baseline else []) + groups.ranked if "latency_ratio" in t.user_attrs]
+    return [t for t in ([groups.baseline] if groups.baseline else []) + groups.ranked if TrialView(t).latency_ratio is not None]
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -32,7 +32,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def latency_section(report: Report) -> list[str]:
-    measured = report.study.user_attrs.get(BASELINE)
+    measured = StudyView(report.study).latency_baseline
     if not measured:
         return []
     config, score = report.config, report.task.score
@@ -44,20 +44,19 @@ def latency_section(report: Report) -> list[str]:
              f"{itself['ratio']:.3f}x [{itself['low']:.3f}, {itself['high']:.3f}], the spread of a ratio on this machine.", ""]
     limits = [f"--max-slowdown {config.max_slowdown:g}" if config.max_slowdown is not None else "",
               f"--max-latency-ms {config.max_latency_ms:g}" if config.max_latency_ms is not None else ""]
-    slow = [t for t in report.groups.infeasible if "latency_ratio" in t.user_attrs]
+    slow = [t for t in report.groups.infeasible if TrialView(t).latency_ratio is not None]
     if any(limits):
         lines += [f"Limit {' and '.join(filter(None, limits))}: {len(slow)} proposed placement(s) over it, never trained.", ""]
     timed = timed_trials(report)
-    rows = [[t.number, placement_text(t), metric(t.user_attrs.get(score)), f"{t.user_attrs['latency_ms']:.1f}",
-             f"{t.user_attrs['latency_ratio']:.3f} [{t.user_attrs['latency_interval'][0]:.3f}, {t.user_attrs['latency_interval'][1]:.3f}]"]
-            for t in timed[:SHOWN]]
+    rows = [[v.trial.number, placement_text(v.trial), metric(v.metric(score)), f"{v.latency_ms:.1f}",
+             f"{v.latency_ratio:.3f} [{v.latency_interval[0]:.3f}, {v.latency_interval[1]:.3f}]"] for v in map(TrialView, timed[:SHOWN])]
     lines += table(["trial", "placement", f"{report.task.score_label} (proxy)", "latency ms", "x baseline [95%]"], rows) + [""]
     decision = report.decision
     if decision:
         from spaces import Placement
 
         key = Placement.from_dict(decision.placement).key  # the baseline's figure is cached too, at ratio 1
-        ratio = ((report.study.user_attrs.get(CACHE) or {}).get(key) or {}).get("ratio")
+        ratio = (StudyView(report.study).latency_cache.get(key) or {}).get("ratio")
         if ratio is not None:
             lines += [f"The exported model ({decision.placement_str}) runs at {ratio:.3f}x the baseline's "
                       f"{DEVICE_NAMES[config.latency_device]} latency "

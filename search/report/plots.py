@@ -14,6 +14,7 @@ from search.final.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
 from search.report.latency_section import PLOT as LATENCY_PLOT
 from search.report.latency_section import pareto_front, timed_trials
+from search.study.attributes import TrialView
 from trainers.latency import DEVICE_NAMES
 
 
@@ -60,7 +61,7 @@ def plot_map_by_trial(report: Report, path: Path) -> bool:
         if pruned:
             last = [t.intermediate_values[max(t.intermediate_values)] for t in pruned]
             ax.plot([t.number for t in pruned], last, "x", color="tab:red", label="pruned (last fitness)")
-        base = groups.baseline.user_attrs.get(report.task.score) if groups.baseline else None
+        base = TrialView(groups.baseline).metric(report.task.score) if groups.baseline else None
         if base is not None:
             ax.axhline(base, color="gray", linestyle="--", label=f"baseline {base:.4f}")
         ax.set_title(f"{report.task.score_label} by trial")
@@ -71,16 +72,16 @@ def plot_map_by_trial(report: Report, path: Path) -> bool:
 
 def plot_precision_recall(groups: Trials, path: Path) -> bool:
     """Precision against recall of the completed trials, the baseline highlighted."""
-    points = [t for t in groups.complete if t.user_attrs.get("precision") is not None and t.user_attrs.get("recall") is not None]
+    points = [v for v in map(TrialView, groups.complete) if v.metric("precision") is not None and v.metric("recall") is not None]
     if not points:
         return False
     fig, ax = _figure(5.0, 4.5)
-    others = [t for t in points if t is not groups.baseline]
+    others = [v for v in points if v.trial is not groups.baseline]
     if others:
-        ax.scatter([t.user_attrs["recall"] for t in others], [t.user_attrs["precision"] for t in others], label="trials")
-    if groups.baseline in points:
-        b = groups.baseline.user_attrs
-        ax.scatter([b["recall"]], [b["precision"]], marker="*", s=200, color="tab:orange", label="baseline", zorder=3)
+        ax.scatter([v.metric("recall") for v in others], [v.metric("precision") for v in others], label="trials")
+    if groups.baseline in [v.trial for v in points]:
+        b = TrialView(groups.baseline)
+        ax.scatter([b.metric("recall")], [b.metric("precision")], marker="*", s=200, color="tab:orange", label="baseline", zorder=3)
     ax.margins(0.15)  # zoomed to the trials: on a 0-1 scale they sit in one blob
     ax.set(xlabel="recall", ylabel="precision", title="Precision and recall (proxy)")
     ax.legend(loc="best", fontsize="small")
@@ -171,13 +172,14 @@ def plot_latency(report: Report, path: Path) -> bool:
     if not timed:
         return False
     score = report.task.score
-    points = [(t.user_attrs["latency_ratio"], t.user_attrs[score]) for t in timed if t.user_attrs.get(score) is not None]
+    points = [(TrialView(t).latency_ratio, TrialView(t).metric(score)) for t in timed if TrialView(t).metric(score) is not None]
     fig, ax = _figure()
     ax.scatter([p[0] for p in points], [p[1] for p in points], label="trials")
     front = pareto_front(points)
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:green", label="Pareto front")
-    if report.groups.baseline and report.groups.baseline.user_attrs.get(score) is not None:
-        ax.scatter([1.0], [report.groups.baseline.user_attrs[score]], marker="*", s=160, color="tab:orange", label="baseline")
+    base = TrialView(report.groups.baseline).metric(score) if report.groups.baseline else None
+    if base is not None:
+        ax.scatter([1.0], [base], marker="*", s=160, color="tab:orange", label="baseline")
     if report.config.max_slowdown is not None:
         ax.axvline(report.config.max_slowdown, color="tab:red", linestyle="--", label=f"--max-slowdown {report.config.max_slowdown:g}")
     ax.set_xlabel(f"latency, x baseline ({DEVICE_NAMES[report.config.latency_device]}, measured)")

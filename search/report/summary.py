@@ -11,8 +11,9 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config.objectives import second_objective
 from search.report.context import Report, Trials
 from search.report.text import count, difference, duration, metric, metric_or_dash, placement_text, signed, table
+from search.study.attributes import StudyView, TrialView
 from search.study.provenance import machine_text, versions_text
-from search.study.records import finished_by_key, ranked_by_gain, repeat_seed, seed_scores
+from search.study.records import finished_by_key, ranked_by_gain, seed_scores
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
@@ -32,7 +33,7 @@ def header(report: Report) -> list[str]:
         objective += f", {second.direction} {second.label} (Pareto search)"
     counts = (f"{len(groups.complete)} complete, {len(groups.pruned)} pruned, {len(groups.failed)} failed, "
               f"{len(groups.infeasible)} infeasible (not trained), {len(groups.interrupted)} interrupted (retried)")
-    reused = sum(t.user_attrs.get("duplicate_of") is not None for t in groups.complete + groups.pruned)
+    reused = sum(TrialView(t).duplicate_of is not None for t in groups.complete + groups.pruned)
     if reused:
         counts += f"; {reused} of those reused the result of an identical placement (not counted towards --trials)"
     if groups.unfinished and report.decision:  # the study decided: these trials are not part of it
@@ -44,7 +45,7 @@ def header(report: Report) -> list[str]:
         counts += f"; {len(groups.unfinished)} running or waiting"
     model = config.model + (f" from weights {config.weights}" if config.weights else "")
     insertion = INSERTION_TEXT.get(config.insertion, config.insertion)
-    decision = report.decision
+    decision, recorded = report.decision, StudyView(study)
     headline = decision.headline(report.task.score_label) if decision else "not decided yet"
     return [
         f"# Attention placement search {study.study_name}: {headline}",
@@ -56,9 +57,9 @@ def header(report: Report) -> list[str]:
         f"- proxy training: {config.proxy_epochs} epochs at {config.proxy_imgsz} px, batch {config.proxy_batch}, "
         f"{config.proxy_fraction:.0%} of the training images; sampler {config.sampler}, pruner {config.pruner}",
         f"- trials: {counts}",
-        *([f"- data warning: {study.user_attrs['unusable_images']}"] if study.user_attrs.get("unusable_images") else []),
+        *([f"- data warning: {recorded.unusable_images}"] if recorded.unusable_images else []),
         f"- wall time: {wall_time(study.trials, groups)}",
-        *provenance_lines(study.user_attrs.get("environment")),
+        *provenance_lines(recorded.environment),
         "",
     ]
 
@@ -73,8 +74,8 @@ def provenance_lines(env: dict | None) -> list[str]:
 def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:
     """Training time of the trials (reused duplicates not counted twice) and the clock time of the search."""
     trained = [t for t in groups.complete + groups.pruned + groups.failed + groups.interrupted
-               if t.user_attrs.get("duplicate_of") is None]
-    training = sum(t.user_attrs.get("wall_time_s") or 0.0 for t in trained)
+               if TrialView(t).duplicate_of is None]
+    training = sum(TrialView(t).wall_time_s or 0.0 for t in trained)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     clock = (max(ends) - min(starts)).total_seconds() if starts and ends else None
@@ -93,27 +94,28 @@ def leaderboard_frame(groups: Trials, task: Task):
     firsts = finished_by_key(complete)
     later: dict[int, list[str]] = {}  # a trial -> the later trials of its placement: duplicates, repeat seeds
     for t in complete:
-        if t.user_attrs.get("duplicate_of") is not None:
-            later.setdefault(t.user_attrs["duplicate_of"], []).append(f"#{t.number}")
-        elif repeat_seed(t) is not None and t.user_attrs["placement_key"] in firsts:
-            later.setdefault(firsts[t.user_attrs["placement_key"]].number, []).append(f"#{t.number} seed {repeat_seed(t)}")
-    ranked = [t for t in groups.ranked if t.user_attrs.get("duplicate_of") is None and repeat_seed(t) is None]
-    base = groups.baseline.user_attrs if groups.baseline is not None else {}
+        v = TrialView(t)
+        if v.duplicate_of is not None:
+            later.setdefault(v.duplicate_of, []).append(f"#{t.number}")
+        elif v.repeat_seed is not None and v.placement_key in firsts:
+            later.setdefault(firsts[v.placement_key].number, []).append(f"#{t.number} seed {v.repeat_seed}")
+    ranked = [t for t in groups.ranked if TrialView(t).duplicate_of is None and TrialView(t).repeat_seed is None]
+    base_score = TrialView(groups.baseline).metric(task.score) if groups.baseline is not None else None
     gains: dict[int, float] = {}
-    if any(repeat_seed(t) is not None for t in complete) and groups.baseline is not None:
-        by_gain = ranked_by_gain(complete, groups.baseline.user_attrs["placement_key"])
+    if any(TrialView(t).repeat_seed is not None for t in complete) and groups.baseline is not None:
+        by_gain = ranked_by_gain(complete, TrialView(groups.baseline).placement_key)
         ranked, gains = [t for t, _ in by_gain], {t.number: gain for t, gain in by_gain}
     scores = seed_scores(complete)
     rows = []
     for rank, trial in ([("baseline", groups.baseline)] if groups.baseline is not None else []) + list(enumerate(ranked, 1)):
-        attrs = trial.user_attrs
+        v = TrialView(trial)
         rows.append({
             "rank": rank, "trial": trial.number,
-            "placement": placement_text(trial) + (f" (usual: {attrs['prior']})" if attrs.get("prior") else ""),
-            **{m.name: attrs.get(m.name) for m in task.metrics},
-            "delta": gains.get(trial.number, difference(attrs.get(task.score), base.get(task.score))),
-            "seeds": len(scores.get(attrs.get("placement_key"), {})) or 1,
-            "params": attrs.get("params"), "gflops": attrs.get("gflops"), "wall_time_s": attrs.get("wall_time_s"),
+            "placement": placement_text(trial) + (f" (usual: {v.usual_family})" if v.usual_family else ""),
+            **{m.name: v.metric(m.name) for m in task.metrics},
+            "delta": gains.get(trial.number, difference(v.metric(task.score), base_score)),
+            "seeds": len(scores.get(v.placement_key, {})) or 1,
+            "params": v.parameter_count, "gflops": v.gflops, "wall_time_s": v.wall_time_s,
             "also": ", ".join(later.get(trial.number, [])),
         })
     return pandas.DataFrame(rows, columns=["rank", "trial", "placement", *task.metric_names, "delta", "seeds", "params",
@@ -127,7 +129,7 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
     if groups.baseline is None and not groups.ranked:
         return lines + ["No trial has completed yet.", ""]
     frame = leaderboard_frame(groups, task)
-    repeated = any(repeat_seed(t) is not None for t in groups.complete)
+    repeated = any(TrialView(t).repeat_seed is not None for t in groups.complete)
     delta = f"Δ {task.score_label} ({'mean over shared seeds' if repeated else 'single run'})"
     head = ["rank", "trial", "placement", *(["seeds"] if repeated else []), *(m.label for m in task.metrics), delta,
             "params (vs baseline)", "GFLOPs", "wall time"]
@@ -144,7 +146,7 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
             "placements are ranked on it, as the confirmation picks its contenders" if repeated else
             "one proxy run against the baseline's: a lead here is often seed noise, which the race on fresh seeds checks")
     note = f"Δ {task.score_label} is {gain}" if groups.baseline else "No baseline trial has completed."
-    usual = sum(1 for t in groups.complete if t.user_attrs.get("prior") and t.user_attrs.get("duplicate_of") is None)
+    usual = sum(1 for v in map(TrialView, groups.complete) if v.usual_family and v.duplicate_of is None)
     if usual:
         note += (f"; {usual} placement(s) marked \"usual\" are the ones people try by hand, queued right after the baseline "
                  "(spaces/prior.py)")
@@ -173,11 +175,11 @@ def other_trials(report: Report) -> list[str]:
         lines += ["### Pruned", ""] + [f"- trial {t.number}, {placement_text(t)}: {pruned_text(t)}" for t in groups.pruned] + [""]
     if groups.failed:
         lines += ["### Failed", ""]
-        lines += [f"- trial {t.number}, {placement_text(t)}: {t.user_attrs.get('reason') or 'no reason recorded'}" for t in groups.failed]
+        lines += [f"- trial {t.number}, {placement_text(t)}: {TrialView(t).reason or 'no reason recorded'}" for t in groups.failed]
         lines += [""]
     if groups.infeasible:
         lines += ["### Infeasible (rejected before training, not counted)", ""]
-        lines += [f"- trial {t.number}, {placement_text(t)}: {t.user_attrs['infeasible']}" for t in groups.infeasible] + [""]
+        lines += [f"- trial {t.number}, {placement_text(t)}: {TrialView(t).infeasible}" for t in groups.infeasible] + [""]
     if groups.interrupted:
         numbers = ", ".join(f"#{t.number}" for t in groups.interrupted)
         lines += [f"Interrupted by a stopped run and queued again (not counted): {numbers}.", ""]
@@ -187,6 +189,6 @@ def other_trials(report: Report) -> list[str]:
 def pruned_text(trial: FrozenTrial) -> str:
     """When a pruned trial stopped, and its last fitness."""
     steps = trial.intermediate_values
-    epoch = trial.user_attrs.get("pruned_at") or (max(steps) if steps else None)
+    epoch = TrialView(trial).pruned_at or (max(steps) if steps else None)
     text = f"pruned at epoch {epoch}" if epoch is not None else "pruned"
     return text + (f" (fitness {metric(steps[max(steps)])})" if steps else "")

@@ -7,6 +7,8 @@ import statistics
 
 from optuna.trial import FrozenTrial
 
+from search.study.attributes import TrialView
+
 
 def metric(value: float | None) -> str:
     """A metric to 4 decimals, or a dash when there is none."""
@@ -83,6 +85,6 @@ def table(header: list[str], rows: list[list[object]]) -> list[str]:
 
 def placement_text(trial: FrozenTrial) -> str:
     """The trial's placement, with a note when its result was reused from an identical trial."""
-    text = trial.user_attrs.get("placement_str") or str(trial.params)
-    twin = trial.user_attrs.get("duplicate_of")
+    text = TrialView(trial).placement_str or str(trial.params)
+    twin = TrialView(trial).duplicate_of
     return text if twin is None else f"{text} (same as #{twin})"

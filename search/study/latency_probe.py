@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from optuna.trial import TrialState
 
+from search.study.attributes import StudyView, cache_latency, mark_infeasible, record_latency, record_latency_baseline
 from search.study.storage import study_lock
 from spaces import Placement, build_yaml, write_yaml
 from trainers.latency import ROUNDS, Timing, compare, compare_torch, export_onnx
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
     from search.config.run_config import RunConfig
 
-CACHE = "latency"  # study attribute: placement key -> timing dict
-BASELINE = "latency_baseline"  # study attribute: the baseline's own ms and self-ratio spread
 RECHECK_ROUNDS = 3 * ROUNDS  # a second measurement of a candidate within noise of a limit: ~1/sqrt(3) as wide
 OVER, UNDER, ACROSS = "over", "under", "across"  # where a measurement's interval lies against a limit
 
@@ -105,11 +104,11 @@ class LatencyProbe:
         self.study, self.config, self.base, self.data = study, config, base, data
         self.folder = config.study_dir / "latency"
         self.baseline_model = self._model(Placement())
-        measured = study.user_attrs.get(BASELINE)
+        measured = StudyView(study).latency_baseline
         if not measured:
             itself = self._compare(self.baseline_model, self.baseline_model)
             measured = {"ms": itself.reference_ms, "self": itself.to_dict()}
-            study.set_user_attr(BASELINE, measured)
+            record_latency_baseline(study, measured)
         self.baseline_ms = measured["ms"]
         if config.max_latency_ms is not None and self.baseline_ms > config.max_latency_ms:
             raise ValueError(f"the baseline itself takes {self.baseline_ms:.1f} ms ({config.latency_device}, batch 1, "
@@ -138,13 +137,13 @@ class LatencyProbe:
     def measure(self, placement: Placement, rounds: int = ROUNDS) -> dict:
         """The timing of ``placement`` against the baseline in at least ``rounds`` rounds: from the study's cache,
         or measured and cached (in place of a shorter one)."""
-        cached = (self.study.user_attrs.get(CACHE) or {}).get(placement.key)
+        cached = StudyView(self.study).latency_cache.get(placement.key)
         if cached and cached["rounds"] >= rounds:
             return cached
         timing = self._compare(self._model(placement), self.baseline_model, rounds).to_dict() if not placement.is_baseline \
-            else {**self.study.user_attrs[BASELINE]["self"], "ratio": 1.0}
+            else {**StudyView(self.study).latency_baseline["self"], "ratio": 1.0}
         with study_lock(self.config):  # another worker may add its own placement at the same moment
-            self.study.set_user_attr(CACHE, {**(self.study.user_attrs.get(CACHE) or {}), placement.key: timing})
+            cache_latency(self.study, placement.key, timing)
         return timing
 
     def admit(self, trial: Trial, placement: Placement) -> bool:
@@ -158,14 +157,10 @@ class LatencyProbe:
             timing = self.measure(placement, RECHECK_ROUNDS)
             found = checks(timing, self.baseline_ms, self.config.max_slowdown, self.config.max_latency_ms)
         feasible, excess, why = decide(found, timing["rounds"])
-        trial.set_user_attr("latency_ratio", timing["ratio"])
-        trial.set_user_attr("latency_interval", [timing["low"], timing["high"]])
-        trial.set_user_attr("latency_ms", timing["ratio"] * self.baseline_ms)
-        if found:
-            trial.set_user_attr("latency_decision", why)
+        record_latency(trial, timing, self.baseline_ms, why if found else None)
         trial.set_constraint("latency", excess)  # TPE models infeasible trials from it
         if feasible or placement.is_baseline:  # the baseline always trains: every candidate is compared with it
             return True
-        trial.set_user_attr("infeasible", why)
+        mark_infeasible(trial, why)
         self.study.tell(trial, state=TrialState.PRUNED)
         return False

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, Trial
 
-from search.study.records import STALL_LIMIT, count_trials, failed_baseline, finished_by_key, repeat_seed, stalled
+from search.study.attributes import TrialView
+from search.study.records import STALL_LIMIT, count_trials, failed_baseline, finished_by_key, stalled
 from search.study.start import StudyRun
 from search.study.storage import ask, held_elsewhere, running_twin
 from search.study.trial_steps import finish_trial, prepare_trial, queue_prior, queue_repeat, report_epoch, tell_duplicate
@@ -104,11 +105,11 @@ class TrialLoop:
             trials = study.get_trials(deepcopy=False)
             if placement is None:  # infeasible or already trained: told without training
                 self.on_told()
-            elif repeat_seed(trial) is None and (placement.key in self._keys_in_training()
-                                                 or running_twin(trials, placement.key, trial.number)):
+            elif TrialView(trial).repeat_seed is None and (placement.key in self._keys_in_training()
+                                                           or running_twin(trials, placement.key, trial.number)):
                 self.waiting.setdefault(placement.key, []).append(Asked(trial, placement, config.seed))
             else:  # a repeat seed never waits: its twins train other seeds
-                seed = repeat_seed(trial)
+                seed = TrialView(trial).repeat_seed
                 self.ready.append(Asked(trial, placement, config.seed if seed is None else seed))
         asked = self.ready.pop(0)
         self.handed_out[asked.number] = asked
@@ -133,7 +134,7 @@ class TrialLoop:
 
     def _keys_in_training(self) -> set[str]:
         """Placements trained now on the study's seed (a repeat seed is no twin of them)."""
-        return {a.placement.key for a in (*self.handed_out.values(), *self.ready) if repeat_seed(a.trial) is None}
+        return {a.placement.key for a in (*self.handed_out.values(), *self.ready) if TrialView(a.trial).repeat_seed is None}
 
     def _release(self, trials: list[FrozenTrial]) -> None:
         """Tell waiting twins whose trial in training has finished its outcome; when that trial failed, the

@@ -63,10 +63,11 @@ class Progress:
         """Refresh the study bar from storage."""
         if self.bar is None:
             return
+        from search.study.attributes import TrialView
         from search.study.records import count_trials, first_baseline, rank_key
 
         trials = self.study.get_trials(deepcopy=False)  # read once per refresh
-        states = [t.state for t in trials if not t.user_attrs.get("infeasible")]
+        states = [t.state for t in trials if not TrialView(t).infeasible]
         base, ranked = first_baseline(trials), sorted((t for t in trials if t.state == TrialState.COMPLETE), key=rank_key)
         text = f"done {states.count(TrialState.COMPLETE)}, pruned {states.count(TrialState.PRUNED)}, failed {states.count(TrialState.FAIL)}"
         if ranked:  # one run each: a lead here is often seed noise, which the race after the search checks

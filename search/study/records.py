@@ -2,7 +2,8 @@
 towards ``--trials``, the baseline, and the completed placements ranked.
 
 The Optuna study is the single source of truth: each trial carries its placement as params,
-per-epoch fitness as intermediate values, and its metrics and folder as user attributes. A trial
+per-epoch fitness as intermediate values, and its metrics and folder as user attributes
+(`search.study.attributes`, the only module that reads them by key). A trial
 stopped by the pruner is PRUNED, one that broke is FAIL with its reason, never COMPLETE with a
 truncated score.
 """
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from search.study.attributes import StudyView, TrialView
+
 if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
     from spaces import Placement, SearchSpace
     from spaces.tasks import Task
@@ -22,10 +25,6 @@ if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placemen
 
 KEEP, DROP = "keep", "drop"
 COUNT = "modules"  # Optuna parameter: how many attention modules the placement adds
-# User attributes that mark trials which do not count towards --trials: the placement broke the
-# space's limits, or it repeated a placement already trained. (A trial whose process died does not
-# count either: a retry names it in ``retry_of``, see `interrupted_numbers`.)
-NOT_COUNTED = ("infeasible", "duplicate_of")
 
 # Stop asking when this many trials in a row were not trained: the sampler keeps proposing
 # placements already evaluated or outside the space (a small space, or a converged sampler).
@@ -60,22 +59,17 @@ def placement_params(placement: Placement, space: SearchSpace) -> dict:
     return params
 
 
-REPEAT_KEY = "repeat_of"  # user attribute: the placement key a queued repeat seed trains (placement_key comes when asked)
-
-
-def repeat_seed(trial: FrozenTrial | Trial) -> int | None:
-    """The seed of a repeat run of the intensification (`search.select.intensify`), None for a trial on the study's seed."""
-    return trial.user_attrs.get("seed")
-
-
 def interrupted_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
     """Numbers of trials whose process died and that were queued again (a retry names them)."""
-    return {t.user_attrs["retry_of"] for t in trials if t.user_attrs.get("retry_of") is not None}
+    return {TrialView(t).retry_of for t in trials} - {None}
 
 
 def counted(trial: FrozenTrial, interrupted: set[int] = frozenset()) -> bool:
-    """Whether a trial counts towards ``--trials``: finished, trained, and not among ``interrupted``."""
-    return trial.state.is_finished() and trial.number not in interrupted and not any(k in trial.user_attrs for k in NOT_COUNTED)
+    """Whether a trial counts towards ``--trials``: finished, trained (not infeasible, not a duplicate of a trained
+    placement), and not among ``interrupted`` (a trial whose process died)."""
+    view = TrialView(trial)
+    return (trial.state.is_finished() and trial.number not in interrupted and view.infeasible is None
+            and view.duplicate_of is None)
 
 
 def stalled(trials: list[FrozenTrial]) -> bool:
@@ -94,25 +88,25 @@ def task_of_study(study: optuna.Study) -> Task:
     """The task ``study`` searched, on the score its ``--metric`` chose (studies from before tasks: detection)."""
     from spaces.tasks import TASKS
 
-    metric = (study.user_attrs.get("config") or {}).get("metric", "task")
-    return TASKS[study.user_attrs.get("task", "detect")].scored_on(metric)
+    view = StudyView(study)
+    return TASKS[view.task_name].scored_on((view.config or {}).get("metric", "task"))
 
 
 def placement_of(trial: FrozenTrial) -> Placement:
     """The placement a finished trial evaluated."""
     from spaces import Placement
 
-    return Placement.from_dict(trial.user_attrs.get("placement"))
+    return Placement.from_dict(TrialView(trial).placement_dict)
 
 
 def finished_by_key(trials: Iterable[FrozenTrial]) -> dict[str, FrozenTrial]:
     """Placement key -> first COMPLETE or PRUNED trial that trained it on the study's seed (for duplicate reuse)."""
     found: dict[str, FrozenTrial] = {}
     for trial in trials:
-        key = trial.user_attrs.get("placement_key")
-        if (trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and key and not trial.user_attrs.get("infeasible")
-                and repeat_seed(trial) is None):
-            found.setdefault(key, trial)
+        view = TrialView(trial)
+        if (trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and view.placement_key and not view.infeasible
+                and view.repeat_seed is None):
+            found.setdefault(view.placement_key, trial)
     return found
 
 
@@ -122,9 +116,10 @@ def seed_scores(trials: Iterable[FrozenTrial], seed: int = -1) -> dict[str, dict
     the seeds' numbers matter; for ranking only, the default -1 pairs runs as well (no repeat seed is negative)."""
     found: dict[str, dict[int, float]] = {}
     for trial in trials:
-        key = trial.user_attrs.get("placement_key")
-        if trial.state == TrialState.COMPLETE and key and "duplicate_of" not in trial.user_attrs:
-            found.setdefault(key, {}).setdefault(repeat_seed(trial) if repeat_seed(trial) is not None else seed, trial.values[0])
+        view = TrialView(trial)
+        if trial.state == TrialState.COMPLETE and view.placement_key and view.duplicate_of is None:
+            found.setdefault(view.placement_key, {}).setdefault(view.repeat_seed if view.repeat_seed is not None else seed,
+                                                                trial.values[0])
     return found
 
 
@@ -140,7 +135,7 @@ def ranked_by_gain(trials: Iterable[FrozenTrial], baseline_key: str) -> list[tup
 
 def rank_key(trial: FrozenTrial) -> tuple:
     """Sort key of COMPLETE trials, best first: first objective, then fewer parameters."""
-    return -trial.values[0], trial.user_attrs.get("params") or 0, trial.number
+    return -trial.values[0], TrialView(trial).parameter_count or 0, trial.number
 
 
 def scored_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -152,13 +147,13 @@ def first_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     """The first counted trial of the un-modified base model (later ones are duplicates of it)."""
     trials = list(trials)
     interrupted = interrupted_numbers(trials)
-    return next((t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("baseline") and counted(t, interrupted)), None)
+    return next((t for t in sorted(trials, key=lambda t: t.number) if TrialView(t).is_baseline and counted(t, interrupted)), None)
 
 
 def failed_baseline(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     """The last failed training of the base model when no training of it succeeded or is under way:
     every placement would then fail the same way (a bad option, a missing GPU)."""
-    ours = [t for t in trials if t.user_attrs.get("baseline") and "duplicate_of" not in t.user_attrs]
+    ours = [t for t in trials if TrialView(t).is_baseline and TrialView(t).duplicate_of is None]
     failed = [t for t in ours if t.state == TrialState.FAIL]
     return failed[-1] if failed and len(failed) == len(ours) else None
 

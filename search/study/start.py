@@ -19,14 +19,20 @@ from ultralytics.cfg import DEFAULT_CFG
 from search.config.objectives import second_objective
 from search.config.options import times_candidates
 from search.config.run_config import RunConfig
-from search.config.run_file import shown
+from search.config.run_file import shown, with_old_defaults
 from search.config.study_folder import check_writable
+from search.study.attributes import (
+    StudyView,
+    TrialView,
+    enqueue_baseline,
+    record_environment,
+    record_identity,
+    record_task,
+    record_unusable_images,
+)
 from search.study.latency_probe import LatencyProbe
 from search.study.provenance import environment
-from search.study.records import (
-    failed_baseline,
-    placement_params,
-)
+from search.study.records import failed_baseline, placement_params
 from search.study.storage import open_study, study_lock
 from spaces import Placement, SearchSpace, load_base, load_space
 from spaces.tasks import Task, task_of
@@ -84,8 +90,7 @@ def check_study_dir(config: RunConfig) -> None:
 def check_identity(study: optuna.Study, config: RunConfig) -> None:
     """``ValueError`` in one line when ``config`` measures something else than the study recorded
     (run.yaml edited between runs): one leaderboard must not mix budgets or data."""
-    recorded = {"insertion": "plain", "metric": "task", "intensify": 0, "intensify_seeds": 2, "proxy_recipe": "ultralytics",
-                "latency_device": "cpu", **(study.user_attrs.get("config") or config.public())}  # older studies lack some
+    recorded = with_old_defaults(StudyView(study).config or config.public())  # older studies lack some
     current = config.public()
     changed = identity_changes(recorded, current)
     if changed:
@@ -108,8 +113,8 @@ def check_storage_holds_trials(trials: list[FrozenTrial], config: RunConfig) -> 
 def check_same_data(study: optuna.Study, trials: list[FrozenTrial], config: RunConfig, content: str) -> None:
     """``ValueError`` in one line when the dataset's files changed (`trainers.data.Dataset.content`: added,
     removed or modified) since the study's ``trials`` were scored: one leaderboard must not mix two datasets."""
-    recorded = study.user_attrs.get("data_content")  # studies from before it was recorded cannot be checked
-    scored = [t for t in trials if t.state.is_finished() and "infeasible" not in t.user_attrs]
+    recorded = StudyView(study).data_content  # studies from before it was recorded cannot be checked
+    scored = [t for t in trials if t.state.is_finished() and TrialView(t).infeasible is None]
     if recorded and recorded != content and scored:
         raise ValueError(f"dataset {config.data} changed since this study's {len(scored)} trials were scored on it (images "
                          "or labels added, removed or modified); restore it, or start a new --study on the new data")
@@ -156,27 +161,26 @@ def start_search(config: RunConfig) -> StudyRun:
         check_storage_holds_trials(trials, config)
         check_identity(study, config)
         check_same_data(study, trials, config, dataset.content)
-        study.set_user_attr("config", config.public())
-        study.set_user_attr("data_content", dataset.content)
+        record_identity(study, config.public(), dataset.content)
         config.save(config.study_dir / "run.yaml")
     write_resolved_yaml(dataset, config.study_dir / "data.yaml")
     if dataset.unusable:
         print(f"warning: {dataset.unusable_text()}")
-        study.set_user_attr("unusable_images", dataset.unusable_text())
+        record_unusable_images(study, dataset.unusable_text())
     crowded = dataset.crowded_text(config.train_args.get("max_det", DEFAULT_CFG.max_det))  # detections scored an image
     if crowded:
         print(f"warning: {crowded}")
     replace_file(config.study_dir / "space.yaml", yaml.safe_dump(space.to_dict(), sort_keys=False))
     proxy = build_proxy_data(dataset, config.study_dir / "proxy", config.proxy_imgsz, config.proxy_fraction, config.seed)
-    study.set_user_attr("task", task.name)
+    record_task(study, task.name)
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
     with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
-    if "environment" not in study.user_attrs:  # where the first trials trained; a resume keeps it
-        study.set_user_attr("environment", environment())
+    if StudyView(study).environment is None:  # where the first trials trained; a resume keeps it
+        record_environment(study, environment())
     latency = LatencyProbe(study, config, base, study_data(config)) if config.measures_latency else None
     with study_lock(config):  # workers starting together queue one baseline; a failed one is queued again
         if not study.trials or failed_baseline(study.get_trials(deepcopy=False)):
-            study.enqueue_trial(placement_params(Placement(), space), user_attrs={"baseline": True})
+            enqueue_baseline(study, placement_params(Placement(), space))
     return StudyRun(config, study, space, base, proxy, task, latency)

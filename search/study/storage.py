@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from search.config.run_config import RunConfig
 from search.config.run_file import shown
-from search.study.records import REPEAT_KEY, repeat_seed
+from search.study.attributes import TrialView, enqueue_retry, record_worker
 from trainers.train import error_chain
 
 # We record heartbeats ourselves (`_beat`) for trials asked with ask/tell, which Optuna warns about.
@@ -96,11 +96,8 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     and a fresh trial, sampled in full, takes its place.
 
     Not Optuna's RetryHeartbeatStaleTrialCallback: it pins half-chosen params too and writes no ``retry_of``."""
-    params = trial.params if "placement_key" in trial.user_attrs else {}
-    repeat = {}
-    if params and repeat_seed(trial) is not None:  # a repeat seed is retried on its seed; one killed before its
-        repeat = {"seed": repeat_seed(trial), REPEAT_KEY: trial.user_attrs["placement_key"]}  # placement: the rule queues it anew
-    study.enqueue_trial(params, user_attrs={"retry_of": trial.number, **repeat}, skip_if_exists=False)
+    params = trial.params if TrialView(trial).placement_key is not None else {}
+    enqueue_retry(study, trial, params)  # a repeat seed on its seed; one killed before its placement: the rule queues it anew
 
 
 def _read_only(error: BaseException) -> bool:
@@ -203,21 +200,21 @@ def ask(study: optuna.Study, config: RunConfig) -> Trial:
     look dead to a worker starting at that moment (`recover_dead_trials`)."""
     with study_lock(config):
         trial = study.ask()
-        trial.set_user_attr("worker", WORKER)  # whose heartbeat keeps it alive
+        record_worker(trial, WORKER)  # whose heartbeat keeps it alive
     return trial
 
 
 def held_elsewhere(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     """RUNNING trials among ``trials`` that another live worker holds (its heartbeat or pid keeps them)."""
-    return [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker") != WORKER]
+    return [t for t in trials if t.state == TrialState.RUNNING and TrialView(t).worker != WORKER]
 
 
 def running_twin(trials: Iterable[FrozenTrial], key: str, number: int) -> FrozenTrial | None:
     """Another worker's RUNNING trial, asked before trial ``number``, that trains placement ``key``
     on the study's seed now (the earlier trial trains, the later one waits for it: two workers never
     wait for each other)."""
-    return next((t for t in held_elsewhere(trials) if t.user_attrs.get("placement_key") == key and t.number < number
-                 and repeat_seed(t) is None), None)
+    return next((t for t in held_elsewhere(trials) if TrialView(t).placement_key == key and t.number < number
+                 and TrialView(t).repeat_seed is None), None)
 
 
 def owner_dead(worker: str | None) -> bool:
@@ -237,7 +234,7 @@ def recover_dead_trials(study: optuna.Study) -> None:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if owner_dead(trial.user_attrs.get("worker")):
+        if owner_dead(TrialView(trial).worker):
             try:
                 study.tell(trial.number, state=TrialState.FAIL)
             except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # tell: no longer RUNNING
@@ -261,7 +258,7 @@ def _beat(storage: optuna.storages.RDBStorage, study: optuna.Study) -> None:
         while True:
             try:
                 for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                    if trial.user_attrs.get("worker") == WORKER:
+                    if TrialView(trial).worker == WORKER:
                         # A FrozenTrial keeps its storage id private: the storage's own lookup finds it.
                         storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number))
             except Exception:  # a locked or vanished database: try again at the next beat

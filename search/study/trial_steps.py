@@ -19,15 +19,18 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from search.config.objectives import second_objective
 from search.config.run_config import RunConfig
 from search.select.intensify import next_repeat
-from search.study.records import (
-    REPEAT_KEY,
-    finished_by_key,
-    placement_of,
-    placement_params,
-    repeat_seed,
-    seed_scores,
-    suggest_placement,
+from search.study.attributes import (
+    StudyView,
+    TrialView,
+    copy_outcome,
+    enqueue_repeat,
+    enqueue_usual,
+    mark_infeasible,
+    mark_prior_queued,
+    record_placement,
+    record_training,
 )
+from search.study.records import finished_by_key, placement_of, placement_params, seed_scores, suggest_placement
 from search.study.start import StudyRun
 from search.study.storage import study_lock
 from spaces import Placement, PlacementError, SearchSpace
@@ -57,18 +60,18 @@ def queue_prior(study: optuna.Study, config: RunConfig, space: SearchSpace) -> N
     them). One worker never queues them ahead of a baseline queued again after it failed: it stops at the
     failure first. On Ray, a baseline that fails while they are queued is queued again behind them (Optuna
     asks queued trials in the order they were queued)."""
-    if study.user_attrs.get("prior_queued"):
+    if StudyView(study).prior_queued:
         return
     with study_lock(config):
         trials = study.get_trials(deepcopy=False)
-        started = any(t.user_attrs.get("baseline") and t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
-        if study.user_attrs.get("prior_queued") or not started:
+        started = any(TrialView(t).is_baseline and t.state in (TrialState.RUNNING, TrialState.COMPLETE) for t in trials)
+        if StudyView(study).prior_queued or not started:
             return
         usual = usual_placements(space)[: config.trials - 1]  # a resume with more --trials queues them then
         for name, placement in usual:
-            study.enqueue_trial(placement_params(placement, space), user_attrs={"prior": name})
+            enqueue_usual(study, placement_params(placement, space), name)
         if usual:
-            study.set_user_attr("prior_queued", True)
+            mark_prior_queued(study)
 
 
 def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> None:
@@ -78,32 +81,28 @@ def queue_repeat(study: optuna.Study, config: RunConfig, space: SearchSpace) -> 
     repeat is asked again on resume with its seed). Under the study's lock: two workers queue it once."""
     with study_lock(config):
         trials = study.get_trials(deepcopy=False)
-        tried = {(t.user_attrs.get("placement_key") or t.user_attrs.get(REPEAT_KEY), repeat_seed(t))  # queued ones: REPEAT_KEY
-                 for t in trials if repeat_seed(t) is not None}
+        tried = {(v.placement_key or v.repeat_of, v.repeat_seed)  # a queued repeat has no placement_key yet
+                 for v in map(TrialView, trials) if v.repeat_seed is not None}
         wanted = next_repeat(seed_scores(trials, config.seed), Placement().key, config.intensify, config.intensify_seeds,
                              config.seed, tried)
         if wanted is not None:
             key, seed = wanted
             first = finished_by_key(trials)[key]
-            study.enqueue_trial(placement_params(placement_of(first), space), user_attrs={"seed": seed, REPEAT_KEY: key},
-                                skip_if_exists=False)
+            enqueue_repeat(study, placement_params(placement_of(first), space), seed, key)
 
 
 def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]) -> Placement | None:
     """The placement an asked trial must train, or None when it was told without training:
     infeasible (PRUNED, not counted) or identical to a finished trial among ``trials`` (`tell_duplicate`)."""
     placement = suggest_placement(trial, space)
-    trial.set_user_attr("placement", placement.to_dict())
-    trial.set_user_attr("placement_key", placement.key)
-    trial.set_user_attr("placement_str", str(placement))
-    trial.set_user_attr("baseline", placement.is_baseline)
+    record_placement(trial, placement)
     try:
         space.check(placement)
     except PlacementError as e:  # known before training: not trained, not counted
-        trial.set_user_attr("infeasible", str(e))
+        mark_infeasible(trial, str(e))
         study.tell(trial, state=TrialState.PRUNED)
         return None
-    twin = finished_by_key(trials).get(placement.key) if repeat_seed(trial) is None else None  # a repeat seed trains
+    twin = finished_by_key(trials).get(placement.key) if TrialView(trial).repeat_seed is None else None  # a repeat seed trains
     if twin is not None:
         tell_duplicate(trial, study, twin)
         return None
@@ -112,10 +111,7 @@ def prepare_trial(trial: Trial, study: optuna.Study, space: SearchSpace, trials:
 
 def tell_duplicate(trial: Trial, study: optuna.Study, twin: FrozenTrial) -> None:
     """Finish ``trial`` with the outcome of ``twin``, a finished trial of the same placement."""
-    for key, value in twin.user_attrs.items():
-        if key not in {"retry_of", "duplicate_of"}:
-            trial.set_user_attr(key, value)
-    trial.set_user_attr("duplicate_of", twin.number)
+    copy_outcome(trial, twin)
     for step, value in twin.intermediate_values.items():
         trial.report(value, step)
     study.tell(trial, twin.values if twin.state == TrialState.COMPLETE else None, state=twin.state)
@@ -127,7 +123,7 @@ def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> 
     never pruned either: the training is complete, and stopping it would only drop its result. A repeat seed
     of the intensification is neither pruned nor reported: its leader already passed the pruner, and its
     curves would raise the median that new placements are pruned against."""
-    if len(config.directions) > 1 or repeat_seed(trial) is not None:
+    if len(config.directions) > 1 or TrialView(trial).repeat_seed is not None:
         return False
     trial.report(metrics["fitness"], epoch)
     return epoch < config.proxy_epochs and trial.should_prune()
@@ -136,7 +132,7 @@ def report_epoch(trial: Trial, epoch: int, metrics: dict, config: RunConfig) -> 
 def finish_trial(trial: Trial, run: StudyRun, record: TrialRecord) -> None:
     """Record a trained trial's metrics and tell Optuna its outcome (COMPLETE, PRUNED or FAIL)."""
     record_trial(trial, record, run.task)
-    run.study.tell(trial, *outcome(record, run, trial.user_attrs))
+    run.study.tell(trial, *outcome(record, run, trial))
 
 
 def trial_dir(config: RunConfig, number: int) -> Path:
@@ -145,17 +141,9 @@ def trial_dir(config: RunConfig, number: int) -> Path:
 
 
 def record_trial(trial: Trial, record: TrialRecord, task: Task) -> None:
-    """Copy a record's metrics (``task``'s), sizes, time and folder (inside the study, wherever it moves)
-    into the trial's user attributes."""
+    """Keep a record's scored metrics (``task``'s), sizes, time and folder on the trial (`record_training`)."""
     scored = score_metrics(record)
-    for key in task.metric_names:
-        trial.set_user_attr(key, scored.get(key))
-    attrs = {"status": record.status, "reason": record.reason, "pruned_at": record.pruned_at,
-             "params": record.params, "gflops": record.gflops, "wall_time_s": round(record.wall_time_s, 2),
-             "dir": f"trials/{trial.number}", "transfer": record.transfer, "epochs": record.epochs,
-             "gates": record.gates}
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
+    record_training(trial, record, {key: scored.get(key) for key in task.metric_names})
 
 
 def score_metrics(record: TrialRecord) -> dict:
@@ -163,13 +151,13 @@ def score_metrics(record: TrialRecord) -> dict:
     return record.final or record.best
 
 
-def outcome(record: TrialRecord, run: StudyRun, attrs: dict) -> tuple:
+def outcome(record: TrialRecord, run: StudyRun, trial: Trial | FrozenTrial) -> tuple:
     """(values, state) for `Study.tell`: the task's score, then the second objective of a Pareto search
-    (measured on ``record``, or read from the trial's user attributes ``attrs``: latency)."""
+    (measured on ``record``, or read from what ``trial`` keeps: latency)."""
     if record.status == "pruned":
         return None, TrialState.PRUNED
     if record.status == "failed":
         return None, TrialState.FAIL
     score = score_metrics(record)[run.task.score]
     second = second_objective(run.config.objective)
-    return ([score, second.measure(record, attrs)] if second else score), TrialState.COMPLETE
+    return ([score, second.measure(record, TrialView(trial))] if second else score), TrialState.COMPLETE
