@@ -1,0 +1,182 @@
+"""The one-shot supernet (`spaces.supernet`, `trainers.supernet`): any path computes the base exactly while the gates are
+0 and exactly its standalone placement once they are not, inactive modules are not computed, sampling covers the
+space reproducibly, and a tiny supernet trains and scores a placement deterministically."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from helpers import trained_looking
+from spaces import Placement, PlacementError, build_yaml, load_base, load_space, transfer_weights
+from spaces.build import attention_layers
+from spaces.gate import Gated
+from spaces.supernet import (
+    SUPERNET_KEY,
+    activate,
+    active_placement,
+    deactivate,
+    sample_placement,
+    supernet_modules,
+    supernet_placement,
+    supernet_yaml,
+)
+from spaces.tasks import task_of
+
+SPACE = {"types": ["se", "eca"], "max_per_position": 2, "max_total": None}
+
+
+def _flat(out) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out.flatten(1)
+    values = out.values() if isinstance(out, dict) else out
+    return torch.cat([_flat(v) for v in values if v is not None], 1)
+
+
+def _paths(space) -> list[Placement]:
+    """The baseline, one module at one position of each kind, two at one position (reversed: the supernet's order
+    applies), and one module at every position."""
+    kinds = {}
+    for position in space.insert_positions:
+        kinds.setdefault(position.kind, position.name)
+    first, second = space.choices[:2]
+    return [Placement(), *(Placement.of({name: [second]}) for name in kinds.values()),
+            Placement.of({next(iter(kinds.values())): [second, first]}),
+            Placement.of({p.name: [first] for p in space.insert_positions})]
+
+
+@pytest.mark.parametrize("model", ["yolov8n.yaml", "yolov8n-cls.yaml"])
+def test_every_path_is_the_base_while_closed_and_its_own_placement_once_open(model):
+    base = load_base(model)
+    task = task_of(base)
+    space = load_space(base, SPACE)
+    torch.manual_seed(0)
+    reference = trained_looking(task.model(base, verbose=False))
+    torch.manual_seed(1)
+    supernet = task.model(supernet_yaml(space), verbose=False).eval()
+    report = transfer_weights(reference, supernet, supernet_placement(space))
+    assert report.transferred == report.total, str(report)
+    modules = supernet_modules(supernet)
+    assert set(modules) == {(p.name, c) for p in space.insert_positions for c in space.choices}
+    assert all(isinstance(m, Gated) for ms in modules.values() for m in ms)
+    assert {p.kind for p in space.insert_positions} >= {"backbone", "fused"}
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = _flat(reference(x))
+        paths = _paths(space)
+        for placement in paths:  # gates at 0: every path is the base, to the last bit
+            activate(supernet, placement)
+            assert torch.equal(_flat(supernet(x)), expected), str(placement)
+        for ms in modules.values():  # open every gate, and make each attention non-trivial
+            for i, m in enumerate(ms):
+                m.gate.fill_(0.5 + 0.1 * i)
+        calls = []
+        hooks = [m.attn.register_forward_hook(lambda *_, key=key: calls.append(key)) for key, ms in modules.items() for m in ms]
+        for placement in paths:
+            calls.clear()
+            activate(supernet, placement)
+            assert active_placement(supernet) == _ordered(placement, space)
+            out = _flat(supernet(x))
+            assert set(calls) == {(p, s) for p, specs in placement.modules for s in specs}, "an inactive module was computed"
+            assert torch.equal(out, expected) is placement.is_baseline, str(placement)
+            assert torch.equal(out, _flat(_standalone(reference, supernet, space, _ordered(placement, space))(x))), str(placement)
+        for hook in hooks:
+            hook.remove()
+        deactivate(supernet)
+        assert active_placement(supernet) == supernet_placement(space)
+
+
+def _ordered(placement: Placement, space) -> Placement:
+    order = {c: i for i, c in enumerate(space.choices)}
+    return Placement.of({p: sorted(specs, key=order.__getitem__) for p, specs in placement.modules})
+
+
+def _standalone(reference, supernet, space, placement: Placement):
+    """``placement`` built alone (as `train_candidate` builds it), base weights from ``reference`` and each attention's
+    weights and gate from the supernet's module of the same (position, spec)."""
+    task = task_of(space.base)
+    model = task.model(build_yaml(space.base, placement, "gated"), verbose=False).eval()
+    transfer_weights(reference, model, placement)
+    holders = attention_layers(space.base, placement)
+    mine = supernet_modules(model, holders)
+    theirs = supernet_modules(supernet)
+    for key, ms in mine.items():
+        assert len(ms) == len(theirs[key])
+        for m, source in zip(ms, theirs[key]):
+            m.load_state_dict(source.state_dict())
+    return model
+
+
+def test_activate_refuses_what_the_supernet_does_not_hold():
+    base = load_base("yolov8n.yaml")
+    space = load_space(base, {"positions": ["backbone.*"], "types": ["se", "eca"], "max_per_position": 2})
+    supernet = task_of(base).model(supernet_yaml(space), verbose=False)
+    for placement, reason in ((Placement.of({"neck.15": ["se"]}), "no 'se' at 'neck.15'"),
+                              (Placement.of({"backbone.2": ["cbam"]}), "no 'cbam' at 'backbone.2'"),
+                              (Placement.of({"backbone.2": ["se", "se"]}), "twice")):
+        with pytest.raises(PlacementError, match=reason):
+            activate(supernet, placement)
+    with pytest.raises(ValueError, match="not a supernet"):
+        activate(task_of(base).model(base, verbose=False), Placement())
+    assert set(supernet.yaml[SUPERNET_KEY]) == {p.name for p in space.insert_positions}
+
+
+def test_sampling_covers_the_space_reproducibly():
+    base = load_base("yolov8n.yaml")
+    space = load_space(base, {"positions": ["backbone.*", "sppf.*", "neck.15", "fused.2"], "types": ["se", "eca", "simam"],
+                              "max_per_position": 2, "max_total": 3})
+    draws = [sample_placement(space, random.Random(7)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    rng = random.Random(0)
+    drawn = [sample_placement(space, rng) for _ in range(600)]
+    assert drawn == [sample_placement(space, r) for r in [random.Random(0)] for _ in range(600)]
+    assert Placement() in drawn
+    order = {c: i for i, c in enumerate(space.choices)}
+    seen, counts = set(), set()
+    for placement in drawn:
+        space.check(placement)
+        counts.add(placement.count)
+        for position, specs in placement.modules:
+            assert len(set(specs)) == len(specs) and list(specs) == sorted(specs, key=order.__getitem__)
+            seen |= {(position, s) for s in specs}
+    assert seen == {(p.name, c) for p in space.insert_positions for c in space.choices}
+    assert counts == {0, 1, 2, 3}
+
+
+def test_a_tiny_supernet_trains_and_scores_a_placement_deterministically(tmp_path, monkeypatch):
+    """On toy data after 2 epochs every score is 0, so the recalibrated BatchNorm statistics are compared too."""
+    import trainers.supernet
+    from trainers.data import make_toy_dataset
+    from trainers.supernet import score_placement, train_supernet
+    from trainers.train import Budget
+
+    data = make_toy_dataset(tmp_path / "toy", n_train=8, n_val=4, imgsz=64)
+    base = load_base("yolov8n.yaml")
+    space = load_space(base, {"positions": ["backbone.4", "neck.15", "fused.6"], "types": ["se", "eca"]})
+    budget = Budget(epochs=2, imgsz=64, batch=4, workers=0, device="cpu", amp=False,
+                    overrides={"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0, "warmup_epochs": 0})
+    checkpoint = train_supernet(space, base, data, budget, tmp_path / "supernet", seed=0)
+    assert checkpoint.is_file() and (tmp_path / "supernet" / "results.csv").is_file()
+    saved = torch.load(checkpoint, weights_only=False)["model"]  # the EMA, the optimizer stripped
+    assert active_placement(saved) == supernet_placement(space)  # no activation is saved
+    gates = [float(m.gate) for ms in supernet_modules(saved).values() for m in ms]
+    assert any(g != 0 for g in gates), "no sampled path was trained"
+    statistics = []
+
+    def recalibrate(model, loader, batches, device):
+        used = real(model, loader, batches, device)
+        statistics.append({k: v.clone() for k, v in model.state_dict().items() if "running_" in k})
+        return used
+
+    real = trainers.supernet.recalibrate_batchnorm
+    monkeypatch.setattr(trainers.supernet, "recalibrate_batchnorm", recalibrate)
+    placement = Placement.of({"backbone.4": ["se"], "fused.6": ["eca"]})
+    scores = [score_placement(checkpoint, placement, data, imgsz=64, batch=4, bn_batches=2) for _ in range(2)]
+    assert scores[0] == scores[1]
+    assert statistics[0].keys() == statistics[1].keys()
+    assert all(torch.equal(v, statistics[1][k]) for k, v in statistics[0].items())
+    stored = {k: v.float() for k, v in saved.state_dict().items() if "running_" in k}
+    assert any(not torch.equal(v, stored[k]) for k, v in statistics[0].items()), "the statistics were not recalibrated"
+    assert set(scores[0]) == set(task_of(base).metric_names) and all(0 <= v <= 1 for v in scores[0].values())
