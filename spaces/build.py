@@ -22,6 +22,7 @@ from spaces.gate import INSERTIONS
 from spaces.layers import resolve_layers
 from spaces.placement import Placement, parse_spec
 from spaces.positions import find_positions
+from yolo_attention_modules import SUFFIXES, registered_modules
 
 
 class PlacementError(ValueError):
@@ -122,8 +123,6 @@ def attention_layers(base: dict, placement: Placement) -> dict[str, list[int]]:
 def write_yaml(model: dict, path: str | Path, comment: str = "") -> Path:
     """Write a model dict as an Ultralytics-style YAML (one flow-style row per layer); a model with our attention
     says in its first comment line what builds it elsewhere (Ultralytics fails on it with a bare KeyError otherwise)."""
-    from yolo_attention_modules import SUFFIXES, registered_modules
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     modules = {row[2] for part in ("backbone", "head") for row in model[part] if isinstance(row[2], str)}

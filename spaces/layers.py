@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ultralytics.nn.tasks import load_checkpoint, yaml_model_load
+from ultralytics.utils.ops import make_divisible  # parse_model's own rounding of channel counts
+
 from spaces.blocks import having
 from spaces.tasks import task_of
 
@@ -44,8 +47,6 @@ def load_base(model: str | Path) -> dict:
 
     Raises ``ValueError`` with a one-line message when the file cannot be found or read.
     """
-    from ultralytics.nn.tasks import yaml_model_load
-
     if str(model).endswith(".pt"):
         d = {k: v for k, v in checkpoint_model(model).yaml.items() if k != "yaml_file"}
         task_of(d, f"base model '{model}'")
@@ -67,8 +68,6 @@ def load_base(model: str | Path) -> dict:
 
 def checkpoint_model(path: str | Path):
     """The model inside an Ultralytics checkpoint file; ``ValueError`` in one line when it is none."""
-    from ultralytics.nn.tasks import load_checkpoint
-
     if not Path(path).is_file():
         raise ValueError(f"checkpoint '{path}' not found: give the path of a .pt file on this disk")
     try:
@@ -97,8 +96,6 @@ def _absolute(f: Any, i: int) -> tuple[int, ...]:
 
 def resolve_layers(d: dict, input_channels: int = 3) -> list[Layer]:
     """Resolve every layer of model dict ``d`` the way ``ultralytics.nn.tasks.parse_model`` does."""
-    from ultralytics.utils.ops import make_divisible  # parse_model's own rounding of channel counts
-
     _, width, max_channels = scale_constants(d)
     rows = list(d["backbone"]) + list(d["head"])
     n_backbone = len(d["backbone"])

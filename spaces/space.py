@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 
 import yaml
+from ultralytics.utils.torch_utils import get_flops
 
 from spaces.attention import ATTENTION, attention_type
 from spaces.build import PlacementError, build_yaml
@@ -158,8 +159,6 @@ def _measure(model_dict: dict) -> tuple[int, float]:
 def model_cost(model) -> tuple[int, float]:
     """(parameters, GFLOPs at `GFLOPS_IMGSZ`) of a built Ultralytics model: the one measure of a model's
     size that the search space, the trainer and the Ray executor share."""
-    from ultralytics.utils.torch_utils import get_flops
-
     return sum(p.numel() for p in model.parameters()), get_flops(model, GFLOPS_IMGSZ)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import ultralytics.nn.tasks
+
 METRICS_SEARCHED = ("task", "box")  # --metric: the task's own score, or its box mAP50-95
 
 
@@ -77,8 +79,6 @@ class Task:
 
     def model(self, cfg, **kwargs):
         """The Ultralytics model of this task built from ``cfg`` (a model dict or YAML path)."""
-        import ultralytics.nn.tasks
-
         return getattr(ultralytics.nn.tasks, self.model_class)(cfg, **kwargs)
 
 

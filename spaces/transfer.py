@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
+from ultralytics import YOLO
+from ultralytics.utils.torch_utils import intersect_dicts
 
 from spaces.build import layer_map
 from spaces.layers import checkpoint_model
@@ -42,8 +44,6 @@ def base_model(source: str | Path | nn.Module) -> nn.Module:
 
 def _detection_model(model: nn.Module) -> nn.Module:
     """The model inside an Ultralytics `YOLO` wrapper, or the model itself."""
-    from ultralytics import YOLO
-
     return model.model if isinstance(model, YOLO) else model
 
 
@@ -103,7 +103,5 @@ def transfer_weights(source: str | Path | nn.Module, new_model: nn.Module, place
 
 def name_matched_count(source: str | Path | nn.Module, new_model: nn.Module) -> int:
     """How many base tensors Ultralytics' own name-and-shape matching would transfer (for comparison)."""
-    from ultralytics.utils.torch_utils import intersect_dicts
-
     base = base_model(source)
     return len(intersect_dicts(base.state_dict(), _detection_model(new_model).state_dict()))

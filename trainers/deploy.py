@@ -9,10 +9,12 @@ difference of the raw outputs, relative to their largest magnitude, and whether 
 `CONF` are the same (count and classes, boxes within `BOX_TOLERANCE_PX`). Export is on the CPU, at batch 1 and the
 training's image size, without onnxslim (``simplify=False``: it is not a dependency, and offline Ultralytics would
 try to install it).
+Torch, Ultralytics (yolo_attention_modules too), cv2 and numpy are imported inside functions: `search.cli` imports this at start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -112,8 +114,6 @@ def read_checks(folder: str | Path) -> list[ExportCheck]:
 
 def _digest(path: Path) -> str:
     """sha1 of a file's bytes: the deployment files are exported again only when the weights changed."""
-    import hashlib
-
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 

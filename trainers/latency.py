@@ -14,15 +14,23 @@ return one run's seconds; `compare` and `compare_torch` take the wall clock as `
 the real timings live in ``results/benchmarks/latency_table.py``.
 
 ONNX Runtime and onnx are dependencies; `missing_extra` names them for an environment that lost one.
+ONNX Runtime (it may be missing) and Ultralytics are imported inside functions: option checks import this before `prepare_ultralytics`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+from trainers.offline import ultralytics_logs_above
 
 THREADS = 1  # ONNX Runtime intra- and inter-op threads: fixed, so that figures compare across machines' loads
 ROUNDS = 10  # interleaved rounds of one comparison
@@ -42,11 +50,7 @@ def missing_extra() -> str | None:
 def export_onnx(model_yaml: Path, imgsz: int) -> Path:
     """``model_yaml`` (randomly initialised weights: latency does not depend on them) exported to ONNX beside it,
     batch 1 at ``imgsz`` px; the ONNX file's path."""
-    import logging
-
     from ultralytics import YOLO
-
-    from trainers.offline import ultralytics_logs_above
 
     with ultralytics_logs_above(logging.WARNING):  # the exporter's banner and hints are not ours to print
         model = YOLO(str(model_yaml))
@@ -85,9 +89,6 @@ def _session(onnx: Path, threads: int):
 def interleave(runners: list, rounds: int = ROUNDS, runs: int = RUNS, threads: int = THREADS) -> Timing:
     """Time two runners (each runs its model once and returns the seconds it took; the first is the candidate)
     interleaved (module doc): ``WARMUP`` untimed calls of each, then ``rounds`` rounds of ``runs`` calls of each."""
-    import numpy as np
-    from scipy import stats
-
     for runner in runners:
         for _ in range(WARMUP):
             runner()
@@ -109,8 +110,6 @@ def compare(candidate: Path, reference: Path, rounds: int = ROUNDS, runs: int = 
             clock=time.perf_counter) -> Timing:
     """Time ONNX files ``candidate`` and ``reference`` with ONNX Runtime on the CPU, interleaved in this process,
     each run by ``clock`` (seconds)."""
-    import numpy as np
-
     def runner(onnx: Path):
         session = _session(onnx, threads)
         shape = [d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape]
@@ -130,7 +129,6 @@ def compare_torch(candidate: Path, reference: Path, imgsz: int, device: str = "c
                   runs: int = RUNS, clock=time.perf_counter) -> Timing:
     """Time model YAMLs ``candidate`` and ``reference`` in PyTorch on ``device``, interleaved in this process: on
     CUDA in FP16 with CUDA events (each run synchronised), elsewhere in FP32 with ``clock`` (tests)."""
-    import torch
     from ultralytics import YOLO
 
     cuda = device.startswith("cuda")

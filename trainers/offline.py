@@ -16,6 +16,7 @@ After `prepare_ultralytics(config_dir)`:
 
 The environment variables it sets are inherited by child processes (Ray workers, dataloader
 workers), which should still call it themselves: it is idempotent and cheap the second time.
+Ultralytics (spaces imports it) and matplotlib are imported inside functions: the first import must read the environment set here.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def prepare_ultralytics(config_dir: str | os.PathLike[str]) -> None:
         return
     config_dir.mkdir(parents=True, exist_ok=True)
 
-    import ultralytics.utils as ul_utils  # first import here reads the environment set above
+    import ultralytics.utils as ul_utils
 
     _adopt_environment(ul_utils, config_dir / "Ultralytics")
     changed = {k: v for k, v in _SETTINGS.items() if ul_utils.SETTINGS.get(k) != v}
@@ -73,7 +74,7 @@ def prepare_ultralytics(config_dir: str | os.PathLike[str]) -> None:
     _install_fonts(ul_utils.USER_CONFIG_DIR)
     _refuse_downloads()
 
-    from spaces import register_modules  # imports ultralytics, so only after the environment is set
+    from spaces import register_modules
 
     register_modules()
     _prepared = config_dir

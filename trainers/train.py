@@ -5,6 +5,7 @@ out-of-memory error becomes a record with status ``failed`` and its reason. ``re
 metrics)`` is called once per real epoch (Ultralytics' final re-validation of best.pt is recorded
 apart, as ``final``) and may answer True to stop: training ends at once and the record says
 ``pruned`` at that epoch.
+Torch, Ultralytics, spaces and trainers.data are imported inside functions: `search.cli` imports this module at start.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
 
 from trainers.interrupt import raise_if_pressed
 
@@ -164,8 +167,6 @@ def _log_to(path: Path):
 
 def head_args(data: str | Path) -> dict:
     """What a data.yaml fixes of the model's head: the class count ``nc`` and, for pose, ``kpt_shape``."""
-    import yaml
-
     spec = yaml.safe_load(Path(data).read_text())
     return {"nc": len(spec["names"]), **({"kpt_shape": spec["kpt_shape"]} if "kpt_shape" in spec else {})}
 
@@ -360,6 +361,4 @@ def full_train(
 ) -> TrialRecord:
     """Retrain ``placement`` with the user's full settings into ``out_dir`` (the study's ``final/``):
     model.yaml, weights/best.pt, results.csv and log; ``report`` hears each epoch (for progress: it answers False)."""
-    from dataclasses import replace
-
     return train_candidate(placement, base, data, replace(budget, keep_weights=True), out_dir, report, weights, insertion)
