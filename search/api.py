@@ -6,6 +6,9 @@ too.
 Every keyword of `run` is a `search.config.run_config.RunConfig` field, the declaration that also builds the command line's
 options, with the same defaults and the same checks; bad input raises `SearchError`, whose message is the line the
 command line prints after ``error:``.
+
+The study, its final step, its report and the dashboard (Optuna, torch, Ultralytics) are imported inside the
+functions that use them: ``import search`` and ``python -m search --help`` stay fast.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from pathlib import Path
 from search.config.run_config import RUN_FIELDS, RunConfig
 from search.config.run_file import same_kind
 from search.config.study_folder import check_writable, load_study_config, prepare
+from search.study.attributes import TrialView
+from search.study.executor import check_executor, run_search
+from trainers.deploy import read_checks
+from trainers.interrupt import ctrl_c_kept, raise_if_pressed
 
 KINDS = {"int": "an int", "float": "a number", "str": "a string", "bool": "True or False", "dict": "a dict"}  # by type
 
@@ -61,8 +68,6 @@ def complete(config: RunConfig, show_progress: bool = True) -> Outcome:
     report and the dashboard's outcome. Raises ``ValueError`` in one line for what cannot go on."""
     from search.final.training import final_claim, finalize
     from search.report import write_report
-    from search.study.attributes import TrialView
-    from search.study.executor import run_search
     from search.study.records import failed_baseline
     from search.study.storage import held_elsewhere
 
@@ -95,8 +100,6 @@ def run(data: str, *, quiet: bool = False, **options) -> Result:
     same options (every `RunConfig` field as a keyword: ``model="yolov8n.pt"``, ``trials=100``,
     ``train_args={"lr0": 0.005}`` for ``--set``, ...), and return the decision. ``quiet`` turns the progress bars off.
     A study that exists with the same options goes on where it stopped. Raises `SearchError`."""
-    from trainers.interrupt import ctrl_c_kept, raise_if_pressed
-
     with _as_search_error():
         config = _config(data, options)
         prepare_run(config)
@@ -116,7 +119,6 @@ def load(study: str | Path, storage: str | None = None) -> Result:
     from search.report.summary import leaderboard_frame
     from search.study.records import task_of_study
     from search.study.storage import load_study
-    from trainers.deploy import read_checks
 
     with _as_search_error():
         config = load_study_config(study, storage)
@@ -156,8 +158,6 @@ def _config(data: str, options: dict) -> RunConfig:
 def prepare_run(config: RunConfig) -> None:
     """What the command line checks and prepares before a search (`search.commands.cmd_run` calls it too); Ultralytics'
     own bars and logs stay off, ours show progress."""
-    from search.study.executor import check_executor
-
     check_executor(config.executor)
     config.validate()
     check_writable(config.study_dir)

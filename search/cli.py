@@ -2,11 +2,14 @@
 
 Every expected failure (bad input, a file that is missing) ends as one line on stderr and exit
 code 2, without a traceback.
+
+Optuna (`search.study.storage`) is imported only once a command failed: ``python -m search --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 from contextlib import nullcontext
@@ -14,8 +17,11 @@ from dataclasses import MISSING
 from pathlib import Path
 
 from search.commands import COMMANDS, DEMO_MODELS, EXIT_BAD_INPUT
+from search.config.run_config import RUN_FIELDS
 from search.config.study_folder import prepare
 from trainers.deploy import DEFAULT_FORMATS
+from trainers.interrupt import Terminated, ctrl_c_kept, handled, raise_if_pressed, terminated
+from trainers.train import disk_full, error_chain
 
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 EXIT_TERMINATED = 143  # and for SIGTERM (128 + 15), what a cluster scheduler sends
@@ -24,8 +30,6 @@ EXIT_TERMINATED = 143  # and for SIGTERM (128 + 15), what a cluster scheduler se
 def add_option(p: argparse._ActionsContainer, name: str, help: str | None = None) -> None:
     """The option of `RunConfig` field ``name``, built from the field's declaration (`search.config.options.option`):
     its flag, type, default and help are written there once. ``help`` replaces the declared help."""
-    from search.config.run_config import RUN_FIELDS
-
     f = RUN_FIELDS[name]
     meta = f.metadata
     flag = meta["flag"] or "--" + name.replace("_", "-")
@@ -57,8 +61,6 @@ def _storage_option(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from search.config.run_config import RUN_FIELDS
-
     parser = argparse.ArgumentParser(
         prog="python -m search",
         description="Search where, which and how many attention modules to put into an Ultralytics YOLO model.",
@@ -144,8 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in {"space", "build"}:
         prepare()
-    from trainers.interrupt import Terminated, ctrl_c_kept, handled, raise_if_pressed, terminated
-
     with nullcontext() if args.command == "dashboard" else ctrl_c_kept():  # Ctrl-C is how a dashboard stops
         try:
             code = COMMANDS[args.command](args)
@@ -155,8 +155,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except Exception as e:
-            from trainers.train import disk_full, error_chain
-
             line = _storage_or_folder_error(e, args)
             if line:
                 print(f"error: {line}", file=sys.stderr)
@@ -178,10 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 def _storage_or_folder_error(error: Exception, args: argparse.Namespace) -> str | None:
     """The one line for a damaged SQLite storage found while a command reads it (one that cannot be opened at all is
     named when it is opened: `search.study.storage.opening_error`), or for a file a read-only folder refused; else None."""
-    import errno
-
     from search.study.storage import damaged_storage, damaged_text
-    from trainers.train import error_chain
 
     study_dir = getattr(args, "study_dir", None)
     words = damaged_storage(error)

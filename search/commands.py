@@ -1,14 +1,24 @@
 """The commands of ``python -m search``, one function each (`COMMANDS`: name -> function of the parsed arguments,
 returning the exit code); `search.cli` parses the arguments and runs one.
+
+Torch, Ultralytics, Optuna and NumPy (`spaces`, the study, its final step, its report and the dashboard) are imported
+inside the commands that use them: ``python -m search --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import os
 from dataclasses import replace
 from pathlib import Path
 
-from search.config.study_folder import prepare
+import yaml
+
+from search.api import complete, prepare_run
+from search.config.run_config import RunConfig
+from search.config.study_folder import check_study_writable, check_writable, load_study_config, prepare, storage_url_of, study_config_dir
+from trainers.deploy import export_checked
 
 EXIT_BAD_INPUT = 2
 
@@ -18,8 +28,6 @@ class UsageError(ValueError):
 
 
 def _placement(args: argparse.Namespace):
-    import yaml
-
     from spaces import Placement
 
     modules: dict[str, list[str]] = {}
@@ -41,8 +49,6 @@ def _placement(args: argparse.Namespace):
 
 def _search(config, quiet: bool) -> int:
     """`search.api.complete`, and what it did in a few lines."""
-    from search.api import complete
-
     outcome = complete(config, show_progress=not quiet)
     if outcome.waiting:
         print(outcome.waiting)
@@ -58,8 +64,6 @@ def _search(config, quiet: bool) -> int:
 
 def _key_values(items: list[str]) -> dict:
     """``["lr0=0.005", "mosaic=0"]`` -> ``{"lr0": 0.005, "mosaic": 0}`` (values as Python literals)."""
-    import ast
-
     values = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -73,9 +77,6 @@ def _key_values(items: list[str]) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from search.api import prepare_run
-    from search.config.run_config import RunConfig
-
     options = {k: v for k, v in vars(args).items() if k not in {"command", "quiet"}}
     options["train_args"] = _key_values(args.train_args)
     config = RunConfig(**options).resolved()
@@ -85,10 +86,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from search.config.study_folder import check_study_writable, load_study_config
-
     config = load_study_config(args.study_dir, args.storage)
     check_study_writable(config.study_dir, "resume")
     if args.trials is not None:
@@ -99,8 +96,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Reads the study only (its storage too), so a read-only study exports to any writable ``-o``."""
-    from search.config.study_folder import load_study_config, study_config_dir
-    from search.final.export import export_trial
+    from search.final.export import FINAL_WEIGHTS, export_trial, val_images
+    from search.study.records import task_of_study
     from search.study.start import load_inputs
     from search.study.storage import load_study
 
@@ -121,10 +118,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.trial is not None:
         print("a trial keeps no weights (proxy trainings are not saved): train this YAML, or export the study's decision")
         return 0
-    from search.final.export import FINAL_WEIGHTS, val_images
-    from search.study.records import task_of_study
-    from trainers.deploy import export_checked
-
     weights = config.study_dir / FINAL_WEIGHTS
     if not weights.is_file():
         print(f"no deployment files: the final training's weights ({weights}) are missing; `python -m search resume "
@@ -140,15 +133,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _check_output(output: Path) -> None:
     """A one-line `UsageError` when ``output``'s folder exists and cannot be written (a read-only study, say)."""
-    import os
-
     folder = next((p for p in (output.absolute().parent, *output.absolute().parents) if p.exists()), None)
     if folder is not None and not os.access(folder, os.W_OK):
         raise UsageError(f"-o {output}: its folder {folder} is read-only here; give -o a path in a writable folder")
 
 
 def cmd_validate_proxy(args: argparse.Namespace) -> int:
-    from search.config.study_folder import check_study_writable, load_study_config
     from search.final.proxy_check import validate_proxy
     from search.report import write_report
     from search.study.start import load_inputs
@@ -172,9 +162,6 @@ def cmd_validate_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import os
-
-    from search.config.study_folder import check_writable, load_study_config
     from search.report import write_report
 
     folder = load_study_config(args.study_dir).study_dir  # one line for a folder that holds no study
@@ -187,7 +174,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from search.config.study_folder import storage_url_of
     from search.dashboard import serve_dashboard
 
     serve_dashboard(args.storage or storage_url_of(args.study_dir), host=args.host, port=args.port, study_dir=args.study_dir)
@@ -206,8 +192,6 @@ DEMO_MODELS = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from search.config.run_config import RunConfig
-    from search.config.study_folder import check_writable
     from trainers.data import make_toy_dataset
 
     if args.task not in DEMO_MODELS:
@@ -242,8 +226,11 @@ def cmd_space(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from search.config.run_config import RunConfig
-    from spaces import build_yaml, load_base, load_space, write_yaml
+    from spaces import build_yaml, load_base, load_space, transfer_weights, write_yaml
+    from spaces.layers import checkpoint_model
+    from spaces.tasks import task_of
+    from spaces.transfer import check_matches
+    from trainers.checkpoint import save_checkpoint
 
     base = load_base(args.model)
     space = load_space(base, args.space)
@@ -259,12 +246,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.weights or args.save_weights:
         if not (args.weights and args.save_weights):
             raise UsageError("--weights and --save-weights go together: the base checkpoint and where to save the new one")
-        from spaces import transfer_weights
-        from spaces.layers import checkpoint_model
-        from spaces.tasks import task_of
-        from spaces.transfer import check_matches
-        from trainers.checkpoint import save_checkpoint
-
         check_matches(args.weights, base)
         source = checkpoint_model(args.weights)  # loaded once, for the transfer and its names and image size
         model = task_of(base).model(model_dict, verbose=False)

@@ -8,6 +8,9 @@ progress. It binds to 127.0.0.1 unless told otherwise: the dashboard can also ed
 much, and where is the model": the verdict and the leaderboard become the study's note
 (optuna-dashboard's ``save_note``), and best.yaml, the final weights and report.html its artifacts
 (``optuna.artifacts``, kept in ``<study>/artifacts``).
+
+optuna-dashboard (an optional extra) and the report (SciPy, torch) are imported inside the functions that use them:
+serving the dashboard needs neither the report nor torch.
 """
 
 from __future__ import annotations
@@ -20,8 +23,15 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer, make_server
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+from search.final.decision import Decision
+from search.study.attributes import StudyView, record_artifact_digests
+from search.study.records import task_of_study
+from search.study.storage import opening_error
 
 ARTIFACTS = "artifacts"  # folder of the study's artifact store
 OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "best.onnx", "report.html")  # study-relative, when present
@@ -29,8 +39,6 @@ OUTCOME_FILES = ("best.yaml", "final/weights/best.pt", "best.onnx", "report.html
 
 def artifact_store(study_dir: str | Path):
     """The study's file-system artifact store (``<study>/artifacts``)."""
-    from optuna.artifacts import FileSystemArtifactStore
-
     folder = Path(study_dir) / ARTIFACTS
     folder.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(folder))
@@ -40,14 +48,10 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     """The verdict and leaderboard as the study's note, the outcome files as its artifacts under their own
     names (``best.yaml``, ``best.pt``, ``report.html``); a file is uploaded again only when its content
     changed (its digest is kept in the study's ``artifact_digests``). Needs optuna-dashboard."""
-    from optuna.artifacts import upload_artifact
     from optuna_dashboard import save_note
 
-    from search.final.decision import Decision
     from search.report import leaderboard, sort_trials
     from search.report.outcome import race_table
-    from search.study.attributes import StudyView, record_artifact_digests
-    from search.study.records import task_of_study
 
     folder = Path(study_dir)
     store = artifact_store(folder)
@@ -90,8 +94,6 @@ def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080,
         raise ValueError("optuna-dashboard is not installed; pip install 'yolo-attention-search[dashboard]'") from None
     if not 0 < port < 65536:
         raise ValueError(f"--port {port} is not a port; give one in 1..65535")
-    from search.study.storage import opening_error
-
     try:  # opened here, so a damaged file or a wrong URL is one line (the search's own), not a traceback
         storage = get_storage(storage_url)
         storage.get_all_studies()
@@ -100,7 +102,6 @@ def serve_dashboard(storage_url: str, host: str = "127.0.0.1", port: int = 8080,
     store = None
     if study_dir is not None and (os.access(study_dir, os.W_OK) or (Path(study_dir) / ARTIFACTS).is_dir()):
         store = artifact_store(study_dir)  # a read-only study without artifacts has none to show
-    from wsgiref.simple_server import WSGIServer, make_server
 
     class Server(WSGIServer):
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET  # --host :: too, as bottle served it

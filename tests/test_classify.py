@@ -50,6 +50,7 @@ def test_a_classification_search_runs_end_to_end(folder, checkpoint, tmp_path):
     report = (study_dir / "report.md").read_text()
     assert "- objective: maximize top-1 acc" in report and "top-1 acc mean ± sd" in report and "top-5 acc (mean)" in report
     assert "### Receptive fields" in report and "Classify input" in report and "Object sizes" not in report
+    assert "| format | file | largest raw difference | same top-1 class | check |" in report
     code = (
         "import numpy as np; from ultralytics import YOLO; "
         f"m = YOLO(r'{study_dir / 'best.yaml'}'); w = YOLO(r'{study_dir / 'best.pt'}'); "

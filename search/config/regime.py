@@ -1,5 +1,7 @@
 """The regime rules: a search fine-tunes a checkpoint (``pretrained``) or trains ``scratch``, on a GPU or not, and
 the proxy epochs, image size, recipe, insertion and pruner an option left out takes in each (`regime_defaults`).
+
+Torch is imported only where it is asked for a GPU (`proxies_on_gpu`): ``python -m search --help`` stays fast.
 """
 
 from __future__ import annotations

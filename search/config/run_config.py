@@ -4,6 +4,9 @@ It holds enough to resume or repeat a run: rerunning ``python -m search run`` wi
 folder, or ``python -m search resume <dir>``, rebuilds everything from it. Its options are declared in
 `search.config.options`, the defaults of each regime in `search.config.regime`, the file in
 `search.config.run_file`.
+
+Torch, `trainers.latency` (torch, SciPy) and `search.select.racing` (SciPy; a layer above) are imported inside the
+checks that use them: ``python -m search --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from search.config.options import (
 from search.config.regime import DEFAULT_PRUNER, is_checkpoint, proxies_on_gpu, regime_defaults, regime_of
 from search.config.run_file import run_file_values, without_password, write_run_file
 from trainers.recipes import PROXY_RECIPES
-from trainers.train import Budget
+from trainers.train import RESERVED, Budget
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,6 @@ class RunConfig(RunOptions):
         if self.timeout is not None and self.timeout <= 0:
             raise ValueError(f"--timeout must be a positive number of seconds, got {self.timeout}")
         self._validate_executor()
-        from trainers.train import RESERVED
-
         reserved = sorted(set(self.train_args) & RESERVED)
         if reserved:
             raise ValueError(f"--set {', '.join(reserved)}: set by the search itself; use its own option instead")

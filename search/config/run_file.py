@@ -1,5 +1,8 @@
 """``run.yaml``, the file a search saves its options in: read back with one-line errors for a broken file, and with
 the defaults of older studies filled in (`run_file_values`); the storage URL kept without its password.
+
+SQLAlchemy and `search.select.racing` (SciPy; a layer above) are imported inside the functions that use them:
+``python -m search --help`` stays fast.
 """
 
 from __future__ import annotations

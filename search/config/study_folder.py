@@ -5,10 +5,12 @@ whether it can be written, and where a command keeps Ultralytics' files (`prepar
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from search.config.run_config import RunConfig
+from trainers.offline import prepare_ultralytics
 
 
 def check_writable(folder: Path) -> None:
@@ -68,10 +70,6 @@ def storage_url_of(study_dir: str | Path) -> str:
 def prepare(config_dir: Path | None = None, quiet: bool = False) -> None:
     """Offline-safe Ultralytics with its files in ``config_dir`` (a temp folder if None); ``quiet``: Ultralytics' own
     bars and logs off (ours show progress)."""
-    import tempfile
-
-    from trainers.offline import prepare_ultralytics
-
     if quiet:
         os.environ["YOLO_VERBOSE"] = "False"
     prepare_ultralytics(config_dir or Path(tempfile.gettempdir()) / f"yolo-attention-search-{os.getuid()}")  # per user

@@ -1,11 +1,14 @@
 """What a report reads, resolved once per report: the run configuration, the Optuna study (the single
 source of truth, `search.study`) with its trials grouped by outcome, the final step's decision, the base
 model's layers and receptive fields, and the parameter importances. Every section is a function of
-this `Report` alone (`search.report.document.SECTIONS`)."""
+this `Report` alone (`search.report.document.SECTIONS`).
+
+`spaces` (torch and Ultralytics) is imported inside the functions that read the base model, after `ready_ultralytics`."""
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +18,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config.run_config import RunConfig
-from search.config.study_folder import load_study_config, storage_url_of
+from search.config.study_folder import load_study_config, prepare, storage_url_of, study_config_dir
 from search.final.decision import Decision
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
+from search.report.receptive_fields import receptive_fields, stage_table
 from search.study.attributes import TrialView
 from search.study.records import first_baseline, interrupted_numbers, rank_key, task_of_study
 from search.study.storage import load_study
@@ -80,12 +84,8 @@ class BaseModel:
 
 def ready_ultralytics(folder: Path) -> None:
     """Ultralytics made offline-safe before `spaces` first imports it (``report`` may run on its own)."""
-    import sys
-
     if "ultralytics" in sys.modules:
         return
-    from search.config.study_folder import prepare, study_config_dir
-
     prepare(os.environ.get("YOLO_CONFIG_DIR") or study_config_dir(folder))  # a read-only study: a temporary folder
 
 
@@ -93,7 +93,6 @@ def read_base_model(config: RunConfig, folder: Path) -> BaseModel:
     """Layers, receptive fields and stages of ``config.model`` (imports torch and Ultralytics)."""
     try:
         ready_ultralytics(folder)
-        from search.report.receptive_fields import receptive_fields, stage_table
         from spaces.layers import load_base, resolve_layers
 
         model = load_base(config.model)

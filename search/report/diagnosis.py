@@ -1,5 +1,6 @@
 """The diagnostics section: how the baseline fitted, object sizes against each stage's receptive field,
-and where the exported placement sits (`search.report.receptive_fields` computes; this module words it)."""
+and where the exported placement sits (`search.report.receptive_fields` computes; this module words it).
+`search.study.start` (Ultralytics) is imported inside `training_object_sizes`, after `search.report.context.ready_ultralytics`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from search.config.run_config import RunConfig
 from search.final.decision import Decision
 from search.report.context import BaseModel, Report, Trials, position_layer
 from search.report.receptive_fields import OBJECTS_PER_STRIDE, fit_gap_line, object_sizes, size_table_markdown
 from search.report.text import sentence, table
 from search.study.attributes import TrialView
+from trainers.data import label_path, load_dataset
 from trainers.train import one_line
 
 if TYPE_CHECKING:
@@ -41,7 +45,6 @@ def training_object_sizes(config: RunConfig, task: Task):
     """Object sizes (px at ``final_imgsz``) of the training labels the study trained on (its resolved
     data.yaml), or None and why they are missing."""
     from search.study.start import study_data
-    from trainers.data import label_path, load_dataset
 
     try:
         dataset = load_dataset(study_data(config), task)
@@ -93,8 +96,6 @@ def stage_rows(base: BaseModel) -> list[str]:
 
 def stride_share(stride: int, sizes, stages: list[dict]) -> str:
     """The share of objects the Detect level at ``stride`` is assigned (as `size_table_markdown` shares them out)."""
-    import numpy as np
-
     if sizes.size == 0:
         return "no objects in the training labels"
     strides = sorted(s["stride"] for s in stages if s["detect"])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
+
+import markdown
 
 from search.report.context import Report, read_report
 from search.report.diagnosis import diagnostics_section
@@ -50,10 +53,6 @@ def inline_images(html: str, folder: Path) -> str:
 
 def write_html(markdown_text: str, folder: Path, title: str) -> Path:
     """``report.html``: the Markdown report as one self-contained page (tables, inlined PNGs, inline CSS)."""
-    import html
-
-    import markdown
-
     body = inline_images(markdown.markdown(markdown_text, extensions=["tables"], output_format="html"), folder)
     page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
             f"<style>{HTML_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")

@@ -1,6 +1,7 @@
 """The report's latency section, when the study measured it (`search.study.latency_probe`): how it was measured and how
 stable a ratio is on this machine, each candidate's latency beside its score, the limit, and the decision's
-latency; `search.report.plots` draws the score against latency with the Pareto front and the limit (``latency.png``)."""
+latency; `search.report.plots` draws the score against latency with the Pareto front and the limit (``latency.png``).
+`spaces` (Ultralytics) is imported where the decision's placement is read."""
 
 from __future__ import annotations
 

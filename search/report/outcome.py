@@ -9,6 +9,7 @@ from search.final.decision import Confirmation, Decision, FullRun, SeedRuns
 from search.report.context import Report
 from search.select.power import SD_BOUND
 from search.select.verdict import PAIRED
+from trainers.deploy import BOX_TOLERANCE_PX, CONF, RELATIVE_TOLERANCE, read_checks
 
 if TYPE_CHECKING:
     from spaces.tasks import Task
@@ -151,8 +152,6 @@ def final_section(report: Report) -> list[str]:
 def deployment_section(report: Report) -> list[str]:
     """The deployment files the final step exported, each checked against the PyTorch model on the study's val
     images (`trainers.deploy.export_checked`); nothing before the final step wrote them."""
-    from trainers.deploy import BOX_TOLERANCE_PX, CONF, RELATIVE_TOLERANCE, read_checks
-
     checks = read_checks(report.folder)
     if not checks:
         return []
@@ -166,15 +165,19 @@ def deployment_section(report: Report) -> list[str]:
     dropped = max(c.dropped_gates for c in checks)
     closed = [f"{dropped} gate(s) trained to exactly 0: their modules are left out of the exported graphs, which compute "
               "the same."] if dropped else []
+    if report.task.image_folders:  # a classifier: Ultralytics' resize and centre crop, one class an image
+        same, preprocess, match = "same top-1 class", "the same resize and crop", "whose top-1 class is the same"
+    else:
+        same, preprocess = "same detections", "the same letterbox"
+        match = (f"whose detections at confidence {CONF} match (same count and classes, boxes within "
+                 f"{BOX_TOLERANCE_PX:g} px)")
     return ["## Deployment files", "",
             "`best.pt` is the final training's best.pt (it loads with Ultralytics once `yolo_attention_modules` is "
             "installed: `pip install ./modules` from this repository); the others were exported from it with "
             f"Ultralytics' exporter and checked against it on {max(c.images for c in checks)} of the study's val images "
-            "with the same letterbox: the "
-            f"largest difference of the raw outputs (within {RELATIVE_TOLERANCE:g} of their largest magnitude is ok), "
-            f"and images whose detections at confidence {CONF} match (same count and classes, boxes within "
-            f"{BOX_TOLERANCE_PX:g} px).", "",
-            *table(["format", "file", "largest raw difference", "same detections", "check"], rows), "", *closed,
+            f"with {preprocess}: the largest difference of the raw outputs (within {RELATIVE_TOLERANCE:g} of their "
+            f"largest magnitude is ok), and images {match}.", "",
+            *table(["format", "file", "largest raw difference", same, "check"], rows), "", *closed,
             *([""] if closed else [])]
 
 

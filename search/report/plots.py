@@ -1,6 +1,7 @@
 """The report's PNGs (matplotlib, no display, no network): the task's score by trial and the parameter
 importances drawn by `optuna.visualization.matplotlib`, precision against recall, the exported
-placement on the base model's layers, and the score against measured latency."""
+placement on the base model's layers, and the score against measured latency. matplotlib, and Optuna's plots on it,
+are imported inside the functions that draw."""
 
 from __future__ import annotations
 

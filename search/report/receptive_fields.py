@@ -8,6 +8,10 @@
    already sees. `object_sizes`, `receptive_fields`, `stage_table` and `size_table_markdown`.
 
 Sizes, strides and receptive fields are in pixels of the network input (the training ``imgsz``).
+
+`spaces` (even its block table) loads torch and Ultralytics, so it is imported inside the functions that read a
+model: the report's other sections need neither, and Ultralytics is made offline-safe first
+(`search.report.context.ready_ultralytics`).
 """
 
 from __future__ import annotations
@@ -19,26 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
-from spaces.blocks import having
-
 TREND = 0.02  # a loss whose fitted change over the window exceeds 2% of its window mean is rising/falling
 MIN_EPOCHS = 3
 GLOBAL = "global"
 OBJECTS_PER_STRIDE = 8  # conventional assignment: size s goes to the first level with stride * 8 >= s
 
-# Blocks approximated as `repeats` bottlenecks of two 3x3 convs (exact for C2f, an upper bound for C3).
-_CSP_BLOCKS = having("bottlenecks")
-_CONV_LIKE = having("conv")  # args [c2, k=1, s=1, ...], main path only
-_POOL_THEN_CONV = having("pool_conv")  # 2x2 average pool (stride 1), then a stride-2 3x3 path
-# Blocks that see the whole map (transformer and pooled attention blocks); of the registry's attention
-# types, those without a `local` path in their row (`_local_attention`).
-_GLOBAL_BLOCKS = having("global")
+# Roles of `spaces.blocks` read here: "bottlenecks", blocks approximated as `repeats` bottlenecks of two 3x3 convs
+# (exact for C2f, an upper bound for C3); "conv", args [c2, k=1, s=1, ...], main path only; "pool_conv", a 2x2
+# average pool (stride 1), then a stride-2 3x3 path; "global", blocks that see the whole map (transformer and pooled
+# attention blocks): of the registry's attention types, those without a `local` path in their row (`_local_attention`).
+@functools.cache
+def _blocks(role: str) -> frozenset[str]:
+    """The names of the blocks that play ``role`` (`spaces.blocks.having`)."""
+    from spaces.blocks import having
+
+    return having(role)
 
 
 @functools.cache
 def _local_attention() -> dict[str, Callable[[list], list[tuple[int, int]]]]:
     """YAML class name -> (kernel, stride) path of the registry's spatially local attention types."""
-    from spaces.attention import ATTENTION  # imports Ultralytics: only once a report is asked for
+    from spaces.attention import ATTENTION
 
     return {t.module.__name__: t.local for t in ATTENTION.values() if t.local is not None}
 
@@ -170,7 +175,7 @@ def _unwrap(module: str, args: tuple, attention: dict[str, str]) -> tuple[str, t
 def _is_global(module: str, args: tuple, attention: dict[str, str]) -> bool:
     """True when the layer sees the whole map; ``attention`` maps registry names to YAML class names."""
     base = _fused_parent(module)
-    if base in _GLOBAL_BLOCKS or (base == "A2C2f" and len(args) > 1 and args[1]):  # A2C2f's a2: area attention
+    if base in _blocks("global") or (base == "A2C2f" and len(args) > 1 and args[1]):  # A2C2f's a2: area attention
         return True
     if module != base:  # fused block: its last argument lists attention specs such as "se(reduction=8)"
         return any(attention.get(spec.partition("(")[0].strip().lower()) not in _local_attention() for spec in args[-1])
@@ -180,12 +185,12 @@ def _is_global(module: str, args: tuple, attention: dict[str, str]) -> bool:
 def _kernels(module: str, args: tuple, n: int) -> list[tuple[int, int]]:
     """The (kernel, stride) sequence of one local layer along its deepest path (empty: rf and stride kept)."""
     base = _fused_parent(module)
-    if base in _CSP_BLOCKS:
+    if base in _blocks("bottlenecks"):
         return [(3, 1)] * (2 * n)
-    if module in _CONV_LIKE:
+    if module in _blocks("conv"):
         k, dilation = _arg(args, 1, 1), _arg(args, 5, 1)
         return [(dilation * (k - 1) + 1, _arg(args, 2, 1))]
-    if module in _POOL_THEN_CONV:
+    if module in _blocks("pool_conv"):
         return [(2, 1), (3, 2)]
     if module == "SPPF":
         return [(_arg(args, 1, 5), 1)] * 3
@@ -206,7 +211,6 @@ def receptive_fields(model_dict: dict) -> list[dict]:
     each conv of kernel k then adds (k - 1) * stride to the rf; nn.Upsample divides the stride.
     Theoretical rfs overstate what a network uses (the effective rf is far smaller).
     """
-    # Imported here: `spaces` loads torch and Ultralytics, which the other diagnostics do not need.
     from spaces.attention import ATTENTION
     from spaces.layers import HEADS, resolve_layers, scale_constants
 

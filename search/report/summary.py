@@ -1,9 +1,10 @@
 """Sections on what was searched and how the trials ended: the header, the leaderboard of proxy
 trainings (baseline first, duplicates and repeat seeds folded into the trial they repeat) and the
-trials that did not complete."""
+trials that did not complete. pandas is imported inside `leaderboard_frame`, the one function that builds a frame."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, TrialState
@@ -155,8 +156,6 @@ def leaderboard(groups: Trials, task: Task) -> list[str]:
 
 def _value(x):
     """A frame's cell as a plain value: None for a missing one (pandas holds it as NaN)."""
-    import math
-
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 

@@ -2,7 +2,7 @@
 baseline's, elapsed and remaining time) and one for the trial in training (epochs, current score); one for
 the seed confirmation (runs of the budget, the run in training, the running verdict); one for the full
 trainings after it (epochs, score, time left), whose last line is the decision, also shown in the study's
-note on optuna-dashboard while they run (`progress_note`)."""
+note on optuna-dashboard while they run (`progress_note`). optuna-dashboard, an optional extra, is imported there."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import optuna
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from search.study.attributes import TrialView
+from search.study.records import count_trials, first_baseline, rank_key
 from spaces import Placement
 
 if TYPE_CHECKING:
@@ -31,8 +33,6 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.enabled:
-            from search.study.records import count_trials
-
             done = count_trials(self.study.get_trials(deepcopy=False))  # a resume's rate counts only its own trials
             self.bar = tqdm(total=self.total, initial=done, desc="study", unit="trial", position=0)
             self.update()
@@ -63,9 +63,6 @@ class Progress:
         """Refresh the study bar from storage."""
         if self.bar is None:
             return
-        from search.study.attributes import TrialView
-        from search.study.records import count_trials, first_baseline, rank_key
-
         trials = self.study.get_trials(deepcopy=False)  # read once per refresh
         states = [t.state for t in trials if not TrialView(t).infeasible]
         base, ranked = first_baseline(trials), sorted((t for t in trials if t.state == TrialState.COMPLETE), key=rank_key)

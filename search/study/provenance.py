@@ -2,7 +2,8 @@
 
 A study records it when a run starts (`search.study.start.start_search`), so its report says which
 Ultralytics, torch and Optuna trained the trials and on which hardware; the benchmark scripts under
-``results/benchmarks/`` head their reports with the same facts.
+``results/benchmarks/`` head their reports with the same facts. Torch is imported inside `environment` alone: the
+report words a recorded environment without it.
 """
 
 from __future__ import annotations

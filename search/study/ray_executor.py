@@ -67,18 +67,23 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import ray
+import yaml
+from ray import tune
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from search.config.run_config import RunConfig
 from search.study.executor import Executor
+from trainers.interrupt import sigterm_kept
+from trainers.offline import prepare_ultralytics
+from trainers.train import TrialRecord, train_candidate
 
-# search.study.start, spaces and trainers.train import Ultralytics, which must not load in a worker before
-# prepare_ultralytics has set its environment: they are imported where used.
+# The rest of search.study, and spaces, import Ultralytics, which must not load in a worker before
+# prepare_ultralytics has set its environment; torch is asked only for a local cluster's GPUs: they are imported where used.
 if TYPE_CHECKING:
     from search.study.loop import Asked, TrialLoop
     from search.study.start import StudyRun
-    from trainers.train import TrialRecord
 
 # Result keys (JSON strings, so Tune's result flattening leaves them whole).
 EPOCH_KEY = "epoch_metrics"
@@ -100,8 +105,6 @@ class Running:
 
     def partial_record(self, status: str, reason: str) -> TrialRecord:
         """The record of a trial whose worker sent no record (pruned, or its worker died)."""
-        from trainers.train import TrialRecord
-
         paths = {"dir": str(self.workdir), "log": str(self.workdir / "log")}
         for key, name in (("model_yaml", "model.yaml"), ("results_csv", "results.csv")):
             if (self.workdir / name).is_file():
@@ -143,8 +146,6 @@ class OptunaSearcher(Searcher):
             record = run.partial_record("pruned", f"stopped by the pruner after epoch {run.pruned_at}")
             shutil.rmtree(run.workdir / "weights", ignore_errors=True)  # proxies keep no weights
         elif result and RECORD_KEY in result:
-            from trainers.train import TrialRecord
-
             record = TrialRecord(**json.loads(result[RECORD_KEY]))
         else:  # stopped from outside (Tune shutting down): left RUNNING, the next run queues it again
             logging.getLogger(__name__).warning("trial %d ended without a result; it is retried on resume", run.asked.number)
@@ -196,15 +197,9 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
     worker cleans up and exits without reporting more (the driver records the pruned trial).
     """
     config = RunConfig(**run)
-    from trainers.offline import prepare_ultralytics
-
     prepare_ultralytics(config.study_dir / "config")
-    import ray
-    from ray import tune
-
     from search.study.trial_steps import trial_dir
     from spaces import Placement
-    from trainers.train import train_candidate
 
     placement = Placement.from_dict(trial_config["placement"])
     workdir = trial_dir(config, trial_config["number"])
@@ -232,8 +227,6 @@ def model_size(model_yaml: Path) -> tuple[int, float]:
     """(parameters, GFLOPs) of a trial's model.yaml, as `train_candidate` measures them; (0, 0.0) if absent."""
     if not model_yaml.is_file():
         return 0, 0.0
-    import yaml
-
     from spaces.space import model_cost
     from spaces.tasks import task_of
 
@@ -344,13 +337,9 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # before Ray starts: no token in ~/.ray
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C stops the driver as in-process
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables beside our progress bars
-    import ray
-    from ray import tune
-
     from search.study.loop import TrialLoop
     from search.study.progress import Progress
     from search.study.start import start_search
-    from trainers.interrupt import sigterm_kept
 
     if ray.is_initialized():
         cluster, where = ray.cluster_resources(), "the connected Ray cluster"

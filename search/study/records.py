@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from search.select.intensify import paired_gain, ranking
 from search.study.attributes import StudyView, TrialView
 
 if TYPE_CHECKING:  # spaces imports Ultralytics and torch: only where a placement is built
@@ -126,8 +127,6 @@ def seed_scores(trials: Iterable[FrozenTrial], seed: int = -1) -> dict[str, dict
 def ranked_by_gain(trials: Iterable[FrozenTrial], baseline_key: str) -> list[tuple[FrozenTrial, float]]:
     """(first trial, mean gain over the baseline on the seeds both trained) of every completed placement but the
     baseline, best first (`search.select.intensify.ranking`: one seed each without ``--intensify``)."""
-    from search.select.intensify import paired_gain, ranking
-
     trials = list(trials)
     scores, first = seed_scores(trials), finished_by_key(trials)
     return [(first[key], paired_gain(scores, key, baseline_key)[0]) for key in ranking(scores, baseline_key)]
