@@ -79,7 +79,8 @@ def publish_outcome(study: optuna.Study, study_dir: str | Path) -> None:
     headline = decision.headline(task.score_label) if decision else "Not decided yet: the search's final step has not run"
     raced = ["## Race on fresh seeds (what decided)", "", *race_table(decision.confirmation, task), ""] if (
         decision and decision.confirmation) else []
-    note = [f"## {headline}", "", said, "", *raced, *leaderboard(sort_trials(study.get_trials(deepcopy=False)), task),
+    screen = (StudyView(study).config or {}).get("screen", "standalone")
+    note = [f"## {headline}", "", said, "", *raced, *leaderboard(sort_trials(study.get_trials(deepcopy=False)), task, screen),
             "## Files (this study's artifacts)", "", *files]
     save_note(study, "\n".join(note))
 

@@ -17,6 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 import search.study.inprocess
+import search.study.screen
 from helpers import TINY, drive_ray_searcher, study_of
 from search.cli import main
 from search.config import RunConfig
@@ -101,7 +102,7 @@ def _ray_searcher(config: RunConfig) -> None:
 @pytest.mark.parametrize("prior", [False, True], ids=["sampled", "usual-first"])
 def test_repeat_seeds_are_trials_of_their_own_trained_on_their_seed(drive, prior, toy_data, tmp_path, monkeypatch):
     """Each (placement, seed) trains once, also while repeats wait in the queue behind the usual placements."""
-    monkeypatch.setattr(search.study.inprocess, "train_candidate",
+    monkeypatch.setattr(search.study.screen, "train_candidate",
                         lambda placement, base, proxy, budget, *a: _record(placement, budget.seed))
     trials = 24 if prior else 14  # the 16 usual placements first, then repeats
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=trials, sampler="random", pruner="none",

@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 import search.study.inprocess
+import search.study.screen
 from helpers import drive_ray_searcher
 from search.config import RunConfig
 from search.study.inprocess import InProcess
@@ -55,7 +56,7 @@ def _ray_searcher(config: RunConfig) -> None:
 @pytest.mark.parametrize("drive", [_in_process, _ray_searcher], ids=["inprocess", "ray"])
 def test_trials_another_worker_holds_count_towards_the_total(drive, toy_data, tmp_path, monkeypatch):
     """--trials 3 with one trial held by another worker: this worker trains 2, whichever executor."""
-    monkeypatch.setattr(search.study.inprocess, "train_candidate", _record)
+    monkeypatch.setattr(search.study.screen, "train_candidate", _record)
     config = RunConfig(data=str(toy_data), out=str(tmp_path), study="s", trials=3, sampler="random", pruner="none",
                        proxy_epochs=1, proxy_imgsz=64).resolved()
     config.study_dir.mkdir(parents=True)

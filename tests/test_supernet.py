@@ -180,3 +180,36 @@ def test_a_tiny_supernet_trains_and_scores_a_placement_deterministically(tmp_pat
     stored = {k: v.float() for k, v in saved.state_dict().items() if "running_" in k}
     assert any(not torch.equal(v, stored[k]) for k, v in statistics[0].items()), "the statistics were not recalibrated"
     assert set(scores[0]) == set(task_of(base).metric_names) and all(0 <= v <= 1 for v in scores[0].values())
+
+
+def test_a_search_screened_on_the_supernet_races_its_top_placements(toy_data, tmp_path):
+    """``run --screen supernet``: the supernet trains once, each trial is one validation of its path (the study's
+    objective says so), the race trains the screen's best placement standalone against the baseline, and a rerun of
+    the finished command trains no supernet again."""
+    import subprocess
+    import sys
+
+    from helpers import TRAIN, study_of
+    from search.study.attributes import TrialView
+    from search.study.records import ranked_by_gain
+    from search.study.screen import SUPERNET_FOLDER
+
+    args = ["run", "--data", str(toy_data), "--out", str(tmp_path), "--study", "s", "--screen", "supernet", "--trials", "4",
+            "--sampler", "random", "--confirm-top", "1", "--confirm-budget", "6", "--proxy-epochs", "1", "--final-epochs", "1",
+            "--final-imgsz", "64", *TRAIN]
+    done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "note: --screen supernet:" in done.stdout
+    study_dir = tmp_path / "s"
+    finished = study_dir / SUPERNET_FOLDER / "done.json"
+    assert finished.is_file() and not (study_dir / "trials").exists()  # no trial trained a model of its own
+    study = study_of(study_dir)
+    assert study.metric_names == ["mAP50-95 (supernet)"]
+    baseline = next(t for t in study.trials if TrialView(t).is_baseline)
+    best = ranked_by_gain(study.trials, TrialView(baseline).placement_key)[0][0]  # by supernet score over the baseline's
+    raced = {p.name for p in (study_dir / "confirm").iterdir() if p.is_dir()}
+    assert raced == {TrialView(baseline).placement_key, TrialView(best).placement_key}  # the screen's best raced
+    assert "## Leaderboard (supernet scores)" in (study_dir / "report.md").read_text()
+    before = finished.stat().st_mtime_ns
+    again = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and finished.stat().st_mtime_ns == before, again.stderr[-3000:]

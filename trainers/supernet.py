@@ -19,7 +19,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from trainers.train import Budget, _log_to, _seeded, _seeded_base, head_args
+from trainers.train import Budget, head_args, log_to, seeded, seeded_base
 
 CHECKPOINT = "last.pt"  # the supernet after its last epoch (best.pt is chosen on the baseline path alone)
 
@@ -68,10 +68,10 @@ def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir:
                             comment=f"supernet of {len(space.insert_positions)} positions x {len(space.choices)} choices")
     rng = random.Random(seed)
     check = _memoised(space.check)
-    with _log_to(workdir / "log"):
-        with _seeded(budget.seed):  # the seed alone fixes the attention's initial weights
+    with log_to(workdir / "log"):
+        with seeded(budget.seed):  # the seed alone fixes the attention's initial weights
             model = YOLO(str(model_yaml), task=task.name)
-        transfer = transfer_weights(weights or _seeded_base({**base, **head}, task, budget.seed), model.model, placement)
+        transfer = transfer_weights(weights or seeded_base({**base, **head}, task, budget.seed), model.model, placement)
         if transfer.transferred != transfer.total:
             raise ValueError(f"the base weights do not fit the supernet: {transfer}")
         model.load(model.model)  # train() then starts from these weights, not a fresh init
@@ -173,7 +173,7 @@ def score_placement(checkpoint: str | Path, placement, data: str | Path, imgsz: 
         activate(net, placement)
         if bn_batches:
             stride = max(int(net.stride.max()), 32) if hasattr(net, "stride") else 32
-            with _seeded(seed):
+            with seeded(seed):
                 recalibrate_batchnorm(net, _calibration_loader(data, task, imgsz, batch, stride, seed), bn_batches, device)
         metrics = yolo.val(data=ultralytics_data(data), imgsz=imgsz, batch=batch, device=device, workers=0, plots=False,
                            verbose=False, project=folder, name="val", exist_ok=True)

@@ -145,7 +145,7 @@ class _QuietFileHandler(logging.FileHandler):
 
 
 @contextmanager
-def _log_to(path: Path):
+def log_to(path: Path):
     """Send Ultralytics' log lines to ``path`` (and not the console) while the block runs."""
     logger = logging.getLogger("ultralytics")
     handler = _QuietFileHandler(path)
@@ -233,7 +233,7 @@ def one_line(error: BaseException) -> str:
 
 
 @contextmanager
-def _seeded(seed: int):
+def seeded(seed: int):
     """Torch's CPU generator set to ``seed`` inside the block (models are built on the CPU), and
     restored after it: what a block builds depends on the seed alone, not on what ran before."""
     import torch
@@ -243,11 +243,11 @@ def _seeded(seed: int):
         yield
 
 
-def _seeded_base(base: dict, task: Task, seed: int):
+def seeded_base(base: dict, task: Task, seed: int):
     """The base model (its head set for the data) as initialised from ``seed``: from scratch, every candidate
     trained with that seed starts its base layers from these weights (common random numbers; only the
     attention differs)."""
-    with _seeded(seed):
+    with seeded(seed):
         return task.model(base, verbose=False)
 
 
@@ -285,17 +285,17 @@ def train_candidate(
     record = TrialRecord("complete", placement.to_dict(), paths={"dir": str(workdir), "log": str(log)})
     full_disk: Exception | None = None
     start = time.perf_counter()
-    with _log_to(log):
+    with log_to(log):
         try:
             head = head_args(data)  # read once: the candidate and, from scratch, the seeded base share it
             model_dict = {**build_yaml(base, placement, insertion), **head}
             holders = attention_layers(base, placement)
             model_yaml = write_yaml(model_dict, workdir / "model.yaml", comment=f"placement: {placement}")
             record.paths["model_yaml"] = str(model_yaml)
-            with _seeded(budget.seed):  # the seed alone fixes the attention's initial weights
+            with seeded(budget.seed):  # the seed alone fixes the attention's initial weights
                 model = YOLO(str(model_yaml), task=task.name)
             record.params, record.gflops = model_cost(model.model)
-            transfer = transfer_weights(weights or _seeded_base({**base, **head}, task, budget.seed), model.model, placement)
+            transfer = transfer_weights(weights or seeded_base({**base, **head}, task, budget.seed), model.model, placement)
             if weights:
                 record.transfer = str(transfer)
                 logging.getLogger("ultralytics").info(record.transfer)

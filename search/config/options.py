@@ -18,6 +18,7 @@ LATENCY_DEVICES = ("cpu", "cuda")  # trainers.latency.DEVICES (tested equal), re
 PRUNERS = ("median", "sha", "none")
 METRICS_SEARCHED = ("task", "box")  # spaces.tasks.METRICS_SEARCHED (tested equal), as INSERTIONS below
 INSERTIONS = ("gated", "plain")  # spaces.gate.INSERTIONS (tested equal), repeated so options are checked without torch
+SCREENS = ("standalone", "supernet")  # how trials are evaluated (search.study.screen)
 
 
 def times_candidates(options: dict) -> bool:
@@ -31,7 +32,7 @@ def option(default=None, help: str = "", *, shown: str | None = None, choices: t
            metavar: str | None = None, executor: str | None = None):
     """A `RunConfig` field with its command-line option (`search.cli` builds the option from it): the one
     place an option's default, help and choices are written. ``shown`` replaces the default in the help
-    text; ``choices`` are listed there (the value is checked by `RunConfig.validate`, in one line);
+    text; ``choices`` are listed there and are the only values `RunConfig.validate` accepts (one line names them);
     ``flag`` names the option when it is not ``--<field-name>``; ``executor`` names the only executor that
     reads it."""
     metadata = {"help": help, "shown": shown, "choices": choices, "flag": flag, "metavar": metavar, "executor": executor}
@@ -100,6 +101,9 @@ class RunOptions:
     max_latency_ms: float | None = option(help="latency limit in milliseconds (batch 1 at --final-imgsz)", shown="none")
     latency_device: str = option("cpu", "where latency is measured: cpu (ONNX Runtime, 1 thread) or cuda (PyTorch FP16 on "
                                  "this machine's first GPU, CUDA events)", choices=LATENCY_DEVICES)
+    screen: str = option("standalone", "how each trial is evaluated: standalone (a proxy training of its own) or supernet "
+                         "(one shared model trained once, each trial a validation of its path; the race still trains "
+                         "standalone seeds; its measured fidelity: search/study/screen.py)", choices=SCREENS)
     sampler: str = option("tpe", "Optuna sampler", choices=SAMPLERS)
     pruner: str | None = option(help="pruner of losing proxy trainings (sha: successive halving)", shown="none from "
                                 "--weights, median from scratch", choices=PRUNERS)  # DEFAULT_PRUNER

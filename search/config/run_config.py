@@ -15,14 +15,10 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from search.config.objectives import directions, second_objective
+from search.config.objectives import directions
 from search.config.options import (
     IMGSZ_STRIDE,
-    INSERTIONS,
     LATENCY_DEVICES,
-    METRICS_SEARCHED,
-    PRUNERS,
-    SAMPLERS,
     RunOptions,
     times_candidates,
 )
@@ -115,19 +111,9 @@ class RunConfig(RunOptions):
             raise ValueError(f"--trials must be at least 1, got {self.trials}")
         if self.seed < 0:
             raise ValueError(f"--seed must be at least 0 (Ultralytics and numpy take non-negative seeds), got {self.seed}")
-        second_objective(self.objective)  # a one-line error for a name not in search.config.objectives
-        if self.metric not in METRICS_SEARCHED:
-            raise ValueError(f"--metric '{self.metric}' is not known; choose one of {', '.join(METRICS_SEARCHED)}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"--sampler '{self.sampler}' is not known; choose one of {', '.join(SAMPLERS)}")
-        if self.insertion not in INSERTIONS:
-            raise ValueError(f"--insertion '{self.insertion}' is not known; choose one of {', '.join(INSERTIONS)}")
+        self._validate_choices()
         if is_checkpoint(self.model) and Path(self.weights or "").resolve() != Path(self.model).resolve():
             raise ValueError(f"--model {self.model} is a checkpoint and --weights {self.weights} another: give one of them")
-        if self.proxy_recipe is not None and self.proxy_recipe not in PROXY_RECIPES:
-            raise ValueError(f"--proxy-recipe '{self.proxy_recipe}' is not known; choose one of {', '.join(PROXY_RECIPES)}")
-        if self.pruner is not None and self.pruner not in PRUNERS:
-            raise ValueError(f"--pruner '{self.pruner}' is not known; choose one of {', '.join(PRUNERS)}")
         self.validate_budgets()
         self.validate_confirmation()
         self._validate_latency()
@@ -139,6 +125,21 @@ class RunConfig(RunOptions):
             raise ValueError(f"--set {', '.join(reserved)}: set by the search itself; use its own option instead")
         if self.weights and not Path(self.weights).is_file():
             raise ValueError(f"--weights {self.weights}: no such checkpoint file; give a .pt on this disk")
+
+    def _validate_choices(self) -> None:
+        """A value outside its option's declared ``choices`` (`search.config.options.option`) is a one-line error that
+        names them; a None takes its regime's default. The supernet screen scores a path once: it has no seeds to repeat
+        and no Ray workers yet."""
+        for f in fields(self):
+            choices, value = f.metadata.get("choices"), getattr(self, f.name)
+            if choices and value is not None and value not in choices:
+                raise ValueError(f"--{f.name.replace('_', '-')} '{value}' is not known; choose one of {', '.join(choices)}")
+        if self.screen == "supernet" and self.intensify:
+            raise ValueError("--intensify repeats seeds, and a supernet score has none (one validation of a shared model); "
+                             "leave --intensify out with --screen supernet")
+        if self.screen == "supernet" and self.executor != "inprocess":
+            raise ValueError("--screen supernet scores trials in this process; leave --executor out (or use --screen standalone "
+                             "on Ray)")
 
     def _validate_finite(self) -> None:
         """NaN and infinity in a number option are one-line errors: no option means them (a limit that is left out is

@@ -56,6 +56,7 @@ OLD_STUDY_DEFAULTS = {
     "intensify": 0,  # no repeat seeds, before --intensify
     "intensify_seeds": 2,
     "latency_device": "cpu",  # latency timed on the CPU, before --latency-device
+    "screen": "standalone",  # every trial trained alone, before --screen
 }
 
 

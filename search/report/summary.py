@@ -23,6 +23,8 @@ INSERTION_TEXT = {
     "gated": "gated (each module behind a learnable gate starting at 0: the model starts as the base)",
     "plain": "plain (modules as published; a pretrained model does not start as the base)",
 }
+SUPERNET_TEXT = ("- screen: supernet: each trial's score is one validation of its path in one shared model trained once "
+                 "(search/study/screen.py), not a training of its own; the race below trains standalone seeds")
 PROXY_PLOTS = ("map_by_trial.png", "precision_recall.png")  # drawn under the leaderboard
 
 
@@ -57,6 +59,7 @@ def header(report: Report) -> list[str]:
         f"- attention inserted: {insertion}",
         f"- proxy training: {config.proxy_epochs} epochs at {config.proxy_imgsz} px, batch {config.proxy_batch}, "
         f"{config.proxy_fraction:.0%} of the training images; sampler {config.sampler}, pruner {config.pruner}",
+        *([SUPERNET_TEXT] if config.screen == "supernet" else []),
         f"- trials: {counts}",
         *([f"- data warning: {recorded.unusable_images}"] if recorded.unusable_images else []),
         f"- wall time: {wall_time(study.trials, groups)}",
@@ -123,10 +126,11 @@ def leaderboard_frame(groups: Trials, task: Task):
                                            "gflops", "wall_time_s", "also"])
 
 
-def leaderboard(groups: Trials, task: Task) -> list[str]:
-    """`leaderboard_frame` as a Markdown section; a seeds column only when some placement has repeat seeds, and the
-    later trials of a placement named in its trial column."""
-    lines = ["## Leaderboard (proxy trainings)", ""]
+def leaderboard(groups: Trials, task: Task, screen: str = "standalone") -> list[str]:
+    """`leaderboard_frame` as a Markdown section, titled by how the trials were evaluated (``screen``: proxy trainings,
+    or supernet scores); a seeds column only when some placement has repeat seeds, and the later trials of a placement
+    named in its trial column."""
+    lines = [f"## Leaderboard ({'supernet scores' if screen == 'supernet' else 'proxy trainings'})", ""]
     if groups.baseline is None and not groups.ranked:
         return lines + ["No trial has completed yet.", ""]
     frame = leaderboard_frame(groups, task)
@@ -163,7 +167,7 @@ def leaderboard_section(report: Report) -> list[str]:
     """The leaderboard, the link to every trial's row and the proxy plots under it."""
     plots = [f"![{name[:-4]}]({name})\n" for name in PROXY_PLOTS if report.files.get(name)]
     table = ["Every trial with its parameters and metrics, one row each: [trials.csv](trials.csv).", ""]
-    return leaderboard(report.groups, report.task) + (table if report.files.get("trials.csv") else []) + plots
+    return leaderboard(report.groups, report.task, report.config.screen) + (table if report.files.get("trials.csv") else []) + plots
 
 
 def other_trials(report: Report) -> list[str]:

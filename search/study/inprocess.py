@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import replace
 
 from search.config.run_config import RunConfig
 from search.study.executor import Executor
 from search.study.loop import TrialLoop
 from search.study.progress import Progress
+from search.study.screen import evaluator
 from search.study.start import StudyRun, start_search
 from search.study.trial_steps import trial_dir
-from trainers.train import train_candidate
 
 TWIN_POLL_S = 5  # how often a worker looks whether another worker finished the placement it waits for
 
 
 class InProcess(Executor):
-    """Trains each trial the loop hands out here and now (`search.study.loop.TrialLoop`)."""
+    """Evaluates each trial the loop hands out here and now (`search.study.loop.TrialLoop`; `search.study.screen`)."""
 
     def run(self, config: RunConfig, show_progress: bool = True) -> StudyRun:
         run = start_search(config)
+        evaluate = evaluator(run)  # trains each trial, or scores it on the study's supernet (trained here first if need be)
         with Progress(run.study, config.trials, run.task, enabled=show_progress) as progress:
             loop = TrialLoop(run, on_told=progress.update)
             while True:
@@ -39,9 +39,7 @@ class InProcess(Executor):
 
                 workdir = trial_dir(config, asked.number)
                 shutil.rmtree(workdir, ignore_errors=True)  # a retried trial starts clean
-                budget = replace(config.proxy_budget, seed=asked.seed)  # a repeat seed of the intensification, or the study's
-                loop.finish(asked, train_candidate(asked.placement, run.base, run.proxy, budget, workdir, report, config.weights,
-                                                   config.insertion))
+                loop.finish(asked, evaluate(asked.placement, asked.seed, workdir, report))  # asked.seed: a repeat's, or the study's
         if loop.stopped:
             print(f"stopping early: {loop.stopped}")
         return run

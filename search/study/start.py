@@ -7,6 +7,7 @@ finished trial, and a trial a killed run left RUNNING is queued again (`search.s
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,9 +122,13 @@ def check_same_data(study: optuna.Study, trials: list[FrozenTrial], config: RunC
 
 
 def load_inputs(config: RunConfig) -> tuple[dict, SearchSpace]:
-    """Base model dict and validated search space of a run (errors are one-line ValueErrors)."""
+    """Base model dict and validated search space of a run (errors are one-line ValueErrors). A supernet screen
+    searches no removal of the base's own attention blocks: its supernet keeps every base layer (`spaces.supernet`)."""
     base = load_base(config.model)
-    return base, load_space(base, config.space)
+    space = load_space(base, config.space)
+    if config.screen == "supernet":
+        space = dataclasses.replace(space, positions=tuple(p for p in space.positions if p.kind != "drop"))
+    return base, space
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,8 @@ def start_search(config: RunConfig) -> StudyRun:
     second = second_objective(config.objective)  # the dashboard names the objectives, not "Objective 0"
     with warnings.catch_warnings():  # set_metric_names is marked experimental; it is how Optuna names objectives
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([f"{task.score_label} (proxy)"] + ([second.label] if second else []))
+        scored = "supernet" if config.screen == "supernet" else "proxy"  # what a trial's value is
+        study.set_metric_names([f"{task.score_label} ({scored})"] + ([second.label] if second else []))
     if StudyView(study).environment is None:  # where the first trials trained; a resume keeps it
         record_environment(study, environment())
     latency = LatencyProbe(study, config, base, study_data(config)) if config.measures_latency else None

@@ -1,0 +1,100 @@
+"""How a trial of the search is evaluated: trained alone (``--screen standalone``, the default) or scored on the
+study's supernet (``--screen supernet``, issue 33).
+
+The supernet (`spaces.supernet`, `trainers.supernet`) holds every type of the space at every position behind its own
+gate; it trains once, for `SUPERNET_EPOCHS_PER_PROXY` times a proxy's epochs, and each trial then costs one
+validation of its placement's path instead of a training. The race after the search trains standalone runs on fresh
+seeds as always, so a supernet score never decides alone. Whether its scores rank placements as standalone trainings
+do is measured in results/benchmarks/supernet_fidelity_*.md; `FIDELITY` says what was found, and the command prints it
+when the supernet is chosen. Torch and Ultralytics load inside the functions (through trainers and spaces).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from filelock import FileLock
+
+from search.study.start import StudyRun
+from trainers.files import replace_file
+from trainers.train import train_candidate
+
+if TYPE_CHECKING:
+    from spaces import Placement
+    from trainers.train import Report, TrialRecord
+
+SUPERNET_EPOCHS_PER_PROXY = 3  # the supernet trains 3x one proxy's epochs (SPOS trains its supernet longer than one path)
+SUPERNET_FOLDER = "supernet"  # <study>/supernet/: train/ (Ultralytics' files) and done.json once it finished
+FIDELITY = ("measured on bccd-cls only (20 placements, from scratch): every path scored the same, its gates stayed within "
+            "0.008 of 0 so each path computed almost the base; standalone seeds did not rank those placements either "
+            "(results/benchmarks/supernet_fidelity_bccd-cls.md). Treat its scores as unproven; the race still decides "
+            "on standalone seeds")
+
+Evaluate = Callable[["Placement", int, Path, "Report"], "TrialRecord"]  # (placement, seed, trial folder, report) -> record
+
+
+def evaluator(run: StudyRun) -> Evaluate:
+    """How ``run``'s trials are evaluated: `train_candidate` with the proxy budget at the trial's seed, or, with
+    ``--screen supernet``, `score_on_supernet` (the supernet trained first when the study has none yet)."""
+    config = run.config
+    if config.screen == "supernet":
+        print(f"note: --screen supernet: {FIDELITY}")
+        checkpoint = supernet_checkpoint(run)
+        return lambda placement, seed, workdir, report: score_on_supernet(placement, run, checkpoint)
+    return lambda placement, seed, workdir, report: train_candidate(
+        placement, run.base, run.proxy, replace(config.proxy_budget, seed=seed), workdir, report, config.weights, config.insertion)
+
+
+def supernet_checkpoint(run: StudyRun) -> Path:
+    """The study's supernet checkpoint: trained by the first worker that needs it while the others wait on its lock,
+    and reused once finished (by a resumed run too); a supernet killed while it trained trains again from the start."""
+    from trainers.supernet import train_supernet
+
+    folder = run.config.study_dir / SUPERNET_FOLDER
+    done = folder / "done.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / ".lock"):
+        if not done.is_file():
+            shutil.rmtree(folder / "train", ignore_errors=True)
+            budget = replace(run.config.proxy_budget, epochs=SUPERNET_EPOCHS_PER_PROXY * run.config.proxy_epochs)
+            print(f"training the supernet: {budget.epochs} epochs, every placement of the space in one model")
+            start = time.perf_counter()
+            checkpoint = train_supernet(run.space, run.base, run.proxy, budget, folder / "train", run.config.weights, run.config.seed)
+            replace_file(done, json.dumps({"checkpoint": str(checkpoint.relative_to(folder)), "epochs": budget.epochs,
+                                           "wall_time_s": time.perf_counter() - start}))
+        return folder / json.loads(done.read_text())["checkpoint"]
+
+
+def score_on_supernet(placement: Placement, run: StudyRun, checkpoint: Path) -> TrialRecord:
+    """A trial's record from its path of the supernet (`trainers.supernet.score_placement`: BatchNorm recalibrated,
+    one validation; no epochs, so nothing to prune); a placement the supernet does not hold (a removed block, one
+    type twice at a position) fails with the reason."""
+    from spaces.build import PlacementError
+    from trainers.supernet import score_placement
+    from trainers.train import TrialRecord
+
+    config, start = run.config, time.perf_counter()
+    try:
+        metrics = score_placement(checkpoint, placement, run.proxy, config.proxy_imgsz, config.proxy_batch,
+                                  device=torch_device(config.proxy_budget.device), seed=config.seed)
+    except PlacementError as e:
+        return TrialRecord("failed", placement.to_dict(), reason=f"the supernet does not hold it: {e}")
+    cost = run.space.cost(placement)
+    return TrialRecord("complete", placement.to_dict(), final=metrics, wall_time_s=time.perf_counter() - start,
+                       params=cost.params, gflops=cost.gflops)
+
+
+def torch_device(device: str | None) -> str:
+    """``--device`` (None, cpu, 0, 0,1 ...) as one torch device: the first GPU named, or the first one there is."""
+    import torch
+
+    if device is None:
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    name = str(device).lower()
+    return name if name in ("cpu", "mps") else f"cuda:{name.split(',')[0].removeprefix('cuda:')}"
