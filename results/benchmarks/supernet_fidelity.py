@@ -10,7 +10,9 @@ and each supernet's scores (and the supernets' mean), with a 95% bootstrap inter
 resamples, seed 0), and as a ceiling the rho of two halves of the standalone seeds.
 
 Run: python results/benchmarks/supernet_fidelity.py --data DATA.yaml --model yolov8n.yaml [--space space.yaml]
-Writes supernet_fidelity_<dataset>.md and .json beside this script (or in ``--out``).
+Writes supernet_fidelity_<dataset>.md and .json beside this script (or in ``--out``); ``--report-only`` writes the .md
+again from the .json. bccd-cls: --data ../shared/datasets/bccd-cls --model yolov8n-cls.yaml --epochs 5 --imgsz 64
+--seeds 3 --supernet_epochs 15 --supernet_seeds 2 --placements 20 --device cpu
 """
 
 from __future__ import annotations
@@ -66,16 +68,18 @@ def draw_placements(space, count: int) -> list:
     return found
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = training_parser(__doc__, epochs=10, supernet_epochs=30, imgsz=320, batch=16, seeds=3, supernet_seeds=2,
-                             placements=12, bn_batches=8, workers=2)
-    parser.add_argument("--space", help="a space file (default: the search's default space)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further Ultralytics training argument")
-    parser.add_argument("--out", default=str(HERE), help="folder of the report (default: beside this script)")
-    args = parser.parse_args(argv)
+def gate_sizes(checkpoint: Path) -> dict:
+    """The largest and the median absolute gate of a supernet checkpoint: how far its paths moved from the base."""
+    from ultralytics import YOLO
 
-    name, work = prepared_work("supernet-fidelity", args.data)
+    from spaces.supernet import supernet_modules
+
+    gates = [abs(float(m.gate)) for ms in supernet_modules(YOLO(str(checkpoint)).model).values() for m in ms]
+    return {"max_abs": max(gates), "median_abs": float(np.median(gates)), "count": len(gates)}
+
+
+def measure(args, name: str, work: Path) -> dict:
+    """Train every placement alone and the supernets, score every placement on each; the raw results."""
     from spaces import load_base, load_space
     from spaces.tasks import task_of
     from trainers.data import build_proxy_data, load_dataset
@@ -91,7 +95,6 @@ def main(argv: list[str] | None = None) -> None:
                     overrides=overrides)
     placements = draw_placements(space, args.placements)
     start = time.perf_counter()
-
     standalone: dict[str, list[float]] = {}
     for placement in placements:
         for seed in range(args.seeds):
@@ -101,47 +104,81 @@ def main(argv: list[str] | None = None) -> None:
             standalone.setdefault(placement.key, []).append(float("nan") if score is None else score)
             print(f"standalone {placement} seed {seed}: {score}", flush=True)
     standalone_time = time.perf_counter() - start
-
-    supernet: dict[int, dict[str, float]] = {}
+    supernet, gates = {}, {}
     for seed in range(args.supernet_seeds):
         checkpoint = train_supernet(space, base, data, Budget(**{**budget.__dict__, "epochs": args.supernet_epochs, "seed": seed}),
                                     work / f"supernet-{seed}", weights=args.weights, seed=seed)
-        supernet[seed] = {p.key: score_placement(checkpoint, p, data, args.imgsz, args.batch, args.bn_batches,
-                                                 args.device or "cpu", seed=seed)[task.score] for p in placements}
-        print(f"supernet seed {seed}: {supernet[seed]}", flush=True)
-    supernet_time = time.perf_counter() - start - standalone_time
+        gates[str(seed)] = gate_sizes(checkpoint)
+        supernet[str(seed)] = {p.key: score_placement(checkpoint, p, data, args.imgsz, args.batch, args.bn_batches,
+                                                      args.device or "cpu", seed=seed)[task.score] for p in placements}
+        print(f"supernet seed {seed}: {supernet[str(seed)]}", flush=True)
+    from search.study.provenance import environment
 
-    keys = [p.key for p in placements]
+    return {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "report_only")}, "score": task.score,
+            "placements": [p.to_dict() for p in placements], "labels": [str(p) for p in placements],
+            "standalone": standalone, "supernet": supernet, "gates": gates, "environment": environment(),
+            "time_s": {"standalone": standalone_time, "supernet": time.perf_counter() - start - standalone_time}}
+
+
+def rho_cell(result: dict) -> str:
+    if not np.isfinite(result["rho"]):
+        return "undefined: every placement scored the same | –"
+    return f"{result['rho']:+.2f} | [{result['interval'][0]:+.2f}, {result['interval'][1]:+.2f}]"
+
+
+def write_report(raw: dict, name: str, out: Path) -> str:
+    """supernet_fidelity_<name>.md from the raw results: Spearman rho of each supernet (and their mean) against the
+    standalone means, with a bootstrap interval, and the ceiling: two halves of the standalone seeds."""
+    from spaces import Placement
+
+    keys = [Placement.from_dict(p).key for p in raw["placements"]]
+    standalone, supernet, settings = raw["standalone"], raw["supernet"], raw["settings"]
     truth = [float(np.nanmean(standalone[k])) for k in keys]
     rows = {f"supernet seed {s}": [scores[k] for k in keys] for s, scores in supernet.items()}
     rows["supernets' mean"] = [float(np.mean([supernet[s][k] for s in supernet])) for k in keys]
-    if args.seeds >= 2:  # the ceiling: standalone seeds against each other
-        half = args.seeds // 2
-        ceiling = ([float(np.nanmean(standalone[k][:half])) for k in keys], [float(np.nanmean(standalone[k][half:])) for k in keys])
-    results = {name: {"rho": spearman(truth, scores), "interval": bootstrap(truth, scores)} for name, scores in rows.items()}
-    if args.seeds >= 2:
-        results["standalone halves (ceiling)"] = {"rho": spearman(*ceiling), "interval": bootstrap(*ceiling)}
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in vars(args).items() if k != "out"}
-    (out / f"supernet_fidelity_{name}.json").write_text(json.dumps({
-        "settings": settings, "score": task.score, "placements": [p.to_dict() for p in placements],
-        "standalone": standalone, "supernet": {str(s): v for s, v in supernet.items()}, "spearman": results,
-        "time_s": {"standalone": standalone_time, "supernet": supernet_time}}, indent=1))
+    results = {label: {"rho": spearman(truth, scores), "interval": bootstrap(truth, scores)} for label, scores in rows.items()}
+    if settings["seeds"] >= 2:  # the ceiling: standalone seeds against each other
+        half = settings["seeds"] // 2
+        halves = ([float(np.nanmean(standalone[k][:half])) for k in keys], [float(np.nanmean(standalone[k][half:])) for k in keys])
+        results[f"standalone: seed 0..{half - 1} against the rest (ceiling)"] = {"rho": spearman(*halves), "interval": bootstrap(*halves)}
+    gates = "; ".join(f"supernet {s}: largest |gate| {g['max_abs']:.4f}, median {g['median_abs']:.4f} of {g['count']}"
+                      for s, g in raw.get("gates", {}).items())
     lines = [f"# Supernet fidelity on {name}", "", describe_machine(), f"- settings: `{json.dumps(settings)}`",
-             f"- {len(placements)} placements; {task.score} of each trained alone ({args.seeds} seeds, mean) against its "
-             f"supernet score ({args.supernet_seeds} supernets, {args.bn_batches} BatchNorm batches)",
-             f"- time: standalone {standalone_time / 60:.1f} min, supernets {supernet_time / 60:.1f} min", "",
+             f"- {len(keys)} placements; {raw['score']} of each trained alone ({settings['seeds']} seeds, mean) against its "
+             f"supernet score ({settings['supernet_seeds']} supernets, {settings['bn_batches']} BatchNorm batches)",
+             f"- compute: the supernets took {raw['time_s']['supernet'] / raw['time_s']['standalone']:.2f}x the time of the "
+             f"standalone runs ({len(keys) * settings['seeds']} proxy trainings), measured in one run",
+             *([f"- gates after training (0: the path computes the base): {gates}"] if gates else []), "",
              "| supernet | Spearman rho | 95% bootstrap interval |", "|---|---|---|"]
-    lines += [f"| {k} | {v['rho']:+.2f} | [{v['interval'][0]:+.2f}, {v['interval'][1]:+.2f}] |" for k, v in results.items()]
+    lines += [f"| {label} | {rho_cell(r)} |" for label, r in results.items()]
     lines += ["", "| placement | standalone mean | " + " | ".join(f"supernet {s}" for s in supernet) + " |",
               "|---|---|" + "---|" * len(supernet)]
-    lines += [f"| {p} | {t:.4f} | " + " | ".join(f"{supernet[s][p.key]:.4f}" for s in supernet) + " |"
-              for p, t in zip(placements, truth)]
+    lines += [f"| {label} | {t:.4f} | " + " | ".join(f"{supernet[s][k]:.4f}" for s in supernet) + " |"
+              for label, k, t in zip(raw["labels"], keys, truth)]
     text = "\n".join(lines) + "\n"
     (out / f"supernet_fidelity_{name}.md").write_text(text)
-    print(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = training_parser(__doc__, epochs=10, supernet_epochs=30, imgsz=320, batch=16, seeds=3, supernet_seeds=2,
+                             placements=12, bn_batches=8, workers=2)
+    parser.add_argument("--space", help="a space file (default: the search's default space)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further Ultralytics training argument")
+    parser.add_argument("--out", default=str(HERE), help="folder of the report (default: beside this script)")
+    parser.add_argument("--report-only", action="store_true", help="write the .md again from the .json, training nothing")
+    args = parser.parse_args(argv)
+    name, work = prepared_work("supernet-fidelity", args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    raw_file = out / f"supernet_fidelity_{name}.json"
+    if args.report_only:
+        raw = json.loads(raw_file.read_text())
+    else:
+        raw = measure(args, name, work)
+        raw_file.write_text(json.dumps(raw, indent=1))
+    print(write_report(raw, name, out))
 
 
 if __name__ == "__main__":
