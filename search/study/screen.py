@@ -45,8 +45,11 @@ def evaluator(run: StudyRun) -> Evaluate:
     config = run.config
     if config.screen == "supernet":
         print(f"note: --screen supernet: {FIDELITY}")
+        from ultralytics.utils.torch_utils import select_device
+
         checkpoint = supernet_checkpoint(run)
-        return lambda placement, seed, workdir, report: score_on_supernet(placement, run, checkpoint)
+        device = str(select_device(config.proxy_budget.device or "", verbose=False))  # as Ultralytics picks the trainings'
+        return lambda placement, seed, workdir, report: score_on_supernet(placement, run, checkpoint, device)
     return lambda placement, seed, workdir, report: train_candidate(
         placement, run.base, run.proxy, replace(config.proxy_budget, seed=seed), workdir, report, config.weights, config.insertion)
 
@@ -71,10 +74,10 @@ def supernet_checkpoint(run: StudyRun) -> Path:
         return folder / json.loads(done.read_text())["checkpoint"]
 
 
-def score_on_supernet(placement: Placement, run: StudyRun, checkpoint: Path) -> TrialRecord:
-    """A trial's record from its path of the supernet (`trainers.supernet.score_placement`: BatchNorm recalibrated,
-    one validation; no epochs, so nothing to prune); a placement the supernet does not hold (a removed block, one
-    type twice at a position) fails with the reason."""
+def score_on_supernet(placement: Placement, run: StudyRun, checkpoint: Path, device: str) -> TrialRecord:
+    """A trial's record from its path of the supernet on torch ``device`` (`trainers.supernet.score_placement`:
+    BatchNorm recalibrated, one validation; no epochs, so nothing to prune); a placement the supernet does not hold
+    (a removed block, one type twice at a position) fails with the reason."""
     from spaces.build import PlacementError
     from trainers.supernet import score_placement
     from trainers.train import TrialRecord
@@ -82,19 +85,9 @@ def score_on_supernet(placement: Placement, run: StudyRun, checkpoint: Path) -> 
     config, start = run.config, time.perf_counter()
     try:
         metrics = score_placement(checkpoint, placement, run.proxy, config.proxy_imgsz, config.proxy_batch,
-                                  device=torch_device(config.proxy_budget.device), seed=config.seed)
+                                  device=device, seed=config.seed)
     except PlacementError as e:
         return TrialRecord("failed", placement.to_dict(), reason=f"the supernet does not hold it: {e}")
     cost = run.space.cost(placement)
     return TrialRecord("complete", placement.to_dict(), final=metrics, wall_time_s=time.perf_counter() - start,
                        params=cost.params, gflops=cost.gflops)
-
-
-def torch_device(device: str | None) -> str:
-    """``--device`` (None, cpu, 0, 0,1 ...) as one torch device: the first GPU named, or the first one there is."""
-    import torch
-
-    if device is None:
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    name = str(device).lower()
-    return name if name in ("cpu", "mps") else f"cuda:{name.split(',')[0].removeprefix('cuda:')}"
