@@ -109,6 +109,42 @@ def _standalone(reference, supernet, space, placement: Placement):
     return model
 
 
+def test_one_backward_pass_gives_every_gate_the_gradient_of_its_own_placement(tmp_path):
+    """At every gate 0 the supernet is the base, so each gate's loss gradient is the one its placement built alone (same
+    weights) gets on the same batches: fused positions (a gate per bottleneck) and "after" ones alike. A placement's
+    gradient score sums its modules', the baseline's is 0, and the screen is deterministic."""
+    from trainers.data import make_toy_dataset
+    from trainers.supernet import gate_gradients, gradient_score, loss_gradient
+
+    data = make_toy_dataset(tmp_path / "toy", n_train=8, n_val=4, imgsz=64)
+    base = load_base("yolov8n.yaml")
+    task = task_of(base)
+    space = load_space(base, SPACE)
+    torch.manual_seed(0)
+    reference = trained_looking(task.model(base, verbose=False))
+    torch.manual_seed(1)
+    supernet = task.model(supernet_yaml(space), verbose=False)
+    transfer_weights(reference, supernet, supernet_placement(space))
+    loss_gradient(supernet, data, imgsz=64, batch=4, batches=2)
+    fused, after = (next(p.name for p in space.insert_positions if p.kind == k) for k in ("fused", "backbone"))
+    for placement in (Placement.of({fused: ["eca"]}), Placement.of({after: ["se"]})):
+        alone = _standalone(reference, supernet, space, placement)
+        loss_gradient(alone, data, imgsz=64, batch=4, batches=2)
+        (key,) = [(p, s) for p, specs in placement.modules for s in specs]
+        mine = [m.gate.grad for m in supernet_modules(alone, attention_layers(space.base, placement))[key]]
+        theirs = [m.gate.grad for m in supernet_modules(supernet)[key]]
+        assert len(mine) == len(theirs) and all(g != 0 for g in mine), key
+        assert all(torch.allclose(a, b, rtol=1e-4, atol=0) for a, b in zip(mine, theirs)), (key, mine, theirs)
+    gradients = gate_gradients(space, base, data, imgsz=64, batch=4, batches=2, seed=0)
+    assert gradients == gate_gradients(space, base, data, imgsz=64, batch=4, batches=2, seed=0)
+    assert set(gradients) == {(p.name, c) for p in space.insert_positions for c in space.choices}
+    two = Placement.of({fused: ["se", "eca"], after: ["se"]})
+    assert gradient_score(Placement(), gradients) == 0
+    assert gradient_score(two, gradients) == gradients[fused, "se"] + gradients[fused, "eca"] + gradients[after, "se"] > 0
+    with pytest.raises(PlacementError, match="cbam"):
+        gradient_score(Placement.of({after: ["cbam"]}), gradients)
+
+
 def test_activate_refuses_what_the_supernet_does_not_hold():
     base = load_base("yolov8n.yaml")
     space = load_space(base, {"positions": ["backbone.*"], "types": ["se", "eca"], "max_per_position": 2})
@@ -145,11 +181,16 @@ def test_sampling_covers_the_space_reproducibly():
     assert counts == {0, 1, 2, 3}
 
 
-def test_a_tiny_supernet_trains_and_scores_a_placement_deterministically(tmp_path, monkeypatch):
-    """On toy data after 2 epochs every score is 0, so the recalibrated BatchNorm statistics are compared too."""
+def test_a_tiny_supernet_resumes_after_a_kill_and_scores_a_placement_deterministically(tmp_path, monkeypatch):
+    """Killed after its first epoch, the supernet's training goes on from its last.pt (the first epoch's paths are
+    not sampled again). On toy data after 2 epochs every score is 0, so the recalibrated BatchNorm statistics are
+    compared too."""
+    from ultralytics.engine.trainer import BaseTrainer
+
+    import spaces.supernet
     import trainers.supernet
     from trainers.data import make_toy_dataset
-    from trainers.supernet import score_placement, train_supernet
+    from trainers.supernet import score_placement, train_supernet, unfinished
     from trainers.train import Budget
 
     data = make_toy_dataset(tmp_path / "toy", n_train=8, n_val=4, imgsz=64)
@@ -157,8 +198,26 @@ def test_a_tiny_supernet_trains_and_scores_a_placement_deterministically(tmp_pat
     space = load_space(base, {"positions": ["backbone.4", "neck.15", "fused.6"], "types": ["se", "eca"]})
     budget = Budget(epochs=2, imgsz=64, batch=4, workers=0, device="cpu", amp=False,
                     overrides={"optimizer": "AdamW", "lr0": 0.005, "mosaic": 0, "warmup_epochs": 0})
+    real_sample, real_save, drawn = spaces.supernet.sample_placement, BaseTrainer.save_model, []
+
+    def counted(*args):
+        drawn.append(real_sample(*args))
+        return drawn[-1]
+
+    monkeypatch.setattr(spaces.supernet, "sample_placement", counted)
+
+    def save_then_die(trainer):
+        real_save(trainer)
+        raise KeyboardInterrupt  # a kill right after the first epoch's checkpoint
+
+    monkeypatch.setattr(BaseTrainer, "save_model", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(space, base, data, budget, tmp_path / "supernet", seed=0)
+    assert unfinished(tmp_path / "supernet" / "weights" / "last.pt") and len(drawn) == 2  # 8 images, batch 4
+    monkeypatch.setattr(BaseTrainer, "save_model", real_save)
     checkpoint = train_supernet(space, base, data, budget, tmp_path / "supernet", seed=0)
-    assert checkpoint.is_file() and (tmp_path / "supernet" / "results.csv").is_file()
+    assert len(drawn) == 4 and not unfinished(checkpoint), "the resumed training did not train the second epoch alone"
+    assert len((tmp_path / "supernet" / "results.csv").read_text().splitlines()) == 3  # a header and 2 epochs
     saved = torch.load(checkpoint, weights_only=False)["model"]  # the EMA, the optimizer stripped
     assert active_placement(saved) == supernet_placement(space)  # no activation is saved
     gates = [float(m.gate) for ms in supernet_modules(saved).values() for m in ms]

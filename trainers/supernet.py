@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,40 +42,68 @@ def _memoised(check):
     return checked
 
 
+def _supernet(space, base: dict, head: dict, folder: Path, weights: str | Path | None, seed: int):
+    """A `YOLO` holding the supernet of ``space`` (written to ``folder``/supernet.yaml, head ``head``), its base layers
+    from ``weights`` or, without them, the base as initialised from ``seed``, its attention initialised from ``seed``
+    (every gate 0: every path computes the base)."""
+    from ultralytics import YOLO
+
+    from spaces import transfer_weights, write_yaml
+    from spaces.supernet import supernet_placement, supernet_yaml
+    from spaces.tasks import task_of
+
+    if base is not space.base and base != space.base:
+        raise ValueError("the space was loaded for another base model; load_space(base, ...) with this base")
+    task = task_of(base)
+    model_yaml = write_yaml({**supernet_yaml(space), **head}, folder / "supernet.yaml",
+                            comment=f"supernet of {len(space.insert_positions)} positions x {len(space.choices)} choices")
+    with seeded(seed):  # the seed alone fixes the attention's initial weights
+        model = YOLO(str(model_yaml), task=task.name)
+    transfer = transfer_weights(weights or seeded_base({**base, **head}, task, seed), model.model, supernet_placement(space))
+    if transfer.transferred != transfer.total:
+        raise ValueError(f"the base weights do not fit the supernet: {transfer}")
+    model.load(model.model)  # train() then starts from these weights, not a fresh init
+    return model
+
+
+def unfinished(checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` is Ultralytics' last.pt of a training that stopped before its last epoch (a finished
+    training's last.pt has its optimizer stripped and epoch -1)."""
+    import torch
+
+    if not checkpoint.is_file():
+        return False
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return saved.get("epoch", -1) >= 0 and saved.get("optimizer") is not None
+
+
 def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir: str | Path, weights: str | Path | None = None,
                    seed: int = 0) -> Path:
     """Train the supernet of ``space`` (whose base is ``base``) on ``data`` (a data.yaml, as `train_candidate`
     takes) with ``budget``; Ultralytics' files go to ``workdir`` (supernet.yaml, log, results.csv, weights/).
 
     ``weights``: a base checkpoint whose tensors start the supernet (without it, the base as initialised from
-    ``budget.seed``, as `train_candidate` starts a candidate). ``seed`` seeds the sampled paths (``budget.seed``
-    the training's own randomness). Returns the path of weights/last.pt."""
+    ``budget.seed``, as `train_candidate` starts a candidate). ``seed`` seeds the sampled paths, afresh each epoch,
+    so a training resumed from ``workdir``'s unfinished last.pt (a killed one) samples what it would have sampled;
+    ``budget.seed`` seeds the training's own randomness. Returns the path of weights/last.pt."""
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import unwrap_model
 
-    from spaces import Placement, transfer_weights, write_yaml
-    from spaces.supernet import activate, deactivate, sample_placement, supernet_placement, supernet_yaml
-    from spaces.tasks import task_of
+    from spaces import Placement
+    from spaces.supernet import activate, deactivate, sample_placement
     from trainers.data import ultralytics_data
 
-    if base is not space.base and base != space.base:
-        raise ValueError("the space was loaded for another base model; load_space(base, ...) with this base")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    task = task_of(base)
-    head = head_args(data)
-    placement = supernet_placement(space)
-    model_yaml = write_yaml({**supernet_yaml(space), **head}, workdir / "supernet.yaml",
-                            comment=f"supernet of {len(space.insert_positions)} positions x {len(space.choices)} choices")
+    last = workdir / "weights" / CHECKPOINT
     rng = random.Random(seed)
     check = _memoised(space.check)
     with log_to(workdir / "log"):
-        with seeded(budget.seed):  # the seed alone fixes the attention's initial weights
-            model = YOLO(str(model_yaml), task=task.name)
-        transfer = transfer_weights(weights or seeded_base({**base, **head}, task, budget.seed), model.model, placement)
-        if transfer.transferred != transfer.total:
-            raise ValueError(f"the base weights do not fit the supernet: {transfer}")
-        model.load(model.model)  # train() then starts from these weights, not a fresh init
+        resume = unfinished(last)
+        if not resume:  # a training killed before its first epoch's end, or a finished one: start afresh
+            shutil.rmtree(workdir / "weights", ignore_errors=True)
+            (workdir / "results.csv").unlink(missing_ok=True)  # Ultralytics appends to it
+        model = YOLO(str(last)) if resume else _supernet(space, base, head_args(data), workdir, weights, budget.seed)
 
         def on_train_start(trainer) -> None:
             validate = trainer.validate
@@ -89,17 +118,24 @@ def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir:
 
             trainer.validate = validate_baseline
 
+        def on_train_epoch_start(trainer) -> None:
+            rng.seed(f"{seed}/{trainer.epoch}")  # the paths of an epoch depend on the seed and the epoch alone
+
         def on_train_batch_start(trainer) -> None:
             activate(unwrap_model(trainer.model), sample_placement(space, rng, check))
 
         def on_train_end(trainer) -> None:
             deactivate(unwrap_model(trainer.model))
 
-        model.add_callback("on_train_start", on_train_start)
-        model.add_callback("on_train_batch_start", on_train_batch_start)
-        model.add_callback("on_train_end", on_train_end)
-        model.train(data=ultralytics_data(data), project=str(workdir.parent), name=workdir.name, **budget.train_args())
-    return workdir / "weights" / CHECKPOINT
+        for event, callback in (("on_train_start", on_train_start), ("on_train_epoch_start", on_train_epoch_start),
+                                ("on_train_batch_start", on_train_batch_start), ("on_train_end", on_train_end)):
+            model.add_callback(event, callback)
+        place = {"data": ultralytics_data(data), "save_dir": str(workdir)}  # where the study is now, if it moved
+        if resume:
+            model.train(resume=True, **place, workers=budget.workers, device=budget.device)
+        else:
+            model.train(**place, **budget.train_args())
+    return last
 
 
 def _calibration_loader(data: str | Path, task, imgsz: int, batch: int, stride: int, seed: int):
@@ -179,3 +215,59 @@ def score_placement(checkpoint: str | Path, placement, data: str | Path, imgsz: 
                            verbose=False, project=folder, name="val", exist_ok=True)
     results = metrics.results_dict
     return {m.name: float(results[m.key]) for m in task.metrics}
+
+
+def loss_gradient(net, data: str | Path, imgsz: int, batch: int, batches: int, seed: int = 0, device: str = "cpu") -> None:
+    """Set the ``.grad`` of every parameter of Ultralytics model ``net`` to the gradient of its training loss (the
+    loss gains a training uses) summed over ``batches`` un-augmented training batches of ``data`` at ``imgsz``, in an
+    order fixed by ``seed``; BatchNorm keeps its statistics, so a supernet at every gate 0 computes the base exactly."""
+    import torch
+    from torch import nn
+    from ultralytics.cfg import get_cfg
+
+    from spaces.tasks import task_of
+
+    task = task_of(net.yaml)
+    net.args = get_cfg(overrides={"imgsz": imgsz, "task": task.name})
+    net.criterion = None  # built again from these arguments
+    net.to(device).train()
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    for p in net.parameters():
+        p.requires_grad_(True)  # a checkpoint's tensors load frozen
+    net.zero_grad(set_to_none=True)
+    stride = max(int(net.stride.max()), 32) if hasattr(net, "stride") else 32
+    with seeded(seed):
+        for _, data_batch in zip(range(batches), _calibration_loader(data, task, imgsz, batch, stride, seed)):
+            data_batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in data_batch.items()}
+            images = data_batch["img"]
+            data_batch["img"] = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+            net.loss(data_batch)[0].sum().backward()
+
+
+def gate_gradients(space, base: dict, data: str | Path, imgsz: int, batch: int, batches: int = 8,
+                   weights: str | Path | None = None, seed: int = 0, device: str = "cpu") -> dict[tuple[str, str], float]:
+    """The zero-cost screen: with every gate at 0 the supernet of ``space`` computes the base (``weights``, or the base
+    initialised from ``seed``, which also initialises the attention), and one backward pass (`loss_gradient`) gives
+    the loss gradient of every gate at once. Returns (position, spec) -> |dL/dgate| summed over the spec's modules
+    (one per bottleneck at a fused position). `gradient_score` scores a placement from it."""
+    from spaces.supernet import supernet_modules
+    from trainers.offline import ultralytics_logs_above
+
+    with ultralytics_logs_above(logging.WARNING), tempfile.TemporaryDirectory(prefix="supernet-gradients-") as folder:
+        net = _supernet(space, base, head_args(data), Path(folder), weights, seed).model
+        loss_gradient(net, data, imgsz, batch, batches, seed, device)
+    return {key: sum(abs(float(m.gate.grad)) for m in gated) for key, gated in supernet_modules(net).items()}
+
+
+def gradient_score(placement, gradients: dict[tuple[str, str], float]) -> float:
+    """A placement's first-order score from `gate_gradients`: the sum of its modules' |dL/dgate|, how fast the loss
+    falls as its gates open from 0 (each by the same step, as an Adam update's first steps do); 0 for the baseline.
+    `PlacementError` for a module the gradients do not hold."""
+    from spaces.build import PlacementError
+
+    missing = [f"{spec} at {position}" for position, specs in placement.modules for spec in specs if (position, spec) not in gradients]
+    if missing or placement.dropped:
+        raise PlacementError(f"the supernet holds no {(missing or ['removed block'])[0]}")
+    return sum(gradients[(position, spec)] for position, specs in placement.modules for spec in specs)

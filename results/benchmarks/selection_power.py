@@ -18,9 +18,17 @@ mean runs in all (search and race, with the winners). With several values of an 
 combination (budgets too small for a top, and combinations over ``--total`` runs, are left out); the
 last line holds the highest F, the lowest P and the highest R among them.
 
+A screen (``--screen-noise Q ...``, issue 33) replaces the search's runs: it scores every placement of the pool
+at once, for ``--screen-cost`` standalone runs' compute (a supernet trained once, then one validation each), with an
+error of sd ``Q`` x ``--sd`` of its own per placement that no seed removes (``inf``: it ranks at random, as a
+supernet whose paths all score the same does); its best ``--top`` by screen score race the baseline within each
+``--screen-budget`` (the runs the screen freed). One standalone run ranks the placements with an error of
+``sqrt(1 - corr)`` x ``--sd`` each (the part a seed shares cancels), so a screen with ``Q`` below that ranks better
+than one run does.
+
 Run: python results/benchmarks/selection_power.py --sd 0.0045 --corr 0.3 --effect 0.01 --winners 1 \
     --trials 100 [--pool P] [--budget B ...] [--top T ...] [--leaders K ...] [--leader-seeds S ...] [--total N] \
-    [--reps R] [--seed S] [--out selection_power.md]
+    [--screen-noise Q ... --screen-cost C --screen-budget B ...] [--reps R] [--seed S] [--out selection_power.md]
 """
 
 from __future__ import annotations
@@ -48,17 +56,28 @@ GOAL_FALSE, GOAL_POWER, GOAL_RUNS = 0.05, 0.8, 130  # at most 5% false "improves
 @dataclass(frozen=True)
 class Design:
     """How a search spends its runs: ``trials`` search runs, the baseline's and repeat seeds included;
-    ``leaders`` placements intensified to ``seeds`` seeds (0: none); the ``top`` race within ``budget``."""
+    ``leaders`` placements intensified to ``seeds`` seeds (0: none); the ``top`` race within ``budget``. With
+    ``screen_noise`` (its error sd in seed sds; inf: none of the truth) a screen of ``screen_cost`` runs' compute
+    scores every placement of the pool instead of the ``trials``."""
 
     trials: int
     top: int
     budget: int
     leaders: int = 0
     seeds: int = 1
+    screen_noise: float | None = None
+    screen_cost: float = 0.0
 
     @property
     def label(self) -> str:
+        if self.screen_noise is not None:
+            return f"screen, error {self.screen_noise:g} sd, {self.screen_cost:g} runs"
         return f"{self.leaders} x {self.seeds} seeds" if self.leaders else "none"
+
+    @property
+    def planned(self) -> float:
+        """Runs planned: the search's (or the screen's compute) and the race's budget."""
+        return (self.screen_cost if self.screen_noise is not None else self.trials) + self.budget
 
 
 @dataclass(frozen=True)
@@ -92,7 +111,12 @@ def simulate(design: Design, sd: float, corr: float, effect: float, winners: int
             return float(means[int(key)] + noise[int(key), seed])  # noqa: B023 (called within this search)
 
         scores, seen, spent = {BASELINE: {0: score(BASELINE, 0)}}, 0, 1
-        while spent < design.trials:
+        if design.screen_noise is not None:  # every placement screened at once, with an error of its own
+            error = rng.standard_normal(pool) * (design.screen_noise * sd if np.isfinite(design.screen_noise) else 1.0)
+            screened = (means[1:] if np.isfinite(design.screen_noise) else 0.0) + error
+            scores, seen, spent = {str(k + 1): {0: float(screened[k])} for k in range(pool)}, pool, design.screen_cost
+            scores[BASELINE] = {0: 0.0}
+        while design.screen_noise is None and spent < design.trials:
             repeat = next_repeat(scores, BASELINE, design.leaders, design.seeds, 0)
             if repeat is not None:
                 scores[repeat[0]][repeat[1]] = score(*repeat)
@@ -110,9 +134,9 @@ def simulate(design: Design, sd: float, corr: float, effect: float, winners: int
         found += win
         entered += any(int(k) <= winners for k in top)
         visited += first < seen
-        repeats += spent - 1 - seen
+        repeats += 0 if design.screen_noise is not None else spent - 1 - seen
         runs += spent + (result.runs if result else 0)
-        if first < prior:
+        if first < prior and design.screen_noise is None:  # a screen sees every placement at once
             early[0] += 1
             early[1] += win
     late = reps - early[0]
@@ -124,7 +148,7 @@ def meets_goals(null: Outcome, real: Outcome, design: Design, winners: int) -> b
     """Whether one setting meets the goals (`GOAL_FALSE`, `GOAL_POWER` unless there is no winner, at
     most `GOAL_RUNS` runs in all at most)."""
     return (null.improves <= GOAL_FALSE and (winners == 0 or real.found >= GOAL_POWER)
-            and design.trials + design.budget <= GOAL_RUNS)
+            and design.planned <= GOAL_RUNS)
 
 
 def conclusions(outcomes: dict[tuple[float, Design], tuple[Outcome, Outcome]], winners: int) -> list[str]:
@@ -148,7 +172,9 @@ def conclusions(outcomes: dict[tuple[float, Design], tuple[Outcome, Outcome]], w
 
 
 def _named(design: Design) -> str:
-    return (f"{design.trials} trials, intensification {design.label}, top {design.top}, budget {design.budget}")
+    if design.screen_noise is not None:
+        return f"{design.label} for {design.trials} placements, top {design.top}, budget {design.budget}"
+    return f"{design.trials} trials, intensification {design.label}, top {design.top}, budget {design.budget}"
 
 
 def main() -> None:
@@ -167,6 +193,10 @@ def main() -> None:
     parser.add_argument("--leader-seeds", type=int, nargs="+", default=[3], help="seeds an intensified placement gets (default: 3)")
     parser.add_argument("--total", type=int, help="leave out combinations of more trials + budget than this")
     parser.add_argument("--prior", type=int, default=16, help="placements queued first, for the power split (default: 16)")
+    parser.add_argument("--screen-noise", type=float, nargs="+", default=[],
+                        help="screens to simulate: each one's error sd on a placement, in --sd units (inf: at random)")
+    parser.add_argument("--screen-cost", type=float, default=0.0, help="a screen's compute, in standalone proxy runs")
+    parser.add_argument("--screen-budget", type=int, nargs="+", default=[], help="race runs after a screen (default: --budget)")
     parser.add_argument("--reps", type=int, default=1000, help="simulated searches per setting and case (default: 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation (default: 0)")
     parser.add_argument("--out", default="selection_power.md", help="report file beside this script (default: selection_power.md)")
@@ -178,6 +208,9 @@ def main() -> None:
     intensify = sorted({(k, s if k else 1) for k, s in itertools.product(args.leaders, args.leader_seeds)})
     designs = [Design(n, t, b, k, s) for n, t, b, (k, s) in itertools.product(args.trials, args.top, args.budget, intensify)
                if b >= minimal_budget(t) and (args.total is None or n + b <= args.total)]
+    designs += [Design(pool, t, b, screen_noise=q, screen_cost=args.screen_cost)
+                for q, t, b in itertools.product(args.screen_noise, args.top, args.screen_budget or args.budget)
+                if b >= minimal_budget(t) and (args.total is None or args.screen_cost + b <= args.total)]
     if not designs:
         parser.error("no combination left: every budget is below what its top can race with, or over --total")
     rng = np.random.default_rng(args.seed)

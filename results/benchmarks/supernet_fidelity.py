@@ -78,12 +78,26 @@ def gate_sizes(checkpoint: Path) -> dict:
     return {"max_abs": max(gates), "median_abs": float(np.median(gates)), "count": len(gates)}
 
 
+def timed(file: Path, run, *args) -> tuple:
+    """``run(*args)``'s (result, seconds), kept in ``file`` (JSON) so that a rerun of the script after a kill skips it."""
+    if file.is_file():
+        kept = json.loads(file.read_text())
+        return kept["result"], kept["seconds"]
+    start = time.perf_counter()
+    result = run(*args)
+    seconds = time.perf_counter() - start
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({"result": result, "seconds": seconds}))
+    return result, seconds
+
+
 def measure(args, name: str, work: Path) -> dict:
-    """Train every placement alone and the supernets, score every placement on each; the raw results."""
+    """Train every placement alone and the supernets, score every placement on each supernet and by its gates'
+    gradients; the raw results. Each run's result is kept in ``work`` (a rerun after a kill goes on from there)."""
     from spaces import load_base, load_space
     from spaces.tasks import task_of
     from trainers.data import build_proxy_data, load_dataset
-    from trainers.supernet import score_placement, train_supernet
+    from trainers.supernet import gate_gradients, gradient_score, score_placement, train_supernet
     from trainers.train import Budget, train_candidate
 
     base = load_base(args.model)
@@ -94,30 +108,50 @@ def measure(args, name: str, work: Path) -> dict:
     budget = Budget(epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=args.workers, device=args.device,
                     overrides=overrides)
     placements = draw_placements(space, args.placements)
-    start = time.perf_counter()
+    seconds = {"standalone": 0.0, "supernet": 0.0, "gradient": 0.0}
+
+    def standalone_run(placement, seed):
+        record = train_candidate(placement, base, data, Budget(**{**budget.__dict__, "seed": seed}),
+                                 work / "standalone" / f"{placement.key}-{seed}", weights=args.weights)
+        score = record.best.get(task.score) if record.status == "complete" else None
+        return float("nan") if score is None else score
+
     standalone: dict[str, list[float]] = {}
     for placement in placements:
         for seed in range(args.seeds):
-            record = train_candidate(placement, base, data, Budget(**{**budget.__dict__, "seed": seed}),
-                                     work / "standalone" / f"{placement.key}-{seed}", weights=args.weights)
-            score = record.best.get(task.score) if record.status == "complete" else None
-            standalone.setdefault(placement.key, []).append(float("nan") if score is None else score)
+            score, took = timed(work / "kept" / f"standalone-{placement.key}-{seed}.json", standalone_run, placement, seed)
+            seconds["standalone"] += took
+            standalone.setdefault(placement.key, []).append(score)
             print(f"standalone {placement} seed {seed}: {score}", flush=True)
-    standalone_time = time.perf_counter() - start
-    supernet, gates = {}, {}
+    supernet, gates, gradient = {}, {}, {}
     for seed in range(args.supernet_seeds):
-        checkpoint = train_supernet(space, base, data, Budget(**{**budget.__dict__, "epochs": args.supernet_epochs, "seed": seed}),
-                                    work / f"supernet-{seed}", weights=args.weights, seed=seed)
-        gates[str(seed)] = gate_sizes(checkpoint)
-        supernet[str(seed)] = {p.key: score_placement(checkpoint, p, data, args.imgsz, args.batch, args.bn_batches,
-                                                      args.device or "cpu", seed=seed)[task.score] for p in placements}
+        def scores(seed):
+            start = time.perf_counter()
+            checkpoint = train_supernet(space, base, data, Budget(**{**budget.__dict__, "epochs": args.supernet_epochs, "seed": seed}),
+                                        work / f"supernet-{seed}", weights=args.weights, seed=seed)
+            return {"gates": gate_sizes(checkpoint), "training_s": time.perf_counter() - start,
+                    "scores": {p.key: score_placement(checkpoint, p, data, args.imgsz, args.batch, args.bn_batches,
+                                                      args.device or "cpu", seed=seed)[task.score] for p in placements}}
+
+        kept, took = timed(work / "kept" / f"supernet-{seed}.json", scores, seed)
+        seconds["supernet"] += took
+        supernet[str(seed)], gates[str(seed)] = kept["scores"], kept["gates"]
+        seconds["supernet_training"] = seconds.get("supernet_training", 0.0) + kept["training_s"]
         print(f"supernet seed {seed}: {supernet[str(seed)]}", flush=True)
+
+        def gradient_scores(seed):
+            grads = gate_gradients(space, base, data, args.imgsz, args.batch, args.bn_batches, weights=args.weights,
+                                   seed=seed, device=args.device or "cpu")
+            return {p.key: gradient_score(p, grads) for p in placements}
+
+        gradient[str(seed)], took = timed(work / "kept" / f"gradient-{seed}.json", gradient_scores, seed)
+        seconds["gradient"] += took
     from search.study.provenance import environment
 
     return {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "report_only")}, "score": task.score,
             "placements": [p.to_dict() for p in placements], "labels": [str(p) for p in placements],
-            "standalone": standalone, "supernet": supernet, "gates": gates, "environment": environment(),
-            "time_s": {"standalone": standalone_time, "supernet": time.perf_counter() - start - standalone_time}}
+            "standalone": standalone, "supernet": supernet, "gradient": gradient, "gates": gates,
+            "environment": environment(), "time_s": seconds}
 
 
 def rho_cell(result: dict) -> str:
@@ -127,33 +161,58 @@ def rho_cell(result: dict) -> str:
 
 
 def write_report(raw: dict, name: str, out: Path) -> str:
-    """supernet_fidelity_<name>.md from the raw results: Spearman rho of each supernet (and their mean) against the
-    standalone means, with a bootstrap interval, and the ceiling: two halves of the standalone seeds."""
+    """supernet_fidelity_<name>.md from the raw results: Spearman rho of each screen (each supernet, each gate-gradient
+    seed, and their means) against the standalone means, with a bootstrap interval; each screen's own seed-to-seed rho;
+    and the ceiling of any single-run screen: one standalone seed against another."""
+    from itertools import combinations
+
     from spaces import Placement
 
     keys = [Placement.from_dict(p).key for p in raw["placements"]]
-    standalone, supernet, settings = raw["standalone"], raw["supernet"], raw["settings"]
+    standalone, settings, times = raw["standalone"], raw["settings"], raw["time_s"]
+    screens = {"supernet": raw["supernet"], "gate gradient": raw.get("gradient", {})}
     truth = [float(np.nanmean(standalone[k])) for k in keys]
-    rows = {f"supernet seed {s}": [scores[k] for k in keys] for s, scores in supernet.items()}
-    rows["supernets' mean"] = [float(np.mean([supernet[s][k] for s in supernet])) for k in keys]
-    results = {label: {"rho": spearman(truth, scores), "interval": bootstrap(truth, scores)} for label, scores in rows.items()}
-    if settings["seeds"] >= 2:  # the ceiling: standalone seeds against each other
-        half = settings["seeds"] // 2
-        halves = ([float(np.nanmean(standalone[k][:half])) for k in keys], [float(np.nanmean(standalone[k][half:])) for k in keys])
-        results[f"standalone: seed 0..{half - 1} against the rest (ceiling)"] = {"rho": spearman(*halves), "interval": bootstrap(*halves)}
+
+    def rho(a, b) -> dict:
+        return {"rho": spearman(a, b), "interval": bootstrap(a, b)}
+
+    against, own = {}, {}
+    for screen, by_seed in screens.items():
+        if not by_seed:
+            continue
+        rows = {s: [scores[k] for k in keys] for s, scores in by_seed.items()}
+        against.update({f"{screen} seed {s}": rho(truth, r) for s, r in rows.items()})
+        against[f"{screen}: mean of the seeds"] = rho(truth, list(np.mean(list(rows.values()), axis=0)))
+        own.update({f"{screen}: seed {a} against seed {b}": rho(rows[a], rows[b]) for a, b in combinations(rows, 2)})
+    seeds = range(settings["seeds"])
+    own.update({f"standalone single runs: seed {a} against seed {b} (the ceiling of a single-run screen)":
+                rho([standalone[k][a] for k in keys], [standalone[k][b] for k in keys]) for a, b in combinations(seeds, 2)})
+    runs = len(keys) * settings["seeds"]
+    per_run = times["standalone"] / runs
     gates = "; ".join(f"supernet {s}: largest |gate| {g['max_abs']:.4f}, median {g['median_abs']:.4f} of {g['count']}"
                       for s, g in raw.get("gates", {}).items())
+    cost = [f"{screen} ({len(by_seed)} seeds): {times[key] / times['standalone']:.3f}x the standalone runs' time, "
+            f"{times[key] / per_run / len(by_seed):.2f} standalone proxy runs per seed"
+            for screen, key, by_seed in (("supernet training and scoring", "supernet", screens["supernet"]),
+                                         ("gate gradients", "gradient", screens["gate gradient"])) if by_seed and key in times]
     lines = [f"# Supernet fidelity on {name}", "", describe_machine(), f"- settings: `{json.dumps(settings)}`",
-             f"- {len(keys)} placements; {raw['score']} of each trained alone ({settings['seeds']} seeds, mean) against its "
-             f"supernet score ({settings['supernet_seeds']} supernets, {settings['bn_batches']} BatchNorm batches)",
-             f"- compute: the supernets took {raw['time_s']['supernet'] / raw['time_s']['standalone']:.2f}x the time of the "
-             f"standalone runs ({len(keys) * settings['seeds']} proxy trainings), measured in one run",
+             f"- {len(keys)} placements; {raw['score']} of each trained alone ({settings['seeds']} seeds; the truth below is "
+             f"their mean) against its supernet score (BatchNorm recalibrated on {settings['bn_batches']} batches) and its "
+             f"gate-gradient score (|dL/dgate| at every gate 0 summed over its modules, {settings['bn_batches']} batches)",
+             f"- compute, measured by this script on this machine ({runs} standalone proxy runs took {times['standalone']:.0f} s): "
+             + "; ".join(cost),
              *([f"- gates after training (0: the path computes the base): {gates}"] if gates else []), "",
-             "| supernet | Spearman rho | 95% bootstrap interval |", "|---|---|---|"]
-    lines += [f"| {label} | {rho_cell(r)} |" for label, r in results.items()]
-    lines += ["", "| placement | standalone mean | " + " | ".join(f"supernet {s}" for s in supernet) + " |",
-              "|---|---|" + "---|" * len(supernet)]
-    lines += [f"| {label} | {t:.4f} | " + " | ".join(f"{supernet[s][k]:.4f}" for s in supernet) + " |"
+             "Against the standalone means (Spearman rho over the placements, 95% bootstrap interval, 2000 resamples):", "",
+             "| screen | Spearman rho | 95% bootstrap interval |", "|---|---|---|"]
+    lines += [f"| {label} | {rho_cell(r)} |" for label, r in against.items()]
+    lines += ["", "Each screen against itself on another seed, and the standalone runs against each other:", "",
+              "| pair | Spearman rho | 95% bootstrap interval |", "|---|---|---|"]
+    lines += [f"| {label} | {rho_cell(r)} |" for label, r in own.items()]
+    columns = [(f"supernet {s}", screens["supernet"][s]) for s in screens["supernet"]]
+    columns += [(f"gradient {s}", screens["gate gradient"][s]) for s in screens["gate gradient"]]
+    lines += ["", "| placement | standalone mean | " + " | ".join(c for c, _ in columns) + " |",
+              "|---|---|" + "---|" * len(columns)]
+    lines += [f"| {label} | {t:.4f} | " + " | ".join(f"{scores[k]:.4g}" for _, scores in columns) + " |"
               for label, k, t in zip(raw["labels"], keys, truth)]
     text = "\n".join(lines) + "\n"
     (out / f"supernet_fidelity_{name}.md").write_text(text)

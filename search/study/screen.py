@@ -12,7 +12,6 @@ when the supernet is chosen. Torch and Ultralytics load inside the functions (th
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -56,7 +55,7 @@ def evaluator(run: StudyRun) -> Evaluate:
 
 def supernet_checkpoint(run: StudyRun) -> Path:
     """The study's supernet checkpoint: trained by the first worker that needs it while the others wait on its lock,
-    and reused once finished (by a resumed run too); a supernet killed while it trained trains again from the start."""
+    and reused once finished (by a resumed run too); a supernet killed while it trained resumes from its last epoch."""
     from trainers.supernet import train_supernet
 
     folder = run.config.study_dir / SUPERNET_FOLDER
@@ -64,7 +63,6 @@ def supernet_checkpoint(run: StudyRun) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / ".lock"):
         if not done.is_file():
-            shutil.rmtree(folder / "train", ignore_errors=True)
             budget = replace(run.config.proxy_budget, epochs=SUPERNET_EPOCHS_PER_PROXY * run.config.proxy_epochs)
             print(f"training the supernet: {budget.epochs} epochs, every placement of the space in one model")
             start = time.perf_counter()
