@@ -194,7 +194,6 @@ def test_bad_input_is_one_line_exit_2(learnable_data, tmp_path, capsys):
         "--loader-workers must be at least 0": ["run", "--data", data, "--loader-workers", "-1", *base],
         "--screen 'oneshot' is not known; choose one of standalone, supernet": ["run", "--data", data, "--screen", "oneshot", *base],
         "leave --intensify out with --screen supernet": ["run", "--data", data, "--screen", "supernet", "--intensify", "2", *base],
-        "--screen supernet scores trials in this process": ["run", "--data", data, "--screen", "supernet", "--executor", "ray", *base],
         "--set lr0=inf: not a finite number": ["run", "--data", data, "--set", "lr0=1e999", *base],
         "a folder, not a data file; give a data.yaml": ["run", "--data", str(learnable_data.parent), *base],
     }

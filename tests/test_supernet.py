@@ -143,6 +143,9 @@ def test_one_backward_pass_gives_every_gate_the_gradient_of_its_own_placement(tm
     assert gradient_score(two, gradients) == gradients[fused, "se"] + gradients[fused, "eca"] + gradients[after, "se"] > 0
     with pytest.raises(PlacementError, match="cbam"):
         gradient_score(Placement.of({after: ["cbam"]}), gradients)
+    checkpoint = tmp_path / "coco.pt"  # 80 classes against the data's 2: the class head starts afresh, as a candidate's
+    torch.save({"model": reference}, checkpoint)
+    assert gate_gradients(space, base, data, imgsz=64, batch=4, batches=2, weights=checkpoint).keys() == gradients.keys()
 
 
 def test_activate_refuses_what_the_supernet_does_not_hold():
@@ -244,7 +247,8 @@ def test_a_tiny_supernet_resumes_after_a_kill_and_scores_a_placement_determinist
 def test_a_search_screened_on_the_supernet_races_its_top_placements(toy_data, tmp_path):
     """``run --screen supernet``: the supernet trains once, each trial is one validation of its path (the study's
     objective says so), the race trains the screen's best placement standalone against the baseline, and a rerun of
-    the finished command trains no supernet again."""
+    the finished command trains no supernet again; asked for more trials on Ray, its workers score them from the saved
+    supernet (a real local cluster)."""
     import subprocess
     import sys
 
@@ -268,7 +272,14 @@ def test_a_search_screened_on_the_supernet_races_its_top_placements(toy_data, tm
     best = ranked_by_gain(study.trials, TrialView(baseline).placement_key)[0][0]  # by supernet score over the baseline's
     raced = {p.name for p in (study_dir / "confirm").iterdir() if p.is_dir()}
     assert raced == {TrialView(baseline).placement_key, TrialView(best).placement_key}  # the screen's best raced
-    assert "## Leaderboard (supernet scores)" in (study_dir / "report.md").read_text()
+    report = (study_dir / "report.md").read_text()
+    assert "## Leaderboard (supernet scores)" in report and "training the supernet (3 epochs), then" in report
     before = finished.stat().st_mtime_ns
     again = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and finished.stat().st_mtime_ns == before, again.stderr[-3000:]
+    more = [*args[: args.index("--trials")], "--trials", "6", *args[args.index("--trials") + 2 :], "--no-final",
+            "--executor", "ray", "--workers", "2"]
+    on_ray = subprocess.run([sys.executable, "-m", "search", *more], capture_output=True, text=True, timeout=900)
+    assert on_ray.returncode == 0 and finished.stat().st_mtime_ns == before, on_ray.stderr[-3000:]
+    scored = [t for t in study_of(study_dir).trials if t.value is not None]
+    assert len(scored) >= 6 and not (study_dir / "trials").exists()  # scored by the workers, none trained

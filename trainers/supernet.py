@@ -7,9 +7,15 @@ included. Each epoch's validation (and so best.pt's choice) scores the baseline 
 saved). Gradients reach only the sampled path; an optimizer skips parameters without a gradient, so an inactive
 module's weights and moments stay as they were (with ``nbs`` above ``batch`` one step accumulates several paths).
 
+A killed training resumes from its unfinished last.pt (Ultralytics' own resume); the paths are drawn from the seed
+and the epoch, so the resumed epochs draw what they would have drawn.
+
 `score_placement` loads a supernet checkpoint, activates one placement, recalibrates every BatchNorm's running
 statistics on a few training batches (the shared statistics mix every path's), and validates with Ultralytics'
 validator: a validation instead of a training.
+
+`gate_gradients` is the zero-cost screen: at every gate 0 the supernet computes the base, and one backward pass
+(`loss_gradient`) gives every gate's loss gradient at once; `gradient_score` sums a placement's.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ def _supernet(space, base: dict, head: dict, folder: Path, weights: str | Path |
     with seeded(seed):  # the seed alone fixes the attention's initial weights
         model = YOLO(str(model_yaml), task=task.name)
     transfer = transfer_weights(weights or seeded_base({**base, **head}, task, seed), model.model, supernet_placement(space))
-    if transfer.transferred != transfer.total:
+    if not weights and transfer.transferred != transfer.total:  # a checkpoint's class head may differ, as for a candidate
         raise ValueError(f"the base weights do not fit the supernet: {transfer}")
     model.load(model.model)  # train() then starts from these weights, not a fresh init
     return model

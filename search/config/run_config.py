@@ -127,8 +127,7 @@ class RunConfig(RunOptions):
 
     def _validate_choices(self) -> None:
         """A value outside its option's declared ``choices`` (`search.config.options.option`) is a one-line error that
-        names them; a None takes its regime's default. The supernet screen scores a path once: it has no seeds to repeat
-        and no Ray workers yet."""
+        names them; a None takes its regime's default. The supernet screen scores a path once: it has no seeds to repeat."""
         for f in fields(self):
             choices, value = f.metadata.get("choices"), getattr(self, f.name)
             if choices and value is not None and value not in choices:
@@ -136,9 +135,6 @@ class RunConfig(RunOptions):
         if self.screen == "supernet" and self.intensify:
             raise ValueError("--intensify repeats seeds, and a supernet score has none (one validation of a shared model); "
                              "leave --intensify out with --screen supernet")
-        if self.screen == "supernet" and self.executor != "inprocess":
-            raise ValueError("--screen supernet scores trials in this process; leave --executor out (or use --screen standalone "
-                             "on Ray)")
 
     def _validate_finite(self) -> None:
         """NaN and infinity in a number option are one-line errors: no option means them (a limit that is left out is

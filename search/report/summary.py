@@ -62,7 +62,7 @@ def header(report: Report) -> list[str]:
         *([SUPERNET_TEXT] if config.screen == "supernet" else []),
         f"- trials: {counts}",
         *([f"- data warning: {recorded.unusable_images}"] if recorded.unusable_images else []),
-        f"- wall time: {wall_time(study.trials, groups)}",
+        f"- wall time: {wall_time(study.trials, groups, recorded.supernet)}",
         *provenance_lines(recorded.environment),
         "",
     ]
@@ -75,14 +75,18 @@ def provenance_lines(env: dict | None) -> list[str]:
     return [f"- started {env['date']} on {machine_text(env)}; {versions_text(env)}"]
 
 
-def wall_time(trials: list[FrozenTrial], groups: Trials) -> str:
-    """Training time of the trials (reused duplicates not counted twice) and the clock time of the search."""
+def wall_time(trials: list[FrozenTrial], groups: Trials, supernet: dict | None = None) -> str:
+    """Training time of the trials (reused duplicates not counted twice) and the clock time of the search; with the
+    ``supernet`` screen's training (`StudyView.supernet`), its time and the trials' validations instead."""
     trained = [t for t in groups.complete + groups.pruned + groups.failed + groups.interrupted
                if TrialView(t).duplicate_of is None]
     training = sum(TrialView(t).wall_time_s or 0.0 for t in trained)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     clock = (max(ends) - min(starts)).total_seconds() if starts and ends else None
+    if supernet:
+        return (f"{duration(supernet['wall_time_s'])} training the supernet ({supernet['epochs']} epochs), then "
+                f"{duration(training)} scoring {len(trained)} trials on it; {duration(clock)} from first to last trial")
     return f"{duration(training)} training in {len(trained)} proxy runs; {duration(clock)} from first to last trial"
 
 

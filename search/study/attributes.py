@@ -35,6 +35,7 @@ CSV_ATTRIBUTES = (PLACEMENT_STR, BASELINE, PRIOR, SEED, DUPLICATE_OF, PARAMS, GF
 CONFIG, TASK, DATA_CONTENT, UNUSABLE_IMAGES, ENVIRONMENT = "config", "task", "data_content", "unusable_images", "environment"
 PRIOR_QUEUED, LATENCY_BASELINE, LATENCY_CACHE = "prior_queued", "latency_baseline", "latency"
 PROXY_VALIDATION, DECISION, DIGESTS = "proxy_validation", "final", "artifact_digests"
+SUPERNET = "supernet"
 
 
 class TrialView:
@@ -292,6 +293,12 @@ class StudyView:
         return self._get(DECISION)
 
     @property
+    def supernet(self) -> dict | None:
+        """The ``--screen supernet`` study's supernet training: ``epochs`` and ``wall_time_s`` (seconds, of the run that
+        finished it: a resumed training's last part)."""
+        return self._get(SUPERNET)
+
+    @property
     def artifact_digests(self) -> dict[str, str]:
         """Outcome file -> sha1 of the content last uploaded to optuna-dashboard (a copy to update)."""
         return dict(self._get(DIGESTS) or {})
@@ -336,6 +343,11 @@ def cache_latency(study: optuna.Study, key: str, timing: dict) -> None:
 def record_proxy_validation(study: optuna.Study, result: dict) -> None:
     """Keep what ``validate-proxy`` found (`StudyView.proxy_validation`)."""
     study.set_user_attr(PROXY_VALIDATION, result)
+
+
+def record_supernet(study: optuna.Study, epochs: int, wall_time_s: float) -> None:
+    """Keep how long the study's supernet trained (`StudyView.supernet`), in seconds."""
+    study.set_user_attr(SUPERNET, {"epochs": epochs, "wall_time_s": wall_time_s})
 
 
 def record_decision(study: optuna.Study, decision: dict) -> None:

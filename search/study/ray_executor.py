@@ -13,7 +13,8 @@ Tune, and change together.
 - `train_trial` (the Tune function trainable) runs in a Ray worker: it makes Ultralytics
   offline-safe and registers our modules there (`trainers.offline.prepare_ultralytics`), trains with
   `trainers.train.train_candidate`, reports each epoch with ``ray.tune.report`` and, last, the whole
-  `TrialRecord`.
+  `TrialRecord`. With ``--screen supernet`` the driver trains the study's supernet first (once, in its own
+  process, `search.study.screen`), and each worker validates its placement's path of the saved checkpoint.
 
 Why the driver alone: Optuna stays the single source of truth, and a stopped trial is PRUNED, never
 COMPLETE with a truncated score (Ray's ``OptunaSearch`` with ASHA records ASHA-stopped trials as
@@ -75,6 +76,7 @@ from ray.tune.search import Searcher
 
 from search.config.run_config import RunConfig
 from search.study.executor import Executor
+from search.study.screen import prepared_supernet, score_on_supernet
 from trainers.interrupt import sigterm_kept
 from trainers.offline import prepare_ultralytics
 from trainers.train import TrialRecord, train_candidate
@@ -84,6 +86,7 @@ from trainers.train import TrialRecord, train_candidate
 if TYPE_CHECKING:
     from search.study.loop import Asked, TrialLoop
     from search.study.start import StudyRun
+    from spaces import SearchSpace
 
 # Result keys (JSON strings, so Tune's result flattening leaves them whole).
 EPOCH_KEY = "epoch_metrics"
@@ -188,8 +191,10 @@ class PruningScheduler(FIFOScheduler):
         return {}
 
 
-def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
-    """Tune function trainable, run in a Ray worker: one proxy training of a placement.
+def train_trial(trial_config: dict, run: dict, base: dict, proxy: str, space: SearchSpace | None = None,
+                supernet: str | None = None) -> None:
+    """Tune function trainable, run in a Ray worker: one proxy training of a placement, or with ``supernet`` (the
+    study's supernet checkpoint, and its ``space``) one validation of the placement's path (`score_on_supernet`).
 
     Reports each epoch to Tune (the fitness, and the epoch's metrics as JSON) and, last, the whole
     `TrialRecord`. The trial trains on the GPU share Ray gave it, else on the CPU. When the driver
@@ -217,7 +222,10 @@ def train_trial(trial_config: dict, run: dict, base: dict, proxy: str) -> None:
             return True
         return False
 
-    record = train_candidate(placement, base, proxy, budget, workdir, report, config.weights, config.insertion)
+    if supernet:
+        record = score_on_supernet(placement, config, space, Path(proxy), Path(supernet), device)
+    else:
+        record = train_candidate(placement, base, proxy, budget, workdir, report, config.weights, config.insertion)
     if stopped:
         raise SystemExit(0)  # how Tune ends a stopped trial's thread quietly
     tune.report({"fitness": record.best.get("fitness", 0.0), RECORD_KEY: json.dumps(record.to_dict())})
@@ -350,6 +358,7 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     cpus, gpus = trial_resources(config, cluster, where)  # bad input fails before anything is written
     run = start_search(config)
     study = run.study
+    supernet = prepared_supernet(run) if config.screen == "supernet" else None  # trained here once; workers validate
     owns_runtime = not ray.is_initialized()
     if owns_runtime:
         local = {} if config.ray_address else {"_temp_dir": str(ray_temp_dir(config.study_dir)),
@@ -360,7 +369,8 @@ def run_ray(config: RunConfig, show_progress: bool = True) -> StudyRun:
     try:
         with Progress(study, config.trials, run.task, enabled=show_progress) as progress:
             searcher = OptunaSearcher(TrialLoop(run, on_told=progress.update))
-            trainable = tune.with_parameters(train_trial, run=asdict(config), base=run.base, proxy=str(run.proxy))
+            trainable = tune.with_parameters(train_trial, run=asdict(config), base=run.base, proxy=str(run.proxy),
+                                             space=run.space if supernet else None, supernet=supernet and str(supernet))
             name = lambda trial: f"trial-{trial.config['number']}"  # noqa: E731
             tuner = tune.Tuner(
                 tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus}),
