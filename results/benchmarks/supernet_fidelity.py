@@ -5,14 +5,21 @@ Draws ``--placements`` placements of the space (the baseline first, the usual pl
 (`trainers.train.train_candidate`, the search's proxy recipe, gated insertion); a placement's standalone score is its
 best epoch's task score, averaged over the seeds), trains the supernet with ``--supernet_seeds`` seeds
 (`trainers.supernet.train_supernet`) and scores every placement on each supernet (`score_placement`: BatchNorm
-recalibrated on ``--bn_batches`` batches, then one validation). Reports Spearman's rho between the standalone means
-and each supernet's scores (and the supernets' mean), with a 95% bootstrap interval over the placements (2000
-resamples, seed 0), and as a ceiling the rho of two halves of the standalone seeds.
+recalibrated on ``--bn_batches`` batches, then one validation) and by its gate gradients at every gate 0
+(`trainers.supernet.gate_gradients`, the same batches' count, one per supernet seed). Reports Spearman's rho between
+the standalone means and each screen's scores (and their seeds' mean), with a 95% bootstrap interval over the
+placements (2000 resamples, seed 0); each screen's seed-to-seed rho; and as the ceiling of a single-run screen the rho
+of one standalone seed against another. Compute: each screen's time against the standalone runs', measured here.
+Every run's result is kept in the scratch folder, so a rerun after a kill goes on where it stopped.
 
 Run: python results/benchmarks/supernet_fidelity.py --data DATA.yaml --model yolov8n.yaml [--space space.yaml]
 Writes supernet_fidelity_<dataset>.md and .json beside this script (or in ``--out``); ``--report-only`` writes the .md
 again from the .json. bccd-cls: --data ../shared/datasets/bccd-cls --model yolov8n-cls.yaml --epochs 5 --imgsz 64
---seeds 3 --supernet_epochs 15 --supernet_seeds 2 --placements 20 --device cpu
+--seeds 3 --supernet_epochs 15 --supernet_seeds 2 --placements 20 --device cpu (then --add-gradients: that run came
+before the gate-gradient score). bccd from yolov8n.pt: --data ../shared/datasets/bccd/data.yaml --model yolov8n.yaml
+--weights ../shared/weights/yolov8n.pt --epochs 5 --imgsz 160 --seeds 3 --supernet_epochs 15 --supernet_seeds 2
+--placements 20 --device cpu --set warmup_epochs=1 --set warmup_bias_lr=0 (the short-warm-up recipe at half the
+CPU proxy's epochs and pixels, to fit 60 standalone runs in under an hour on 2 cores).
 """
 
 from __future__ import annotations
@@ -91,13 +98,44 @@ def timed(file: Path, run, *args) -> tuple:
     return result, seconds
 
 
+def gradient_scores(args, space, base: dict, data: Path, placements: list, seed: int) -> dict[str, float]:
+    """Each placement's gate-gradient score (`trainers.supernet.gradient_score`) at ``seed``."""
+    from trainers.supernet import gate_gradients, gradient_score
+
+    gradients = gate_gradients(space, base, data, args.imgsz, args.batch, args.bn_batches, weights=args.weights, seed=seed,
+                               device=args.device or "cpu")
+    return {p.key: gradient_score(p, gradients) for p in placements}
+
+
+def add_gradients(args, raw: dict, work: Path) -> dict:
+    """``raw`` (a run from before the gate-gradient score) with the gradient scores of its placements added, timed in
+    this later run (the report says so)."""
+    from spaces import Placement, load_base, load_space
+    from spaces.tasks import task_of
+    from trainers.data import build_proxy_data, load_dataset
+
+    settings = raw["settings"]
+    for key in ("imgsz", "batch", "bn_batches", "weights", "device"):
+        setattr(args, key, settings[key])  # as the run measured them
+    base = load_base(settings["model"])
+    space = load_space(base, settings["space"])
+    data = build_proxy_data(load_dataset(settings["data"], task_of(base)), work / "proxy", imgsz=settings["imgsz"])
+    placements = [Placement.from_dict(p) for p in raw["placements"]]
+    start, raw["gradient"] = time.perf_counter(), {}
+    for seed in range(settings["supernet_seeds"]):
+        raw["gradient"][str(seed)] = gradient_scores(args, space, base, data, placements, seed)
+    raw["time_s"]["gradient"] = time.perf_counter() - start
+    raw["gradient_timed_later"] = True
+    return raw
+
+
 def measure(args, name: str, work: Path) -> dict:
     """Train every placement alone and the supernets, score every placement on each supernet and by its gates'
     gradients; the raw results. Each run's result is kept in ``work`` (a rerun after a kill goes on from there)."""
     from spaces import load_base, load_space
     from spaces.tasks import task_of
     from trainers.data import build_proxy_data, load_dataset
-    from trainers.supernet import gate_gradients, gradient_score, score_placement, train_supernet
+    from trainers.supernet import score_placement, train_supernet
     from trainers.train import Budget, train_candidate
 
     base = load_base(args.model)
@@ -139,16 +177,12 @@ def measure(args, name: str, work: Path) -> dict:
         seconds["supernet_training"] = seconds.get("supernet_training", 0.0) + kept["training_s"]
         print(f"supernet seed {seed}: {supernet[str(seed)]}", flush=True)
 
-        def gradient_scores(seed):
-            grads = gate_gradients(space, base, data, args.imgsz, args.batch, args.bn_batches, weights=args.weights,
-                                   seed=seed, device=args.device or "cpu")
-            return {p.key: gradient_score(p, grads) for p in placements}
-
-        gradient[str(seed)], took = timed(work / "kept" / f"gradient-{seed}.json", gradient_scores, seed)
+        gradient[str(seed)], took = timed(work / "kept" / f"gradient-{seed}.json", gradient_scores, args, space, base, data,
+                                          placements, seed)
         seconds["gradient"] += took
     from search.study.provenance import environment
 
-    return {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "report_only")}, "score": task.score,
+    return {"settings": {k: v for k, v in vars(args).items() if k not in ("out", "report_only", "add_gradients")}, "score": task.score,
             "placements": [p.to_dict() for p in placements], "labels": [str(p) for p in placements],
             "standalone": standalone, "supernet": supernet, "gradient": gradient, "gates": gates,
             "environment": environment(), "time_s": seconds}
@@ -191,8 +225,9 @@ def write_report(raw: dict, name: str, out: Path) -> str:
     per_run = times["standalone"] / runs
     gates = "; ".join(f"supernet {s}: largest |gate| {g['max_abs']:.4f}, median {g['median_abs']:.4f} of {g['count']}"
                       for s, g in raw.get("gates", {}).items())
+    later = " (timed in a later run of this script)" if raw.get("gradient_timed_later") else ""
     cost = [f"{screen} ({len(by_seed)} seeds): {times[key] / times['standalone']:.3f}x the standalone runs' time, "
-            f"{times[key] / per_run / len(by_seed):.2f} standalone proxy runs per seed"
+            f"{times[key] / per_run / len(by_seed):.2f} standalone proxy runs per seed{later if key == 'gradient' else ''}"
             for screen, key, by_seed in (("supernet training and scoring", "supernet", screens["supernet"]),
                                          ("gate gradients", "gradient", screens["gate gradient"])) if by_seed and key in times]
     lines = [f"# Supernet fidelity on {name}", "", describe_machine(), f"- settings: `{json.dumps(settings)}`",
@@ -227,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further Ultralytics training argument")
     parser.add_argument("--out", default=str(HERE), help="folder of the report (default: beside this script)")
     parser.add_argument("--report-only", action="store_true", help="write the .md again from the .json, training nothing")
+    parser.add_argument("--add-gradients", action="store_true",
+                        help="add the gate-gradient scores to the .json of a run from before them, training nothing")
     args = parser.parse_args(argv)
     name, work = prepared_work("supernet-fidelity", args.data)
     out = Path(args.out)
@@ -234,6 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     raw_file = out / f"supernet_fidelity_{name}.json"
     if args.report_only:
         raw = json.loads(raw_file.read_text())
+    elif args.add_gradients:
+        raw = add_gradients(args, json.loads(raw_file.read_text()), work)
+        raw_file.write_text(json.dumps(raw, indent=1))
     else:
         raw = measure(args, name, work)
         raw_file.write_text(json.dumps(raw, indent=1))
