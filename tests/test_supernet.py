@@ -47,7 +47,8 @@ def _paths(space) -> list[Placement]:
             Placement.of({p.name: [first] for p in space.insert_positions})]
 
 
-@pytest.mark.parametrize("model", ["yolov8n.yaml", "yolov8n-cls.yaml"])
+@pytest.mark.parametrize("model", ["yolov8n.yaml", "yolov8n-cls.yaml", "yolov8n-seg.yaml", "yolov8n-pose.yaml",
+                                   "yolov8n-obb.yaml", "yolo11n.yaml", "yolo26n.yaml"])
 def test_every_path_is_the_base_while_closed_and_its_own_placement_once_open(model):
     base = load_base(model)
     task = task_of(base)
