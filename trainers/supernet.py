@@ -102,7 +102,7 @@ def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     last = workdir / "weights" / CHECKPOINT
-    rng = random.Random(seed)
+    rng = random.Random()  # seeded at each epoch's start
     check = _memoised(space.check)
     with log_to(workdir / "log"):
         resume = unfinished(last)
