@@ -110,6 +110,21 @@ def _standalone(reference, supernet, space, placement: Placement):
     return model
 
 
+def test_training_state_tells_a_resumable_last_pt_from_a_finished_or_broken_one(tmp_path):
+    """Killed after its last epoch's save but before the optimizer was stripped, a training is done, not resumable
+    (Ultralytics would refuse to resume it); a truncated file, as a kill while writing leaves, is nothing to go on from."""
+    from trainers.supernet import training_state
+
+    cases = {"resumable": {"epoch": 0, "optimizer": {}, "train_args": {"epochs": 2}},
+             "done": {"epoch": 1, "optimizer": {}, "train_args": {"epochs": 2}},
+             "stripped": {"epoch": -1, "optimizer": None, "train_args": {"epochs": 2}}}
+    for name, saved in cases.items():
+        torch.save(saved, tmp_path / f"{name}.pt")
+    (tmp_path / "truncated.pt").write_bytes((tmp_path / "done.pt").read_bytes()[:40])
+    assert [training_state(tmp_path / f"{n}.pt") for n in (*cases, "truncated", "absent")] == \
+        ["resumable", "done", "done", "none", "none"]
+
+
 def test_one_backward_pass_gives_every_gate_the_gradient_of_its_own_placement(tmp_path):
     """At every gate 0 the supernet is the base, so each gate's loss gradient is the one its placement built alone (same
     weights) gets on the same batches: fused positions (a gate per bottleneck) and "after" ones alike. A placement's
@@ -144,6 +159,8 @@ def test_one_backward_pass_gives_every_gate_the_gradient_of_its_own_placement(tm
     assert gradient_score(two, gradients) == gradients[fused, "se"] + gradients[fused, "eca"] + gradients[after, "se"] > 0
     with pytest.raises(PlacementError, match="cbam"):
         gradient_score(Placement.of({after: ["cbam"]}), gradients)
+    with pytest.raises(PlacementError, match="se twice"):
+        gradient_score(Placement.of({after: ["se", "se"]}), gradients)
     checkpoint = tmp_path / "coco.pt"  # 80 classes against the data's 2: the class head starts afresh, as a candidate's
     torch.save({"model": reference}, checkpoint)
     assert gate_gradients(space, base, data, imgsz=64, batch=4, batches=2, weights=checkpoint).keys() == gradients.keys()
@@ -194,7 +211,7 @@ def test_a_tiny_supernet_resumes_after_a_kill_and_scores_a_placement_determinist
     import spaces.supernet
     import trainers.supernet
     from trainers.data import make_toy_dataset
-    from trainers.supernet import score_placement, train_supernet, unfinished
+    from trainers.supernet import score_placement, train_supernet, training_state
     from trainers.train import Budget
 
     data = make_toy_dataset(tmp_path / "toy", n_train=8, n_val=4, imgsz=64)
@@ -217,10 +234,11 @@ def test_a_tiny_supernet_resumes_after_a_kill_and_scores_a_placement_determinist
     monkeypatch.setattr(BaseTrainer, "save_model", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_supernet(space, base, data, budget, tmp_path / "supernet", seed=0)
-    assert unfinished(tmp_path / "supernet" / "weights" / "last.pt") and len(drawn) == 2  # 8 images, batch 4
+    assert training_state(tmp_path / "supernet" / "weights" / "last.pt") == "resumable" and len(drawn) == 2  # 8 images, batch 4
     monkeypatch.setattr(BaseTrainer, "save_model", real_save)
     checkpoint = train_supernet(space, base, data, budget, tmp_path / "supernet", seed=0)
-    assert len(drawn) == 4 and not unfinished(checkpoint), "the resumed training did not train the second epoch alone"
+    assert len(drawn) == 4 and training_state(checkpoint) == "done", "the resumed training did not train the second epoch alone"
+    assert train_supernet(space, base, data, budget, tmp_path / "supernet", seed=0) == checkpoint and len(drawn) == 4
     assert len((tmp_path / "supernet" / "results.csv").read_text().splitlines()) == 3  # a header and 2 epochs
     saved = torch.load(checkpoint, weights_only=False)["model"]  # the EMA, the optimizer stripped
     assert active_placement(saved) == supernet_placement(space)  # no activation is saved

@@ -8,7 +8,7 @@ saved). Gradients reach only the sampled path; an optimizer skips parameters wit
 module's weights and moments stay as they were (with ``nbs`` above ``batch`` one step accumulates several paths).
 
 A killed training resumes from its unfinished last.pt (Ultralytics' own resume); the paths are drawn from the seed
-and the epoch, so the resumed epochs draw what they would have drawn.
+and the epoch, so the resumed epochs draw the paths they would have drawn.
 
 `score_placement` loads a supernet checkpoint, activates one placement, recalibrates every BatchNorm's running
 statistics on a few training batches (the shared statistics mix every path's), and validates with Ultralytics'
@@ -68,19 +68,24 @@ def _supernet(space, base: dict, head: dict, folder: Path, weights: str | Path |
     transfer = transfer_weights(weights or seeded_base({**base, **head}, task, seed), model.model, supernet_placement(space))
     if not weights and transfer.transferred != transfer.total:  # a checkpoint's class head may differ, as for a candidate
         raise ValueError(f"the base weights do not fit the supernet: {transfer}")
+    if weights:
+        logging.getLogger("ultralytics").info(str(transfer))  # in the supernet's log, as a candidate's is in its own
     model.load(model.model)  # train() then starts from these weights, not a fresh init
     return model
 
 
-def unfinished(checkpoint: Path) -> bool:
-    """Whether ``checkpoint`` is Ultralytics' last.pt of a training that stopped before its last epoch (a finished
-    training's last.pt has its optimizer stripped and epoch -1)."""
+def training_state(checkpoint: Path) -> str:
+    """What Ultralytics' last.pt ``checkpoint`` holds: ``"resumable"`` (a training stopped before its last epoch, its
+    optimizer kept), ``"done"`` (every epoch trained: stripped at the end, or killed just before that), or ``"none"``
+    (no file, or one that does not load: a kill while it was written)."""
     import torch
 
-    if not checkpoint.is_file():
-        return False
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    return saved.get("epoch", -1) >= 0 and saved.get("optimizer") is not None
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception:  # no file, or a truncated one: nothing to go on from
+        return "none"
+    epoch, epochs = saved.get("epoch", -1), (saved.get("train_args") or {}).get("epochs", 0)
+    return "resumable" if 0 <= epoch < epochs - 1 and saved.get("optimizer") is not None else "done"
 
 
 def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir: str | Path, weights: str | Path | None = None,
@@ -89,9 +94,11 @@ def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir:
     takes) with ``budget``; Ultralytics' files go to ``workdir`` (supernet.yaml, log, results.csv, weights/).
 
     ``weights``: a base checkpoint whose tensors start the supernet (without it, the base as initialised from
-    ``budget.seed``, as `train_candidate` starts a candidate). ``seed`` seeds the sampled paths, afresh each epoch,
-    so a training resumed from ``workdir``'s unfinished last.pt (a killed one) samples what it would have sampled;
-    ``budget.seed`` seeds the training's own randomness. Returns the path of weights/last.pt."""
+    ``budget.seed``, as `train_candidate` starts a candidate). ``seed`` seeds the sampled paths, afresh each epoch, so
+    a training resumed from ``workdir``'s unfinished last.pt (a killed one, `training_state`) draws the paths it would
+    have drawn (its data order differs: Ultralytics seeds its loader again on resume); a last.pt that trained every
+    epoch is returned as it is. ``budget.seed`` seeds the training's own randomness. Returns the path of
+    weights/last.pt."""
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import unwrap_model
 
@@ -104,11 +111,13 @@ def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir:
     last = workdir / "weights" / CHECKPOINT
     rng = random.Random()  # seeded at each epoch's start
     check = _memoised(space.check)
+    state = training_state(last)
+    if state == "done":
+        return last
     with log_to(workdir / "log"):
-        resume = unfinished(last)
-        if not resume:  # a training killed before its first epoch's end, or a finished one: start afresh
+        resume = state == "resumable"
+        if not resume:  # killed before its first epoch's end (or while writing last.pt): start afresh
             shutil.rmtree(workdir / "weights", ignore_errors=True)
-            (workdir / "results.csv").unlink(missing_ok=True)  # Ultralytics appends to it
         model = YOLO(str(last)) if resume else _supernet(space, base, head_args(data), workdir, weights, budget.seed)
 
         def on_train_start(trainer) -> None:
@@ -274,6 +283,7 @@ def gradient_score(placement, gradients: dict[tuple[str, str], float]) -> float:
     from spaces.build import PlacementError
 
     missing = [f"{spec} at {position}" for position, specs in placement.modules for spec in specs if (position, spec) not in gradients]
-    if missing or placement.dropped:
-        raise PlacementError(f"the supernet holds no {(missing or ['removed block'])[0]}")
+    twice = [f"{spec} twice at {position}" for position, specs in placement.modules for spec in set(specs) if specs.count(spec) > 1]
+    if missing or twice or placement.dropped:
+        raise PlacementError(f"the supernet holds no {(missing or twice or ['removed block'])[0]}")
     return sum(gradients[(position, spec)] for position, specs in placement.modules for spec in specs)

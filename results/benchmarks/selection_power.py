@@ -23,8 +23,8 @@ at once, for ``--screen-cost`` standalone runs' compute (a supernet trained once
 error of sd ``Q`` x ``--sd`` of its own per placement that no seed removes (``inf``: it ranks at random, as a
 supernet whose paths all score the same does); its best ``--top`` by screen score race the baseline within each
 ``--screen-budget`` (the runs the screen freed). One standalone run ranks the placements with an error of
-``sqrt(1 - corr)`` x ``--sd`` each (the part a seed shares cancels), so a screen with ``Q`` below that ranks better
-than one run does.
+``sqrt(1 - corr)`` x ``--sd`` each (the part a seed shares cancels), so a screen with ``Q < sqrt(1 - corr)`` ranks
+better than one run does. A screen sees every placement at once: its rows have no early/late split of power.
 
 Run: python results/benchmarks/selection_power.py --sd 0.0045 --corr 0.3 --effect 0.01 --winners 1 \
     --trials 100 [--pool P] [--budget B ...] [--top T ...] [--leaders K ...] [--leader-seeds S ...] [--total N] \
@@ -139,7 +139,7 @@ def simulate(design: Design, sd: float, corr: float, effect: float, winners: int
         if first < prior and design.screen_noise is None:  # a screen sees every placement at once
             early[0] += 1
             early[1] += win
-    late = reps - early[0]
+    late = reps - early[0] if design.screen_noise is None else 0  # a screen has no order of visits
     return Outcome(improves / reps, found / reps, entered / reps, visited / reps, repeats / reps, runs / reps,
                    early[1] / early[0] if early[0] else None, (found - early[1]) / late if late else None)
 
@@ -229,6 +229,9 @@ def main() -> None:
     text = "\n".join([
         "# Selection under noise: search, intensification, racing confirmation and verdict on simulated scores", "",
         describe_machine() + f", scipy {version('scipy')}", f"- command: `{command}`",
+        *([f"- screen rows: every placement of the pool scored at once for {args.screen_cost:g} runs' compute, with an "
+           "error of its own of the stated seed sds per placement (inf: at random); the top T by screen score race as "
+           "below"] if args.screen_noise else []),
         f"- a pool of {pool} placements besides the baseline, visited in random order, one proxy run each on the study's "
         f"seed, seed sd {args.sd:g} mAP50-95; intensification (`search.select.intensify`) as the column says; the top T by "
         f"paired gain race the baseline on fresh seeds (`search.select.racing`, one-sided alpha {ALPHA:g}); {args.winners} "

@@ -85,7 +85,8 @@ def wall_time(trials: list[FrozenTrial], groups: Trials, supernet: dict | None =
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     clock = (max(ends) - min(starts)).total_seconds() if starts and ends else None
     if supernet:
-        return (f"{duration(supernet['wall_time_s'])} training the supernet ({supernet['epochs']} epochs), then "
+        part = ", the part after a resume" if supernet.get("resumed") else ""
+        return (f"{duration(supernet['wall_time_s'])} training the supernet ({supernet['epochs']} epochs{part}), then "
                 f"{duration(training)} scoring {len(trained)} trials on it; {duration(clock)} from first to last trial")
     return f"{duration(training)} training in {len(trained)} proxy runs; {duration(clock)} from first to last trial"
 

@@ -294,8 +294,8 @@ class StudyView:
 
     @property
     def supernet(self) -> dict | None:
-        """The ``--screen supernet`` study's supernet training: ``epochs`` and ``wall_time_s`` (seconds, of the run that
-        finished it: a resumed training's last part)."""
+        """The ``--screen supernet`` study's supernet training: ``epochs``, ``wall_time_s`` (seconds, of the run that
+        finished it) and ``resumed`` (that run went on from a killed one's last epoch, so its time is the last part's)."""
         return self._get(SUPERNET)
 
     @property
@@ -345,9 +345,9 @@ def record_proxy_validation(study: optuna.Study, result: dict) -> None:
     study.set_user_attr(PROXY_VALIDATION, result)
 
 
-def record_supernet(study: optuna.Study, epochs: int, wall_time_s: float) -> None:
+def record_supernet(study: optuna.Study, epochs: int, wall_time_s: float, resumed: bool) -> None:
     """Keep how long the study's supernet trained (`StudyView.supernet`), in seconds."""
-    study.set_user_attr(SUPERNET, {"epochs": epochs, "wall_time_s": wall_time_s})
+    study.set_user_attr(SUPERNET, {"epochs": epochs, "wall_time_s": wall_time_s, "resumed": resumed})
 
 
 def record_decision(study: optuna.Study, decision: dict) -> None:

@@ -14,7 +14,8 @@ Tune, and change together.
   offline-safe and registers our modules there (`trainers.offline.prepare_ultralytics`), trains with
   `trainers.train.train_candidate`, reports each epoch with ``ray.tune.report`` and, last, the whole
   `TrialRecord`. With ``--screen supernet`` the driver trains the study's supernet first (once, in its own
-  process, `search.study.screen`), and each worker validates its placement's path of the saved checkpoint.
+  process and on its machine's ``--device``, `search.study.screen`), and each worker validates its placement's path
+  of the checkpoint saved in ``<study>/supernet`` (on a cluster, on the filesystem the nodes share, as trials are).
 
 Why the driver alone: Optuna stays the single source of truth, and a stopped trial is PRUNED, never
 COMPLETE with a truncated score (Ray's ``OptunaSearch`` with ASHA records ASHA-stopped trials as

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
-from search.study.attributes import record_supernet
+from search.study.attributes import StudyView, record_supernet
 from search.study.start import StudyRun
 from trainers.files import replace_file
 from trainers.train import train_candidate
@@ -36,7 +36,7 @@ SUPERNET_FOLDER = "supernet"  # <study>/supernet/: train/ (Ultralytics' files) a
 FIDELITY = ("measured on bccd from yolov8n.pt and on bccd-cls from scratch (20 placements each, 3 standalone seeds): "
             "its gates stayed within 0.008 of 0, so every path computed almost the base, and its scores did not rank "
             "the placements as their standalone trainings did (Spearman rho +0.18 and -0.28 on bccd's two supernets, "
-            "where single standalone runs agreed with each other at +0.18 to +0.54; "
+            "where one standalone run agreed with the other seeds' mean at +0.23 to +0.54; "
             "results/benchmarks/supernet_fidelity_*.md). Treat its scores as unproven; the race still decides on "
             "standalone seeds")
 
@@ -64,9 +64,10 @@ def prepared_supernet(run: StudyRun) -> Path:
 
 
 def supernet_checkpoint(run: StudyRun) -> Path:
-    """The study's supernet checkpoint: trained by the first worker that needs it while the others wait on its lock,
-    and reused once finished (by a resumed run too); a supernet killed while it trained resumes from its last epoch."""
-    from trainers.supernet import train_supernet
+    """The study's supernet checkpoint: trained by the first process that needs it (a worker, or the Ray driver) while
+    the others wait on its lock, and reused once finished (by a resumed run too); a supernet killed while it trained
+    resumes from its last epoch. Its training time goes to the study (`record_supernet`): the finishing run's part."""
+    from trainers.supernet import CHECKPOINT, train_supernet, training_state
 
     folder = run.config.study_dir / SUPERNET_FOLDER
     done = folder / "done.json"
@@ -74,14 +75,17 @@ def supernet_checkpoint(run: StudyRun) -> Path:
     with FileLock(folder / ".lock"):
         if not done.is_file():
             budget = replace(run.config.proxy_budget, epochs=SUPERNET_EPOCHS_PER_PROXY * run.config.proxy_epochs)
-            print(f"training the supernet: {budget.epochs} epochs, every placement of the space in one model")
+            resumed = training_state(folder / "train" / "weights" / CHECKPOINT) == "resumable"
+            print(f"{'resuming' if resumed else 'training'} the supernet: {budget.epochs} epochs, every placement of the "
+                  "space in one model")
             start = time.perf_counter()
             checkpoint = train_supernet(run.space, run.base, run.proxy, budget, folder / "train", run.config.weights, run.config.seed)
-            took = time.perf_counter() - start
             replace_file(done, json.dumps({"checkpoint": str(checkpoint.relative_to(folder)), "epochs": budget.epochs,
-                                           "wall_time_s": took}))
-            record_supernet(run.study, budget.epochs, took)
-        return folder / json.loads(done.read_text())["checkpoint"]
+                                           "wall_time_s": time.perf_counter() - start, "resumed": resumed}))
+        finished = json.loads(done.read_text())
+        if StudyView(run.study).supernet is None:  # also when a kill came between done.json and the study
+            record_supernet(run.study, finished["epochs"], finished["wall_time_s"], finished.get("resumed", False))
+        return folder / finished["checkpoint"]
 
 
 def score_on_supernet(placement: Placement, config: RunConfig, space: SearchSpace, proxy: Path, checkpoint: Path,
