@@ -87,12 +87,10 @@ def _set(module: Gated, active: bool) -> None:
         module.forward = _SKIP.forward
 
 
-def activate(model, placement: Placement, holders: dict[str, list[int]] | None = None) -> None:
-    """Make ``placement``'s (position, spec) modules of supernet ``model`` compute and every other `Gated` module an
-    exact identity that is not computed; the baseline closes them all. Several specs at one position run in the
-    supernet's order (module doc). `PlacementError` for a placement the supernet does not hold (a position or spec
-    outside it, a spec twice at one position, a removed block)."""
-    modules = supernet_modules(model, holders)
+def held_modules(placement: Placement, held) -> set[tuple[str, str]]:
+    """The (position, spec) modules of ``placement``, each checked to be among ``held`` (the supernet's (position, spec)
+    keys); `PlacementError` for a placement the supernet does not hold: a removed block, a spec twice at one position,
+    a position or spec outside it."""
     if placement.dropped:
         raise PlacementError(f"the supernet removes no blocks; {', '.join(placement.dropped)} cannot be removed in it")
     wanted = set()
@@ -101,9 +99,18 @@ def activate(model, placement: Placement, holders: dict[str, list[int]] | None =
         if twice:
             raise PlacementError(f"'{twice[0]}' twice at '{position}': the supernet holds each spec once per position")
         for spec in specs:
-            if (position, spec) not in modules:
+            if (position, spec) not in held:
                 raise PlacementError(f"the supernet holds no '{spec}' at '{position}'")
             wanted.add((position, spec))
+    return wanted
+
+
+def activate(model, placement: Placement, holders: dict[str, list[int]] | None = None) -> None:
+    """Make ``placement``'s (position, spec) modules of supernet ``model`` compute and every other `Gated` module an
+    exact identity that is not computed; the baseline closes them all. Several specs at one position run in the
+    supernet's order (module doc). `PlacementError` for a placement the supernet does not hold (`held_modules`)."""
+    modules = supernet_modules(model, holders)
+    wanted = held_modules(placement, modules)
     for key, gated in modules.items():
         for m in gated:
             _set(m, key in wanted)

@@ -159,7 +159,7 @@ def test_one_backward_pass_gives_every_gate_the_gradient_of_its_own_placement(tm
     assert gradient_score(two, gradients) == gradients[fused, "se"] + gradients[fused, "eca"] + gradients[after, "se"] > 0
     with pytest.raises(PlacementError, match="cbam"):
         gradient_score(Placement.of({after: ["cbam"]}), gradients)
-    with pytest.raises(PlacementError, match="se twice"):
+    with pytest.raises(PlacementError, match="'se' twice"):
         gradient_score(Placement.of({after: ["se", "se"]}), gradients)
     checkpoint = tmp_path / "coco.pt"  # 80 classes against the data's 2: the class head starts afresh, as a candidate's
     torch.save({"model": reference}, checkpoint)

@@ -153,12 +153,17 @@ def train_supernet(space, base: dict, data: str | Path, budget: Budget, workdir:
     return last
 
 
-def _calibration_loader(data: str | Path, task, imgsz: int, batch: int, stride: int, seed: int):
-    """Training images of ``data`` in a seeded order, without augmentation (the validation's resizing), as a loader."""
+def _calibration_loader(data: str | Path, net, imgsz: int, batch: int, seed: int):
+    """Training images of ``data`` in a seeded order, without augmentation (the validation's resizing at model ``net``'s
+    stride), as a loader."""
     import torch
     from ultralytics.cfg import get_cfg
 
+    from spaces.tasks import task_of
     from trainers.data import ultralytics_data
+
+    task = task_of(net.yaml)
+    stride = max(int(net.stride.max()), 32) if hasattr(net, "stride") else 32
 
     cfg = get_cfg(overrides={"imgsz": imgsz, "task": task.name, "cache": False, "fraction": 1.0})
     if task.image_folders:
@@ -177,6 +182,14 @@ def _calibration_loader(data: str | Path, task, imgsz: int, batch: int, stride: 
                                        generator=torch.Generator().manual_seed(seed))
 
 
+def _model_input(images, device: str):
+    """A loader's images as the model takes them: on ``device``, floats in [0, 1] (a detection loader's are bytes)."""
+    import torch
+
+    images = images.to(device)
+    return images.float() / 255 if images.dtype == torch.uint8 else images.float()
+
+
 def recalibrate_batchnorm(model, loader, batches: int, device="cpu") -> int:
     """Reset every BatchNorm's running statistics of ``model`` and set them to the cumulative average over the first
     ``batches`` batches of ``loader`` (train mode, no gradients); the model ends in eval mode. Returns the batches used."""
@@ -193,8 +206,7 @@ def recalibrate_batchnorm(model, loader, batches: int, device="cpu") -> int:
     try:
         with torch.no_grad():
             for _, batch in zip(range(batches), loader):
-                images = batch["img"].to(device)
-                model(images.float() / 255 if images.dtype == torch.uint8 else images.float())
+                model(_model_input(batch["img"], device))
                 used += 1
     finally:
         for m, momentum in zip(norms, momenta):
@@ -223,9 +235,8 @@ def score_placement(checkpoint: str | Path, placement, data: str | Path, imgsz: 
         net.to(device)
         activate(net, placement)
         if bn_batches:
-            stride = max(int(net.stride.max()), 32) if hasattr(net, "stride") else 32
             with seeded(seed):
-                recalibrate_batchnorm(net, _calibration_loader(data, task, imgsz, batch, stride, seed), bn_batches, device)
+                recalibrate_batchnorm(net, _calibration_loader(data, net, imgsz, batch, seed), bn_batches, device)
         metrics = yolo.val(data=ultralytics_data(data), imgsz=imgsz, batch=batch, device=device, workers=0, plots=False,
                            verbose=False, project=folder, name="val", exist_ok=True)
     results = metrics.results_dict
@@ -252,12 +263,10 @@ def loss_gradient(net, data: str | Path, imgsz: int, batch: int, batches: int, s
     for p in net.parameters():
         p.requires_grad_(True)  # a checkpoint's tensors load frozen
     net.zero_grad(set_to_none=True)
-    stride = max(int(net.stride.max()), 32) if hasattr(net, "stride") else 32
     with seeded(seed):
-        for _, data_batch in zip(range(batches), _calibration_loader(data, task, imgsz, batch, stride, seed)):
+        for _, data_batch in zip(range(batches), _calibration_loader(data, net, imgsz, batch, seed)):
             data_batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in data_batch.items()}
-            images = data_batch["img"]
-            data_batch["img"] = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+            data_batch["img"] = _model_input(data_batch["img"], device)
             net.loss(data_batch)[0].sum().backward()
 
 
@@ -279,11 +288,7 @@ def gate_gradients(space, base: dict, data: str | Path, imgsz: int, batch: int, 
 def gradient_score(placement, gradients: dict[tuple[str, str], float]) -> float:
     """A placement's first-order score from `gate_gradients`: the sum of its modules' |dL/dgate|, how fast the loss
     falls as its gates open from 0 (each by the same step, as an Adam update's first steps do); 0 for the baseline.
-    `PlacementError` for a module the gradients do not hold."""
-    from spaces.build import PlacementError
+    `PlacementError` for a placement the supernet does not hold (`spaces.supernet.held_modules`)."""
+    from spaces.supernet import held_modules
 
-    missing = [f"{spec} at {position}" for position, specs in placement.modules for spec in specs if (position, spec) not in gradients]
-    twice = [f"{spec} twice at {position}" for position, specs in placement.modules for spec in set(specs) if specs.count(spec) > 1]
-    if missing or twice or placement.dropped:
-        raise PlacementError(f"the supernet holds no {(missing or twice or ['removed block'])[0]}")
-    return sum(gradients[(position, spec)] for position, specs in placement.modules for spec in specs)
+    return sum(gradients[key] for key in held_modules(placement, gradients))
