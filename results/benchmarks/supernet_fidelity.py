@@ -202,7 +202,7 @@ def rho_cell(result: dict) -> str:
 def write_report(raw: dict, name: str, out: Path) -> str:
     """supernet_fidelity_<name>.md from the raw results: Spearman rho of each screen (each supernet, each gate-gradient
     seed, and their means) against the standalone means, with a bootstrap interval; each screen's own seed-to-seed rho;
-    and the ceiling of any single-run screen: one standalone seed against another."""
+    what a single-run screen reaches (one standalone seed against the others' mean); and each screen's compute."""
     from itertools import combinations
 
     from spaces import Placement
@@ -238,6 +238,12 @@ def write_report(raw: dict, name: str, out: Path) -> str:
             f"{times[key] / per_run / len(by_seed):.2f} standalone proxy runs per seed{later if key == 'gradient' else ''}"
             for screen, key, by_seed in (("supernet training and scoring", "supernet", screens["supernet"]),
                                          ("gate gradients", "gradient", screens["gate gradient"])) if by_seed and key in times]
+    if "supernet_training" in times:  # the supernet's cost split: one training, then one validation per placement
+        seeds_trained = len(screens["supernet"])
+        training = times["supernet_training"] / seeds_trained / per_run
+        scoring = (times["supernet"] - times["supernet_training"]) / (seeds_trained * len(keys)) / per_run
+        cost.insert(1, f"of which training {training:.2f} runs per supernet and scoring {scoring:.4f} runs per placement "
+                    f"(a screen of 99 placements: {training + 99 * scoring:.1f} runs)")
     lines = [f"# Supernet fidelity on {name}", "", describe_machine(), f"- settings: `{json.dumps(settings)}`",
              f"- {len(keys)} placements; {raw['score']} of each trained alone ({settings['seeds']} seeds; the truth below is "
              f"their mean) against its supernet score (BatchNorm recalibrated on {settings['bn_batches']} batches) and its "
